@@ -1,0 +1,1 @@
+//! The znode tree (placeholder; being written).
