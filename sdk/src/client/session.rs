@@ -1,0 +1,390 @@
+//! The session task: one per client. It owns the connection to the current member,
+//! assigns xids, pipelines requests, pings, and reconnects to another member when the
+//! connection fails.
+//!
+//! Invariants:
+//! - Requests are written in the order they were submitted and xids increase
+//!   strictly across reconnects, so the ensemble can apply each write at most once.
+//! - Responses are matched to requests in order (the server answers in session FIFO
+//!   order); a response with an unexpected xid is a protocol error and drops the
+//!   connection.
+//! - When a connection is lost, every request in flight on it fails with
+//!   `ConnectionLoss` (its outcome is unknown); requests submitted while reconnecting
+//!   wait, up to the session timeout.
+//! - The handshake carries the highest zxid seen, so the client never resumes on a
+//!   member that is behind what it already observed.
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use super::config::ClientConfig;
+use super::state::State;
+use crate::codec::{self, PROTOCOL_VERSION};
+use crate::error::{Error, Result};
+use crate::proto::paddock as pb;
+
+/// Xid the SDK uses for pings (as ZooKeeper does).
+const PING_XID: i64 = -2;
+
+/// A request handed to the session task.
+pub(crate) struct Command {
+    pub op: pb::Request_oneof_op,
+    pub linearizable: bool,
+    pub reply: oneshot::Sender<Result<pb::Response>>,
+    pub submitted: Instant,
+}
+
+/// Session identity, shared with the client handle.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SessionIds {
+    pub id: u64,
+    pub password: Vec<u8>,
+    pub timeout: Duration,
+}
+
+/// State shared between the client handles and the session task.
+pub(crate) struct Shared {
+    pub session: Mutex<SessionIds>,
+    pub last_zxid: AtomicU64,
+}
+
+/// What ended one connection.
+enum Ended {
+    /// The client handles are gone or close() completed: stop for good.
+    Closed,
+    /// The connection failed; reconnect.
+    Lost(String),
+    /// The ensemble says the session is gone.
+    Expired,
+}
+
+/// One in-flight request: the reader task pops these in order.
+struct InFlight {
+    xid: i64,
+    reply: Option<oneshot::Sender<Result<pb::Response>>>,
+    close: bool,
+}
+
+/// Runs the session until it is closed or expired.
+pub(crate) async fn run(
+    config: ClientConfig,
+    shared: Arc<Shared>,
+    mut commands: mpsc::Receiver<Command>,
+    state: watch::Sender<State>,
+    mut first_connect: Option<oneshot::Sender<Result<()>>>,
+) {
+    let mut next_xid: i64 = 1;
+    let mut waiting: VecDeque<Command> = VecDeque::new();
+    let mut start = rand::random::<usize>();
+    loop {
+        // Connect phase: keep queuing commands while we look for a member.
+        let connected = {
+            let connect = connect_any(&config, &shared, start);
+            tokio::pin!(connect);
+            loop {
+                tokio::select! {
+                    res = &mut connect => break res,
+                    cmd = commands.recv(), if first_connect.is_none() => match cmd {
+                        Some(cmd) => waiting.push_back(cmd),
+                        None => return finish(&state, State::Closed, &mut waiting),
+                    },
+                }
+            }
+        };
+        let (stream, server_id, index) = match connected {
+            Ok(c) => c,
+            Err(err) => {
+                if let Some(tx) = first_connect.take() {
+                    let _ = tx.send(Err(err));
+                    return finish(&state, State::Closed, &mut waiting);
+                }
+                if matches!(err, Error::SessionExpired) {
+                    return finish(&state, State::Expired, &mut waiting);
+                }
+                // Nobody reachable this round: fail what waited too long, then retry.
+                let limit = shared.session.lock().timeout;
+                expire_waiting(&mut waiting, limit);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let _ = state.send(State::Connected { server_id });
+        if let Some(tx) = first_connect.take() {
+            let _ = tx.send(Ok(()));
+        }
+        let ended = serve(&config, &shared, stream, &mut commands, &mut waiting, &mut next_xid).await;
+        match ended {
+            Ended::Closed => return finish(&state, State::Closed, &mut waiting),
+            Ended::Expired => return finish(&state, State::Expired, &mut waiting),
+            Ended::Lost(_) => {
+                let _ = state.send(State::Disconnected);
+                // Try the next member first.
+                start = index + 1;
+            }
+        }
+    }
+}
+
+/// Marks a terminal state and fails everything still waiting.
+fn finish(state: &watch::Sender<State>, last: State, waiting: &mut VecDeque<Command>) {
+    let _ = state.send(last);
+    for cmd in waiting.drain(..) {
+        let err = if last == State::Expired { Error::SessionExpired } else { Error::Closed };
+        let _ = cmd.reply.send(Err(err));
+    }
+}
+
+/// Fails the commands that have waited for a connection longer than `limit`.
+fn expire_waiting(waiting: &mut VecDeque<Command>, limit: Duration) {
+    let now = Instant::now();
+    while let Some(cmd) = waiting.front() {
+        if now.duration_since(cmd.submitted) < limit {
+            break;
+        }
+        if let Some(cmd) = waiting.pop_front() {
+            let _ = cmd.reply.send(Err(Error::ConnectionLoss("no member reachable".into())));
+        }
+    }
+}
+
+/// Tries every member once, starting at `start`; returns the first that accepts.
+async fn connect_any(
+    config: &ClientConfig,
+    shared: &Shared,
+    start: usize,
+) -> Result<(TcpStream, u64, usize)> {
+    let n = config.servers.len().max(1);
+    let mut last_err = Error::ConnectionLoss("no servers configured".into());
+    for k in 0..config.servers.len() {
+        let index = (start + k) % n;
+        let addr = &config.servers[index];
+        match tokio::time::timeout(config.connect_timeout, handshake(config, shared, addr)).await {
+            Ok(Ok((stream, server_id))) => return Ok((stream, server_id, index)),
+            Ok(Err(Error::SessionExpired)) => return Err(Error::SessionExpired),
+            Ok(Err(e)) => last_err = e,
+            Err(_) => last_err = Error::ConnectionLoss(format!("{addr}: connect timed out")),
+        }
+    }
+    Err(last_err)
+}
+
+/// Connects to one member and performs the session handshake.
+async fn handshake(config: &ClientConfig, shared: &Shared, addr: &str) -> Result<(TcpStream, u64)> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| Error::ConnectionLoss(format!("{addr}: {e}")))?;
+    let _ = stream.set_nodelay(true);
+    let mut framed = codec::framed(stream, config.max_frame);
+    let ids = shared.session.lock().clone();
+    let mut req = pb::ConnectRequest::new();
+    req.protocol_version = PROTOCOL_VERSION;
+    req.session_id = ids.id;
+    req.password = ids.password.clone();
+    req.timeout_ms = u32::try_from(config.session_timeout.as_millis()).unwrap_or(u32::MAX);
+    req.last_zxid_seen = shared.last_zxid.load(Ordering::Acquire);
+    let mut frame = pb::ClientFrame::new();
+    frame.set_connect(req);
+    framed
+        .send(codec::encode(&frame))
+        .await
+        .map_err(|e| Error::ConnectionLoss(format!("{addr}: {e}")))?;
+    let reply = match framed.next().await {
+        Some(Ok(buf)) => codec::decode_frame::<pb::ServerFrame>(&buf)
+            .map_err(|e| Error::Protocol(e.to_string()))?,
+        Some(Err(e)) => return Err(Error::ConnectionLoss(format!("{addr}: {e}"))),
+        None => return Err(Error::ConnectionLoss(format!("{addr}: closed during handshake"))),
+    };
+    let resp = match reply.kind {
+        Some(pb::ServerFrame_oneof_kind::connect(c)) => c,
+        _ => return Err(Error::Protocol("expected a connect response".into())),
+    };
+    if let Some(err) = Error::from_server(resp.err, resp.message.clone()) {
+        return Err(match err {
+            Error::SessionExpired => Error::SessionExpired,
+            // A member that cannot serve us now is like an unreachable one.
+            other => Error::ConnectionLoss(format!("{addr}: {other}")),
+        });
+    }
+    {
+        let mut s = shared.session.lock();
+        s.id = resp.session_id;
+        s.password = resp.password.clone();
+        s.timeout = Duration::from_millis(u64::from(resp.timeout_ms));
+    }
+    shared.last_zxid.fetch_max(resp.zxid, Ordering::AcqRel);
+    Ok((framed.into_inner(), resp.server_id))
+}
+
+/// Serves one established connection until it ends.
+async fn serve(
+    config: &ClientConfig,
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    commands: &mut mpsc::Receiver<Command>,
+    waiting: &mut VecDeque<Command>,
+    next_xid: &mut i64,
+) -> Ended {
+    let timeout = shared.session.lock().timeout.max(Duration::from_millis(300));
+    let (read_half, write_half) = stream.into_split();
+    let mut writer = FramedWrite::new(write_half, codec::codec(config.max_frame));
+    let reader = FramedRead::new(read_half, codec::codec(config.max_frame));
+    let (inflight_tx, inflight_rx) = mpsc::unbounded_channel::<InFlight>();
+    let mut reader_task = tokio::spawn(read_loop(reader, inflight_rx, shared.clone(), timeout * 2 / 3));
+
+    let mut ping = tokio::time::interval(timeout / 3);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_write = Instant::now();
+
+    // Requests queued while we were disconnected go first, in order.
+    let mut batch: Vec<Command> = waiting.drain(..).collect();
+    let result = loop {
+        if !batch.is_empty() {
+            if let Err(e) = write_batch(&mut writer, &inflight_tx, &mut batch, next_xid).await {
+                break Ended::Lost(e);
+            }
+            last_write = Instant::now();
+        }
+        tokio::select! {
+            cmd = commands.recv() => match cmd {
+                Some(cmd) => {
+                    batch.push(cmd);
+                    // Group whatever else is queued into the same write.
+                    while batch.len() < 256 {
+                        match commands.try_recv() {
+                            Ok(cmd) => batch.push(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                None => break Ended::Closed,
+            },
+            _ = ping.tick() => {
+                if last_write.elapsed() >= timeout / 3 {
+                    let mut req = pb::Request::new();
+                    req.xid = PING_XID;
+                    req.set_ping(pb::PingRequest::new());
+                    let mut frame = pb::ClientFrame::new();
+                    frame.set_request(req);
+                    let _ = inflight_tx.send(InFlight { xid: PING_XID, reply: None, close: false });
+                    if let Err(e) = writer.send(codec::encode(&frame)).await {
+                        break Ended::Lost(e.to_string());
+                    }
+                    last_write = Instant::now();
+                }
+            }
+            ended = &mut reader_task => {
+                break ended.unwrap_or_else(|e| Ended::Lost(format!("reader task failed: {e}")));
+            }
+        }
+    };
+    // The reader fails what is still in flight when it stops.
+    drop(inflight_tx);
+    reader_task.abort();
+    let _ = SinkExt::<bytes::Bytes>::close(&mut writer).await;
+    result
+}
+
+/// Writes a batch of requests (assigning xids in order) and flushes once.
+async fn write_batch(
+    writer: &mut FramedWrite<tokio::net::tcp::OwnedWriteHalf, tokio_util::codec::LengthDelimitedCodec>,
+    inflight: &mpsc::UnboundedSender<InFlight>,
+    batch: &mut Vec<Command>,
+    next_xid: &mut i64,
+) -> std::result::Result<(), String> {
+    for cmd in batch.drain(..) {
+        let close = matches!(cmd.op, pb::Request_oneof_op::close_session(_));
+        let xid = *next_xid;
+        *next_xid += 1;
+        let mut req = pb::Request::new();
+        req.xid = xid;
+        req.linearizable = cmd.linearizable;
+        req.op = Some(cmd.op);
+        let mut frame = pb::ClientFrame::new();
+        frame.set_request(req);
+        let _ = inflight.send(InFlight { xid, reply: Some(cmd.reply), close });
+        writer.feed(codec::encode(&frame)).await.map_err(|e| e.to_string())?;
+    }
+    SinkExt::<bytes::Bytes>::flush(writer).await.map_err(|e: std::io::Error| e.to_string())
+}
+
+/// Reads frames, answers in-flight requests in order, and reports why it stopped.
+async fn read_loop(
+    mut reader: FramedRead<tokio::net::tcp::OwnedReadHalf, tokio_util::codec::LengthDelimitedCodec>,
+    mut inflight: mpsc::UnboundedReceiver<InFlight>,
+    shared: Arc<Shared>,
+    read_timeout: Duration,
+) -> Ended {
+    let mut pending: VecDeque<InFlight> = VecDeque::new();
+    let ended = loop {
+        let frame = match tokio::time::timeout(read_timeout, reader.next()).await {
+            Err(_) => break Ended::Lost("no answer from the member within the read timeout".into()),
+            Ok(None) => break Ended::Lost("connection closed by the member".into()),
+            Ok(Some(Err(e))) => break Ended::Lost(e.to_string()),
+            Ok(Some(Ok(buf))) => buf,
+        };
+        let frame = match codec::decode_frame::<pb::ServerFrame>(&frame) {
+            Ok(f) => f,
+            Err(e) => break Ended::Lost(format!("undecodable frame: {e}")),
+        };
+        let resp = match frame.kind {
+            Some(pb::ServerFrame_oneof_kind::response(r)) => r,
+            // Watch events are delivered by the watch layer (not yet wired): ignore.
+            Some(pb::ServerFrame_oneof_kind::event(_)) => continue,
+            _ => break Ended::Lost("unexpected frame from the member".into()),
+        };
+        while let Ok(f) = inflight.try_recv() {
+            pending.push_back(f);
+        }
+        let Some(front) = pending.pop_front() else {
+            break Ended::Lost(format!("response xid {} without a request", resp.xid));
+        };
+        if front.xid != resp.xid {
+            if let Some(reply) = front.reply {
+                let _ = reply.send(Err(Error::ConnectionLoss("response out of order".into())));
+            }
+            break Ended::Lost(format!("expected xid {}, got {}", front.xid, resp.xid));
+        }
+        shared.last_zxid.fetch_max(resp.zxid, Ordering::AcqRel);
+        if resp.err == pb::ErrorCode::SESSION_EXPIRED {
+            if let Some(reply) = front.reply {
+                let _ = reply.send(Err(Error::SessionExpired));
+            }
+            break Ended::Expired;
+        }
+        let close_ok = front.close && resp.err == pb::ErrorCode::OK;
+        if let Some(reply) = front.reply {
+            let _ = reply.send(Ok(resp));
+        }
+        if close_ok {
+            break Ended::Closed;
+        }
+    };
+    // Everything still in flight has an unknown outcome.
+    inflight.close();
+    while let Ok(f) = inflight.try_recv() {
+        pending.push_back(f);
+    }
+    let reason = match &ended {
+        Ended::Lost(r) => r.clone(),
+        Ended::Expired => "session expired".into(),
+        Ended::Closed => "session closed".into(),
+    };
+    for f in pending {
+        if let Some(reply) = f.reply {
+            let err = match ended {
+                Ended::Expired => Error::SessionExpired,
+                Ended::Closed => Error::Closed,
+                Ended::Lost(_) => Error::ConnectionLoss(reason.clone()),
+            };
+            let _ = reply.send(Err(err));
+        }
+    }
+    ended
+}
