@@ -3,3 +3,8 @@
 //! Data flow (one module per stage):
 //! - [`tree`]: the znode tree, pure: (transaction, zxid, time) -> (result, change events).
 pub mod tree;
+pub mod consensus;
+pub mod txn_codec;
+pub mod peer;
+pub mod metrics;
+pub mod client;

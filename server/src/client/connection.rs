@@ -1,0 +1,82 @@
+//! One client connection: the handshake, then a pipeline of requests answered in
+//! the order they arrived (many in flight at once).
+//!
+//! A frame that is not a valid protobuf `ClientFrame`, or larger than the frame
+//! limit, ends the connection (its requests in flight are answered by nobody; their
+//! writes may still apply). A valid frame with a bad request gets an error response.
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, SinkExt, StreamExt};
+use paddock::codec;
+use paddock::proto::paddock as pb;
+use tokio::net::TcpStream;
+
+use super::dispatch::{dispatch, Pipe};
+use super::{handshake, ClientContext, MAX_IN_FLIGHT};
+
+/// How long a new connection may take to send its connect request.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn server_frame_response(r: pb::Response) -> bytes::Bytes {
+    let mut f = pb::ServerFrame::new();
+    f.set_response(r);
+    codec::encode(&f)
+}
+
+/// Serves a connection until the client goes away, closes its session, or breaks
+/// the protocol (the error says how).
+pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), String> {
+    let mut framed = codec::framed(stream, ctx.max_frame);
+    let first = match tokio::time::timeout(HANDSHAKE_TIMEOUT, framed.next()).await {
+        Err(_) => return Err("no connect request in time".into()),
+        Ok(None) => return Ok(()),
+        Ok(Some(Err(e))) => return Err(format!("bad frame: {e}")),
+        Ok(Some(Ok(buf))) => buf,
+    };
+    let frame: pb::ClientFrame = codec::decode_frame(&first).map_err(|e| e.to_string())?;
+    let Some(pb::ClientFrame_oneof_kind::connect(connect)) = frame.kind else {
+        return Err("the first frame must be a connect request".into());
+    };
+    let outcome = handshake::accept(ctx, &connect).await;
+    let mut reply = pb::ServerFrame::new();
+    reply.set_connect(outcome.response);
+    framed.send(codec::encode(&reply)).await.map_err(|e| e.to_string())?;
+    let Some(session_id) = outcome.session else {
+        return Ok(());
+    };
+
+    let mut pipe = Pipe::new(session_id, ctx.ops.clone());
+    let mut inflight = FuturesOrdered::new();
+    loop {
+        tokio::select! {
+            biased;
+            Some(resp) = inflight.next(), if !inflight.is_empty() => {
+                framed.feed(server_frame_response(resp)).await.map_err(|e| e.to_string())?;
+                // Write every answer that is already done in the same flush.
+                while let Some(Some(resp)) = inflight.next().now_or_never() {
+                    framed.feed(server_frame_response(resp)).await.map_err(|e| e.to_string())?;
+                }
+                SinkExt::<bytes::Bytes>::flush(&mut framed).await.map_err(|e: std::io::Error| e.to_string())?;
+                if pipe.closing && inflight.is_empty() {
+                    return Ok(());
+                }
+            }
+            frame = framed.next(), if inflight.len() < MAX_IN_FLIGHT && !pipe.closing => {
+                let buf = match frame {
+                    None => return Ok(()),
+                    Some(Err(e)) => return Err(format!("bad frame: {e}")),
+                    Some(Ok(buf)) => buf,
+                };
+                let frame: pb::ClientFrame = codec::decode_frame(&buf).map_err(|e| e.to_string())?;
+                match frame.kind {
+                    Some(pb::ClientFrame_oneof_kind::request(req)) => {
+                        inflight.push_back(dispatch(ctx, &mut pipe, req));
+                    }
+                    _ => return Err("expected a request frame".into()),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! One request: validate it, then either read the local tree or propose it through
+//! Raft, and produce the response as a future.
+//!
+//! Ordering (session FIFO): writes are handed to the Raft loop when the request is
+//! read, so they reach the log in request order; a read waits for the session's
+//! previous write to apply before it looks at the tree, so it sees that write. The
+//! connection answers the futures in request order.
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::{FutureExt, Shared};
+use paddock::proto::paddock as pb;
+use paddock::proto::replication as rpb;
+use paddock::Code;
+use tokio::sync::oneshot;
+
+use super::handshake::now_ms;
+use super::{respond, validate, ClientContext};
+use crate::consensus::handle::ProposeError;
+use crate::metrics::OpMetrics;
+
+/// A response being computed.
+pub type Reply = Pin<Box<dyn Future<Output = pb::Response> + Send>>;
+
+/// Cached metric handles per op.
+pub struct OpTable(HashMap<&'static str, OpMetrics>);
+
+impl OpTable {
+    /// Resolves the handles for every op once.
+    pub fn new(metrics: &crate::metrics::Metrics) -> OpTable {
+        OpTable(crate::metrics::OPS.iter().map(|op| (*op, metrics.op(op))).collect())
+    }
+    fn get(&self, op: &'static str) -> Option<OpMetrics> {
+        self.0.get(op).cloned()
+    }
+}
+
+/// Per-connection state of the request pipeline.
+pub struct Pipe {
+    /// The session served on this connection.
+    pub session_id: u64,
+    /// Resolves when the session's latest write has been answered.
+    last_write: Option<Shared<oneshot::Receiver<()>>>,
+    /// Set once a close-session request was accepted: the connection ends after it.
+    pub closing: bool,
+    ops: Arc<OpTable>,
+}
+
+impl Pipe {
+    /// A pipe for a session.
+    pub fn new(session_id: u64, ops: Arc<OpTable>) -> Pipe {
+        Pipe { session_id, last_write: None, closing: false, ops }
+    }
+}
+
+fn op_name(op: &pb::Request_oneof_op) -> &'static str {
+    use pb::Request_oneof_op as O;
+    match op {
+        O::ping(_) => "ping",
+        O::create(_) => "create",
+        O::delete(_) => "delete",
+        O::set_data(_) => "set_data",
+        O::exists(_) => "exists",
+        O::get_data(_) => "get_data",
+        O::get_children(_) => "get_children",
+        O::sync(_) => "sync",
+        O::multi(_) => "multi",
+        O::close_session(_) => "close_session",
+        O::check(_) => "multi",
+    }
+}
+
+fn propose_error(xid: i64, zxid: u64, e: ProposeError) -> pb::Response {
+    let code = match e {
+        ProposeError::NoLeader => Code::NotReady,
+        ProposeError::Dropped => Code::ConnectionLoss,
+        ProposeError::Timeout => Code::OperationTimeout,
+        ProposeError::TooLarge(_) => Code::TooLarge,
+        ProposeError::Stopped => Code::NotReady,
+    };
+    respond::error(xid, zxid, code, e.to_string())
+}
+
+fn ready(r: pb::Response) -> Reply {
+    Box::pin(std::future::ready(r))
+}
+
+/// Wraps a reply so that its latency and errors are counted.
+fn measured(ops: Option<OpMetrics>, fut: Reply) -> Reply {
+    let Some(m) = ops else { return fut };
+    m.request();
+    let start = Instant::now();
+    Box::pin(fut.map(move |r| {
+        m.observe_since(start);
+        if r.err != pb::ErrorCode::OK {
+            m.error(&format!("{:?}", r.err));
+        }
+        r
+    }))
+}
+
+/// Turns one request into its (future) response.
+pub fn dispatch(ctx: &Arc<ClientContext>, pipe: &mut Pipe, req: pb::Request) -> Reply {
+    let xid = req.xid;
+    let Some(op) = req.op else {
+        return ready(respond::error(xid, ctx.raft.applied(), Code::BadArguments, "request without an operation"));
+    };
+    let metrics = pipe.ops.get(op_name(&op));
+    let fut = route(ctx, pipe, xid, req.linearizable, op);
+    measured(metrics, fut)
+}
+
+fn route(ctx: &Arc<ClientContext>, pipe: &mut Pipe, xid: i64, linearizable: bool, op: pb::Request_oneof_op) -> Reply {
+    use pb::Request_oneof_op as O;
+    let limits = &ctx.limits;
+    let checked = match &op {
+        O::create(c) => validate::create(c, limits),
+        O::set_data(s) => validate::set_data(s, limits),
+        O::delete(d) => validate::plain(&d.path),
+        O::multi(m) => validate::multi(m, limits),
+        O::exists(e) => validate::plain(&e.path),
+        O::get_data(g) => validate::plain(&g.path),
+        O::get_children(g) => validate::plain(&g.path),
+        O::sync(s) => validate::plain(&s.path),
+        O::check(_) => Err((Code::BadArguments, "check is only valid inside a multi".into())),
+        O::ping(_) | O::close_session(_) => Ok(()),
+    };
+    if let Err((code, message)) = checked {
+        return ready(respond::error(xid, ctx.raft.applied(), code, message));
+    }
+    let mut txn = rpb::Txn::new();
+    txn.session_id = pipe.session_id;
+    txn.xid = xid;
+    txn.time_ms = now_ms();
+    match op {
+        O::create(c) => txn.set_create(c),
+        O::delete(d) => txn.set_delete(d),
+        O::set_data(s) => txn.set_set_data(s),
+        O::multi(m) => txn.set_multi(m),
+        O::close_session(_) => {
+            let mut cs = rpb::CloseSession::new();
+            cs.session_id = pipe.session_id;
+            txn.set_close_session(cs);
+            pipe.closing = true;
+        }
+        O::ping(_) => {
+            let zxid = ctx.raft.applied();
+            return ready(respond::ok(xid, zxid, pb::Response_oneof_result::ping(pb::PingResponse::new())));
+        }
+        read => return read_request(ctx, pipe, xid, linearizable, read),
+    }
+    write_request(ctx, pipe, xid, txn)
+}
+
+fn write_request(ctx: &Arc<ClientContext>, pipe: &mut Pipe, xid: i64, txn: rpb::Txn) -> Reply {
+    let pending = ctx.raft.submit(txn);
+    let (done_tx, done_rx) = oneshot::channel();
+    pipe.last_write = Some(done_rx.shared());
+    let ctx = ctx.clone();
+    Box::pin(async move {
+        let resp = match pending.await {
+            Ok(c) => respond::write_result(xid, c.zxid, c.result),
+            Err(e) => propose_error(xid, ctx.raft.applied(), e),
+        };
+        let _ = done_tx.send(());
+        resp
+    })
+}
+
+fn read_request(ctx: &Arc<ClientContext>, pipe: &Pipe, xid: i64, linearizable: bool, op: pb::Request_oneof_op) -> Reply {
+    let before = pipe.last_write.clone();
+    let session_id = pipe.session_id;
+    let ctx = ctx.clone();
+    let is_sync = matches!(op, pb::Request_oneof_op::sync(_));
+    Box::pin(async move {
+        if let Some(w) = before {
+            let _ = w.await;
+        }
+        if linearizable || is_sync {
+            if let Err(e) = ctx.raft.read_barrier().await {
+                return propose_error(xid, ctx.raft.applied(), e);
+            }
+        }
+        read_now(&ctx, session_id, xid, op)
+    })
+}
+
+/// Serves a read from the local tree.
+fn read_now(ctx: &ClientContext, session_id: u64, xid: i64, op: pb::Request_oneof_op) -> pb::Response {
+    use pb::Request_oneof_op as O;
+    use pb::Response_oneof_result as R;
+    let zxid = ctx.raft.applied();
+    let tree = ctx.raft.tree();
+    if tree.session(session_id).is_none() {
+        return respond::error(xid, zxid, Code::SessionExpired, format!("session {session_id:#x} expired"));
+    }
+    match op {
+        O::get_data(g) => match tree.get(&g.path) {
+            Ok((data, stat)) => {
+                let mut r = pb::GetDataResponse::new();
+                r.data = data.to_vec();
+                r.set_stat(respond::stat(&stat));
+                respond::ok(xid, zxid, R::get_data(r))
+            }
+            Err(e) => respond::txn_error(xid, zxid, e),
+        },
+        O::exists(e) => {
+            let mut r = pb::ExistsResponse::new();
+            if let Some(stat) = tree.exists(&e.path) {
+                r.set_stat(respond::stat(&stat));
+            }
+            respond::ok(xid, zxid, R::exists(r))
+        }
+        O::get_children(g) => match tree.children(&g.path) {
+            Ok((children, stat)) => {
+                let mut r = pb::GetChildrenResponse::new();
+                r.children = children.into();
+                r.set_stat(respond::stat(&stat));
+                respond::ok(xid, zxid, R::get_children(r))
+            }
+            Err(e) => respond::txn_error(xid, zxid, e),
+        },
+        O::sync(s) => {
+            let mut r = pb::SyncResponse::new();
+            r.path = s.path;
+            respond::ok(xid, zxid, R::sync(r))
+        }
+        _ => respond::error(xid, zxid, Code::Unimplemented, "not a read"),
+    }
+}

@@ -1,0 +1,99 @@
+//! The client listener: accepts connections, runs the session handshake, then serves
+//! each connection's requests in order.
+//!
+//! Files: [`handshake`] (connect, create or resume a session), [`connection`] (the
+//! per-connection pipeline: many requests in flight, answered in order),
+//! [`dispatch`] (one request: validate, then read the local tree or propose through
+//! Raft), [`validate`] (limits and path rules), [`respond`] (wire responses).
+//!
+//! Limits: at most `max_connections` connections (more are closed at accept), frames
+//! up to `max_request_bytes` (a larger frame closes the connection before it is read),
+//! a handshake must arrive within 5 s, and each connection has at most
+//! [`MAX_IN_FLIGHT`] requests in flight (beyond that the member stops reading from it).
+pub mod connection;
+pub mod dispatch;
+pub mod handshake;
+pub mod respond;
+pub mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use slog::{debug, warn, Logger};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::consensus::handle::RaftHandle;
+use crate::metrics::Metrics;
+
+/// Requests one connection may have in flight.
+pub const MAX_IN_FLIGHT: usize = 1024;
+
+/// Everything a connection needs, shared by all of them.
+pub struct ClientContext {
+    /// This member's id.
+    pub member_id: u64,
+    /// The admin address announced in the handshake.
+    pub admin_addr: String,
+    /// The Raft loop.
+    pub raft: RaftHandle,
+    /// Request limits.
+    pub limits: validate::Limits,
+    /// Largest client frame.
+    pub max_frame: usize,
+    /// Bounds for negotiated session timeouts.
+    pub min_session_timeout: Duration,
+    /// Upper bound for negotiated session timeouts.
+    pub max_session_timeout: Duration,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Cached per-op metric handles.
+    pub ops: Arc<dispatch::OpTable>,
+    /// Logger.
+    pub log: Logger,
+}
+
+/// Accepts client connections until `stop` fires.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<ClientContext>,
+    max_connections: usize,
+    stop: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(max_connections));
+    loop {
+        let (stream, addr) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    warn!(ctx.log, "client accept failed"; "error" => %e);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            warn!(ctx.log, "connection limit reached; closing a new connection"; "from" => %addr);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = ctx.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            ctx.metrics.connections.inc();
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                r = connection::run(stream, &ctx) => {
+                    if let Err(reason) = r {
+                        debug!(ctx.log, "client connection closed"; "from" => %addr, "reason" => reason);
+                    }
+                }
+            }
+            ctx.metrics.connections.dec();
+        });
+    }
+}

@@ -1,0 +1,474 @@
+//! The Raft loop: one OS thread that owns the `RawNode`, its durable log and the
+//! write side of the tree.
+//!
+//! Each turn it takes every input that is waiting (proposals, peer messages,
+//! ReadIndex requests) before it asks for a Ready, so all proposals that queued while
+//! the previous fsync ran share the next one (group commit). A Ready is handled in
+//! raft-rs's documented order:
+//! 1. messages (the leader sends appends while it persists them itself);
+//! 2. an incoming snapshot: written to the snapshot directory, recorded in the log,
+//!    and the tree is replaced by it;
+//! 3. committed entries, applied to the tree;
+//! 4. new entries and 5. the hard state, made durable by one fsync;
+//! 6. persisted messages (votes, append responses: only after the fsync);
+//! 7. `advance`, then the light ready's commit index, messages and committed entries;
+//!    `advance_apply`.
+//!
+//! Applying an entry: the payload is a `replication::Txn`; the tree applies it at
+//! zxid = entry index. If this member proposed it (origin == id) the waiting client
+//! gets the result. Proposal ids grow per boot, and entries of one origin reach the
+//! log in proposal order, so when proposal `p` applies every earlier proposal of this
+//! boot that has not applied was dropped by a leader change: it fails at once with
+//! [`ProposeError::Dropped`] (outcome unknown, retry is safe).
+//!
+//! Storage errors are fatal: the loop stops and marks itself stopped; the member then
+//! refuses requests and the binary exits non-zero. A member must never go on with a
+//! log it could not write.
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use paddock::proto::replication as rpb;
+use raft::eraftpb::{Entry, EntryType, Message, Snapshot};
+use raft::{RawNode, StateRole};
+use slog::{crit, debug, info, warn, Logger};
+use tokio::sync::oneshot;
+
+use super::handle::{Committed, Input, ProposeError, RaftStatus, Role, Shared};
+use super::snapshots::SnapshotDir;
+use super::storage::{DiskStorage, StorageFailure};
+use crate::tree::{Change, DataTree, TxnError};
+use crate::txn_codec;
+
+/// Where the loop sends messages for peers. Must not block.
+pub trait Outbox: Send {
+    /// Queues messages for their recipients (dropping them if a link is saturated:
+    /// Raft retransmits).
+    fn send(&self, msgs: Vec<Message>);
+}
+
+/// Sees every applied change, in zxid order, while the tree's write lock is held
+/// (so that a watch event is queued before any read can observe the change).
+pub trait ApplyObserver: Send {
+    /// Called for every applied transaction that changed the tree.
+    fn applied(&mut self, zxid: u64, changes: &[Change]);
+    /// Called when the tree is replaced by a snapshot.
+    fn restored(&mut self, _zxid: u64) {}
+}
+
+/// Settings of the loop.
+#[derive(Debug, Clone)]
+pub struct LoopConfig {
+    /// This member's id.
+    pub id: u64,
+    /// Interval between raft ticks.
+    pub tick: Duration,
+    /// Ticks without a leader before an election.
+    pub election_ticks: usize,
+    /// Ticks between leader heartbeats.
+    pub heartbeat_ticks: usize,
+    /// Take a snapshot after this many applied entries.
+    pub snapshot_entries: u64,
+    /// Entries kept in the log before the snapshot index (for slightly lagging peers).
+    pub keep_entries: u64,
+    /// Largest entry payload accepted.
+    pub max_entry_bytes: usize,
+    /// How long a proposal or ReadIndex may wait.
+    pub request_timeout: Duration,
+}
+
+/// The Raft loop's state. Created by [`RaftLoop::new`], consumed by [`RaftLoop::run`].
+pub struct RaftLoop {
+    cfg: LoopConfig,
+    node: RawNode<DiskStorage>,
+    inputs: Receiver<Input>,
+    /// For work finished off the loop (snapshot files) to report back.
+    feedback: Sender<Input>,
+    outbox: Box<dyn Outbox>,
+    observer: Box<dyn ApplyObserver>,
+    shared: Arc<Shared>,
+    snapshots: Arc<SnapshotDir>,
+    log: Logger,
+    /// Random per boot: proposal ids of earlier boots never match ours.
+    boot: u64,
+    next_proposal: u64,
+    /// Proposals of this member waiting to apply, by proposal id.
+    pending: BTreeMap<u64, (Instant, oneshot::Sender<Result<Committed, ProposeError>>)>,
+    next_read: u64,
+    /// ReadIndex requests waiting for raft's answer, by context.
+    reads: HashMap<u64, (Instant, oneshot::Sender<Result<u64, ProposeError>>)>,
+    applied: u64,
+    applied_term: u64,
+    last_snapshot: u64,
+    snapshot_in_flight: bool,
+    role: StateRole,
+    leader: u64,
+}
+
+impl RaftLoop {
+    /// Builds the loop around an opened log and the tree restored from the newest
+    /// snapshot (whose index must equal the log's snapshot index).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cfg: LoopConfig,
+        storage: DiskStorage,
+        inputs: Receiver<Input>,
+        feedback: Sender<Input>,
+        outbox: Box<dyn Outbox>,
+        observer: Box<dyn ApplyObserver>,
+        shared: Arc<Shared>,
+        snapshots: Arc<SnapshotDir>,
+        log: &Logger,
+    ) -> raft::Result<RaftLoop> {
+        let snap = storage.snapshot_metadata().clone();
+        let raft_cfg = raft::Config {
+            id: cfg.id,
+            election_tick: cfg.election_ticks,
+            heartbeat_tick: cfg.heartbeat_ticks,
+            applied: snap.index,
+            max_size_per_msg: 1024 * 1024,
+            max_inflight_msgs: 256,
+            check_quorum: true,
+            pre_vote: true,
+            ..Default::default()
+        };
+        raft_cfg.validate()?;
+        let raft_log = log.new(slog::o!("component" => "raft"));
+        let node = RawNode::new(&raft_cfg, storage, &raft_log)?;
+        Ok(RaftLoop {
+            boot: u64::from(rand::random::<u32>()) << 32,
+            next_proposal: 1,
+            pending: BTreeMap::new(),
+            next_read: 1,
+            reads: HashMap::new(),
+            applied: snap.index,
+            applied_term: snap.term,
+            last_snapshot: snap.index,
+            snapshot_in_flight: false,
+            role: StateRole::Follower,
+            leader: 0,
+            cfg,
+            node,
+            inputs,
+            feedback,
+            outbox,
+            observer,
+            shared,
+            snapshots,
+            log: log.new(slog::o!("component" => "raft-loop")),
+        })
+    }
+
+    /// Runs until asked to stop or until storage fails (the error is returned).
+    pub fn run(mut self) -> Result<(), StorageFailure> {
+        // A single-member ensemble elects itself at once.
+        if self.node.raft.prs().conf().voters().ids().len() == 1 {
+            let _ = self.node.campaign();
+        }
+        let result = self.run_inner();
+        self.shared.status.lock().stopped = true;
+        for (_, (_, reply)) in std::mem::take(&mut self.pending) {
+            let _ = reply.send(Err(ProposeError::Stopped));
+        }
+        for (_, (_, reply)) in std::mem::take(&mut self.reads) {
+            let _ = reply.send(Err(ProposeError::Stopped));
+        }
+        if let Err(e) = &result {
+            crit!(self.log, "raft log failed; stopping this member"; "error" => %e);
+        }
+        result
+    }
+
+    fn run_inner(&mut self) -> Result<(), StorageFailure> {
+        let mut next_tick = Instant::now() + self.cfg.tick;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match self.inputs.recv_timeout(wait) {
+                Ok(Input::Stop) => return Ok(()),
+                Ok(input) => self.handle(input)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            // Group commit: everything that queued meanwhile joins this Ready.
+            for _ in 0..8192 {
+                match self.inputs.try_recv() {
+                    Ok(Input::Stop) => return Ok(()),
+                    Ok(input) => self.handle(input)?,
+                    Err(_) => break,
+                }
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.node.tick();
+                next_tick = now + self.cfg.tick;
+                self.expire(now);
+            }
+            self.on_ready()?;
+        }
+    }
+
+    fn handle(&mut self, input: Input) -> Result<(), StorageFailure> {
+        match input {
+            Input::Propose(txn, reply) => self.propose(txn, reply),
+            Input::ReadIndex(reply) => {
+                if self.node.raft.leader_id == raft::INVALID_ID {
+                    let _ = reply.send(Err(ProposeError::NoLeader));
+                } else {
+                    let ctx = self.next_read;
+                    self.next_read += 1;
+                    self.node.read_index(ctx.to_be_bytes().to_vec());
+                    self.reads.insert(ctx, (Instant::now(), reply));
+                }
+            }
+            Input::Peer(m) => {
+                if let Err(e) = self.node.step(m) {
+                    debug!(self.log, "dropped a peer message"; "error" => %e);
+                }
+            }
+            Input::Unreachable(id) => self.node.report_unreachable(id),
+            Input::SnapshotFailed(id) => {
+                self.node.report_snapshot(id, raft::SnapshotStatus::Failure)
+            }
+            Input::SnapshotSaved(index, term) => {
+                self.snapshot_in_flight = false;
+                let keep = self.cfg.keep_entries;
+                self.node.mut_store().snapshot_taken(index, term, keep)?;
+                self.last_snapshot = index;
+                info!(self.log, "snapshot taken"; "index" => index, "term" => term);
+            }
+            Input::Stop => {}
+        }
+        Ok(())
+    }
+
+    fn propose(&mut self, mut txn: rpb::Txn, reply: oneshot::Sender<Result<Committed, ProposeError>>) {
+        if self.node.raft.leader_id == raft::INVALID_ID {
+            let _ = reply.send(Err(ProposeError::NoLeader));
+            return;
+        }
+        let id = self.boot | (self.next_proposal & 0xffff_ffff);
+        self.next_proposal += 1;
+        txn.origin = self.cfg.id;
+        txn.proposal_id = id;
+        let data = paddock::codec::encode(&txn);
+        if data.len() > self.cfg.max_entry_bytes {
+            let _ = reply.send(Err(ProposeError::TooLarge(data.len())));
+            return;
+        }
+        match self.node.propose(Vec::new(), data.to_vec()) {
+            Ok(()) => {
+                self.pending.insert(id, (Instant::now(), reply));
+            }
+            Err(_) => {
+                let _ = reply.send(Err(ProposeError::NoLeader));
+            }
+        }
+    }
+
+    /// Fails requests that waited longer than the request timeout.
+    fn expire(&mut self, now: Instant) {
+        let limit = self.cfg.request_timeout;
+        let old: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, (t, _))| now.duration_since(*t) > limit)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in old {
+            if let Some((_, reply)) = self.pending.remove(&id) {
+                let _ = reply.send(Err(ProposeError::Timeout));
+            }
+        }
+        self.reads.retain(|_, (t, reply)| {
+            let keep = now.duration_since(*t) <= limit && !reply.is_closed();
+            keep
+        });
+    }
+
+    fn on_ready(&mut self) -> Result<(), StorageFailure> {
+        if !self.node.has_ready() {
+            return Ok(());
+        }
+        let mut rd = self.node.ready();
+        if !rd.messages().is_empty() {
+            self.outbox.send(rd.take_messages());
+        }
+        if !rd.snapshot().is_empty() {
+            self.install_snapshot(rd.snapshot().clone())?;
+        }
+        let committed = rd.take_committed_entries();
+        self.apply(committed);
+        let fresh = !rd.entries().is_empty();
+        if fresh {
+            self.node.mut_store().append(rd.entries())?;
+        }
+        if let Some(hs) = rd.hs() {
+            self.node.mut_store().set_hard_state(hs)?;
+        }
+        self.node.mut_store().persist()?;
+        if !rd.persisted_messages().is_empty() {
+            self.outbox.send(rd.take_persisted_messages());
+        }
+        for rs in rd.take_read_states() {
+            let mut ctx = [0u8; 8];
+            if rs.request_ctx.len() == 8 {
+                ctx.copy_from_slice(&rs.request_ctx);
+            }
+            if let Some((_, reply)) = self.reads.remove(&u64::from_be_bytes(ctx)) {
+                let _ = reply.send(Ok(rs.index));
+            }
+        }
+        if let Some(ss) = rd.ss() {
+            self.on_soft_state(ss.raft_state, ss.leader_id);
+        }
+        let mut light = self.node.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            self.node.mut_store().set_commit(commit)?;
+        }
+        if !light.messages().is_empty() {
+            self.outbox.send(light.take_messages());
+        }
+        let committed = light.take_committed_entries();
+        self.apply(committed);
+        self.node.advance_apply();
+        self.maybe_snapshot();
+        self.publish();
+        Ok(())
+    }
+
+    fn on_soft_state(&mut self, role: StateRole, leader: u64) {
+        if role != self.role || leader != self.leader {
+            info!(self.log, "raft role changed"; "role" => ?role, "leader" => leader,
+                  "term" => self.node.raft.term);
+        }
+        if self.leader != 0 && leader != self.leader {
+            // Pending ReadIndex requests went to a leader that is gone.
+            for (_, (_, reply)) in self.reads.drain() {
+                let _ = reply.send(Err(ProposeError::NoLeader));
+            }
+        }
+        self.role = role;
+        self.leader = leader;
+    }
+
+    fn install_snapshot(&mut self, snap: Snapshot) -> Result<(), StorageFailure> {
+        let meta = snap.get_metadata().clone();
+        let tree = match DataTree::restore(&snap.data) {
+            Ok(t) => t,
+            Err(e) => {
+                // A bad snapshot from the leader must not replace good state.
+                warn!(self.log, "rejected a snapshot from the leader"; "error" => %e);
+                return Ok(());
+            }
+        };
+        self.snapshots
+            .save(meta.index, Arc::new(snap.data.to_vec()))
+            .map_err(|e| StorageFailure::Engine(raft_engine::Error::Io(e)))?;
+        self.node.mut_store().install_snapshot(&meta)?;
+        *self.shared.tree.write() = tree;
+        self.observer.restored(meta.index);
+        self.applied = meta.index;
+        self.applied_term = meta.term;
+        self.last_snapshot = meta.index;
+        info!(self.log, "installed a snapshot from the leader"; "index" => meta.index, "term" => meta.term);
+        Ok(())
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut done: Vec<(u64, Committed)> = Vec::new();
+        {
+            let mut tree = self.shared.tree.write();
+            for entry in entries {
+                if entry.index <= self.applied {
+                    continue;
+                }
+                self.applied = entry.index;
+                self.applied_term = entry.term;
+                if entry.data.is_empty() || entry.get_entry_type() != EntryType::EntryNormal {
+                    continue;
+                }
+                let txn = match txn_codec::decode(&entry.data) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        warn!(self.log, "skipped an undecodable entry"; "index" => entry.index, "error" => %e);
+                        continue;
+                    }
+                };
+                let result = match txn_codec::to_tree(&txn) {
+                    Ok(t) => {
+                        let applied = tree.apply(entry.index, &t);
+                        if !applied.changes.is_empty() {
+                            self.observer.applied(entry.index, &applied.changes);
+                        }
+                        applied.result
+                    }
+                    Err(e) => Err(TxnError {
+                        code: paddock::Code::MarshallingError,
+                        message: e.to_string(),
+                        multi: None,
+                    }),
+                };
+                if txn.origin == self.cfg.id {
+                    done.push((txn.proposal_id, Committed { zxid: entry.index, result }));
+                }
+            }
+        }
+        for (id, committed) in done {
+            // Earlier proposals of this boot that never applied were dropped.
+            if id & 0xffff_ffff_0000_0000 == self.boot {
+                let earlier: Vec<u64> = self.pending.range(self.boot..id).map(|(k, _)| *k).collect();
+                for k in earlier {
+                    if let Some((_, reply)) = self.pending.remove(&k) {
+                        let _ = reply.send(Err(ProposeError::Dropped));
+                    }
+                }
+            }
+            if let Some((_, reply)) = self.pending.remove(&id) {
+                let _ = reply.send(Ok(committed));
+            }
+        }
+        self.shared.applied.send_replace(self.applied);
+    }
+
+    fn maybe_snapshot(&mut self) {
+        if self.snapshot_in_flight || self.applied < self.last_snapshot + self.cfg.snapshot_entries {
+            return;
+        }
+        let (index, term) = (self.applied, self.applied_term);
+        let bytes = Arc::new(self.shared.tree.read().snapshot());
+        let dir = self.snapshots.clone();
+        let inputs = self.feedback.clone();
+        let log = self.log.clone();
+        self.snapshot_in_flight = true;
+        std::thread::spawn(move || match dir.save(index, bytes) {
+            Ok(()) => {
+                let _ = inputs.send(Input::SnapshotSaved(index, term));
+            }
+            Err(e) => crit!(log, "could not write a snapshot"; "index" => index, "error" => %e),
+        });
+    }
+
+    fn publish(&mut self) {
+        let raft = &self.node.raft;
+        let role = match raft.state {
+            StateRole::Follower => Role::Follower,
+            StateRole::PreCandidate => Role::PreCandidate,
+            StateRole::Candidate => Role::Candidate,
+            StateRole::Leader => Role::Leader,
+        };
+        *self.shared.status.lock() = RaftStatus {
+            id: self.cfg.id,
+            role,
+            leader_id: raft.leader_id,
+            term: raft.term,
+            commit_index: raft.raft_log.committed,
+            applied_index: self.applied,
+            snapshot_index: self.last_snapshot,
+            stopped: false,
+        };
+    }
+}

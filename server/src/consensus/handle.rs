@@ -1,0 +1,217 @@
+//! The async side of the Raft loop: what client connections and the admin endpoint
+//! use to propose transactions, ask for a ReadIndex, wait for the applied index and
+//! read the tree.
+//!
+//! Guarantees:
+//! - A proposal's reply carries the zxid (Raft index) at which it applied and the
+//!   tree's result; it arrives after the tree has applied that entry on this member.
+//! - A `ProposeError` means the outcome is unknown (`Dropped`, `Timeout`, `Stopped`)
+//!   or that nothing was proposed (`NoLeader`, `TooLarge`); retrying with the same
+//!   (session, xid) is safe because the tree applies a (session, xid) at most once.
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use paddock::proto::replication as rpb;
+use tokio::sync::{oneshot, watch};
+
+use crate::tree::{DataTree, TxnResult};
+
+/// A transaction that applied: its zxid and the tree's result.
+#[derive(Debug)]
+pub struct Committed {
+    /// The Raft index of the entry, i.e. the zxid of the change.
+    pub zxid: u64,
+    /// What the tree answered.
+    pub result: TxnResult,
+}
+
+/// Why a proposal or ReadIndex did not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    /// No leader is known; nothing was proposed. Retry later or elsewhere.
+    #[error("no leader")]
+    NoLeader,
+    /// The proposal was lost in a leader change; it may or may not apply later.
+    #[error("proposal dropped by a leader change; outcome unknown")]
+    Dropped,
+    /// No answer in time; the outcome is unknown.
+    #[error("timed out waiting for the ensemble; outcome unknown")]
+    Timeout,
+    /// The entry is larger than the ensemble accepts.
+    #[error("proposal of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+    /// The member is stopping (or its Raft loop failed).
+    #[error("member is stopping")]
+    Stopped,
+}
+
+/// Role of this member in the current term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Follower.
+    Follower,
+    /// Pre-vote candidate.
+    PreCandidate,
+    /// Candidate.
+    Candidate,
+    /// Leader.
+    Leader,
+}
+
+impl Role {
+    /// Lower-case name as shown in /status.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Follower => "follower",
+            Role::PreCandidate => "pre-candidate",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        }
+    }
+}
+
+/// The Raft loop's view of itself, republished after every Ready.
+#[derive(Debug, Clone, Copy)]
+pub struct RaftStatus {
+    /// This member's id.
+    pub id: u64,
+    /// Current role.
+    pub role: Role,
+    /// Known leader (0: none).
+    pub leader_id: u64,
+    /// Current term.
+    pub term: u64,
+    /// Highest index known committed.
+    pub commit_index: u64,
+    /// Highest index applied to the tree.
+    pub applied_index: u64,
+    /// Index of the newest durable snapshot.
+    pub snapshot_index: u64,
+    /// Whether the loop has stopped (after a stop request or a fatal storage error).
+    pub stopped: bool,
+}
+
+/// What the Raft loop takes in.
+pub enum Input {
+    /// Replicate a transaction and answer when it applies here.
+    Propose(rpb::Txn, oneshot::Sender<Result<Committed, ProposeError>>),
+    /// Confirm leadership and answer with an index that, once applied here, makes a
+    /// read linearizable.
+    ReadIndex(oneshot::Sender<Result<u64, ProposeError>>),
+    /// A message from a peer.
+    Peer(raft::eraftpb::Message),
+    /// The link to a peer failed.
+    Unreachable(u64),
+    /// Sending a snapshot to a peer failed.
+    SnapshotFailed(u64),
+    /// A snapshot file finished writing (index, term).
+    SnapshotSaved(u64, u64),
+    /// Stop the loop.
+    Stop,
+}
+
+/// State shared by the Raft loop (the only writer of the tree) and the async world.
+pub struct Shared {
+    /// The replicated tree. Written only by the Raft loop; locks are never held across
+    /// an await.
+    pub tree: RwLock<DataTree>,
+    /// Raft status, republished after every Ready.
+    pub status: Mutex<RaftStatus>,
+    /// Highest applied index, for waiting.
+    pub applied: watch::Sender<u64>,
+}
+
+/// A cheap, cloneable handle on the Raft loop.
+#[derive(Clone)]
+pub struct RaftHandle {
+    pub(crate) inputs: Sender<Input>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) request_timeout: Duration,
+}
+
+impl RaftHandle {
+    /// Replicates `txn` and waits until it has applied on this member.
+    pub async fn propose(&self, txn: rpb::Txn) -> Result<Committed, ProposeError> {
+        self.submit(txn).await
+    }
+
+    /// Hands `txn` to the Raft loop now (so proposals of one caller keep their order)
+    /// and returns a future that resolves when it has applied on this member.
+    pub fn submit(
+        &self,
+        txn: rpb::Txn,
+    ) -> impl std::future::Future<Output = Result<Committed, ProposeError>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.inputs.send(Input::Propose(txn, tx)).is_ok();
+        let timeout = self.request_timeout;
+        async move {
+            if !sent {
+                return Err(ProposeError::Stopped);
+            }
+            match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(_)) => Err(ProposeError::Stopped),
+                Err(_) => Err(ProposeError::Timeout),
+            }
+        }
+    }
+
+    /// Waits until this member has applied everything the leader had committed when
+    /// the call was made (Raft ReadIndex). Returns the applied index reached.
+    pub async fn read_barrier(&self) -> Result<u64, ProposeError> {
+        let (tx, rx) = oneshot::channel();
+        self.inputs.send(Input::ReadIndex(tx)).map_err(|_| ProposeError::Stopped)?;
+        let index = match tokio::time::timeout(self.request_timeout, rx).await {
+            Ok(Ok(r)) => r?,
+            Ok(Err(_)) => return Err(ProposeError::Stopped),
+            Err(_) => return Err(ProposeError::Timeout),
+        };
+        if self.wait_applied(index, self.request_timeout).await {
+            Ok(index)
+        } else {
+            Err(ProposeError::Timeout)
+        }
+    }
+
+    /// Waits until the applied index reaches `index`; false on timeout or stop.
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
+        let mut rx = self.shared.applied.subscribe();
+        let ok = matches!(
+            tokio::time::timeout(timeout, rx.wait_for(|&a| a >= index)).await,
+            Ok(Ok(_))
+        );
+        ok
+    }
+
+    /// Read access to the tree. Do not hold the guard across an await.
+    pub fn tree(&self) -> RwLockReadGuard<'_, DataTree> {
+        self.shared.tree.read()
+    }
+
+    /// The latest Raft status.
+    pub fn status(&self) -> RaftStatus {
+        *self.shared.status.lock()
+    }
+
+    /// Highest applied index.
+    pub fn applied(&self) -> u64 {
+        *self.shared.applied.borrow()
+    }
+
+    /// Hands a peer's message to the loop.
+    pub fn step(&self, m: raft::eraftpb::Message) {
+        let _ = self.inputs.send(Input::Peer(m));
+    }
+
+    /// Tells the loop that a peer link failed.
+    pub fn report(&self, input: Input) {
+        let _ = self.inputs.send(input);
+    }
+
+    /// Asks the loop to stop.
+    pub fn stop(&self) {
+        let _ = self.inputs.send(Input::Stop);
+    }
+}

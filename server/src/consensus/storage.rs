@@ -1,0 +1,307 @@
+//! The durable Raft log: raft-rs's [`Storage`] over raft-engine.
+//!
+//! Layout inside the engine (one engine per member, in `<data-dir>/raft`):
+//! - region [`ENTRIES`]: the log entries, nothing else, so that installing a snapshot
+//!   can drop them all with one `Clean` command;
+//! - region [`META`]: key-values `hard_state` (HardState), `conf_state` (ConfState),
+//!   `truncated` (index and term of the last entry removed by compaction) and
+//!   `snapshot` (metadata of the newest state-machine snapshot on disk).
+//!
+//! Invariants (to ensure correctness):
+//! - [`DiskStorage::append`] and [`DiskStorage::set_hard_state`] only stage writes;
+//!   [`DiskStorage::persist`] makes them durable with one fsync. Nothing that depends
+//!   on durability (acknowledging a write, voting, answering an append) happens before
+//!   `persist` returns: the Raft loop follows raft-rs's Ready order.
+//! - `first_index() == truncated.index + 1` and `term(truncated.index)` is always known,
+//!   as raft-rs requires for the entry before the first one.
+//! - Entries are compacted only up to an index covered by a durable snapshot, so
+//!   restart = newest snapshot + replay of the entries after it.
+//! - Any I/O error is returned to the caller, which treats it as fatal: a member that
+//!   cannot write its log must stop rather than diverge.
+use std::path::Path;
+use std::sync::Arc;
+
+use protobuf::Message as _;
+use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
+use raft::{GetEntriesContext, RaftState, Storage, StorageError};
+use raft_engine::{Engine, LogBatch, MessageExt};
+
+/// Region of the log entries.
+const ENTRIES: u64 = 1;
+/// Region of the metadata key-values.
+const META: u64 = 2;
+const KEY_HARD_STATE: &[u8] = b"hard_state";
+const KEY_CONF_STATE: &[u8] = b"conf_state";
+const KEY_TRUNCATED: &[u8] = b"truncated";
+const KEY_SNAPSHOT: &[u8] = b"snapshot";
+
+/// Errors of the durable log. All of them are fatal for the member.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageFailure {
+    /// raft-engine failed (I/O, corruption).
+    #[error("raft log: {0}")]
+    Engine(#[from] raft_engine::Error),
+    /// A stored record could not be decoded.
+    #[error("raft log record: {0}")]
+    Codec(#[from] protobuf::ProtobufError),
+}
+
+#[derive(Clone)]
+struct EntryExt;
+
+impl MessageExt for EntryExt {
+    type Entry = Entry;
+    fn index(e: &Entry) -> u64 {
+        e.index
+    }
+}
+
+/// Where the newest snapshot's bytes come from when raft-rs asks for one to send.
+pub trait SnapshotSource: Send + Sync {
+    /// The bytes of the snapshot at `index`, or `None` if it is not on disk (any more).
+    fn load(&self, index: u64) -> Option<Arc<Vec<u8>>>;
+}
+
+/// raft-rs storage backed by raft-engine. Owned by the Raft loop (inside the RawNode).
+pub struct DiskStorage {
+    engine: Engine,
+    hard_state: HardState,
+    conf_state: ConfState,
+    /// Index and term of the entry just before the first one held.
+    truncated: SnapshotMetadata,
+    /// Metadata of the newest durable state-machine snapshot (index 0: none yet).
+    snapshot: SnapshotMetadata,
+    /// Staged writes, made durable by `persist`.
+    batch: LogBatch,
+    snapshots: Arc<dyn SnapshotSource>,
+}
+
+impl DiskStorage {
+    /// Opens (or creates) the log under `dir`. A new log is initialised with `voters`
+    /// as its configuration; an existing one keeps its own.
+    pub fn open(
+        dir: &Path,
+        voters: &[u64],
+        snapshots: Arc<dyn SnapshotSource>,
+    ) -> Result<DiskStorage, StorageFailure> {
+        let cfg = raft_engine::Config {
+            dir: dir.to_string_lossy().into_owned(),
+            // The tail of the last file may be torn by a crash; everything before it
+            // was fsynced before it was acknowledged.
+            recovery_mode: raft_engine::RecoveryMode::TolerateTailCorruption,
+            target_file_size: raft_engine::ReadableSize::mb(64),
+            purge_threshold: raft_engine::ReadableSize::gb(1),
+            ..Default::default()
+        };
+        let engine = Engine::open(cfg)?;
+        let hard_state = engine.get_message::<HardState>(META, KEY_HARD_STATE)?.unwrap_or_default();
+        let truncated = engine.get_message::<SnapshotMetadata>(META, KEY_TRUNCATED)?.unwrap_or_default();
+        let snapshot = engine.get_message::<SnapshotMetadata>(META, KEY_SNAPSHOT)?.unwrap_or_default();
+        let mut storage = DiskStorage {
+            conf_state: ConfState::default(),
+            engine,
+            hard_state,
+            truncated,
+            snapshot,
+            batch: LogBatch::default(),
+            snapshots,
+        };
+        match storage.engine.get_message::<ConfState>(META, KEY_CONF_STATE)? {
+            Some(cs) => storage.conf_state = cs,
+            None => {
+                let mut cs = ConfState::default();
+                cs.voters = voters.to_vec();
+                storage.batch.put_message(META, KEY_CONF_STATE.to_vec(), &cs)?;
+                storage.conf_state = cs;
+                storage.persist()?;
+            }
+        }
+        Ok(storage)
+    }
+
+    /// Stages entries for appending; entries at or after the first one replace what
+    /// the log held from that index on.
+    pub fn append(&mut self, entries: &[Entry]) -> Result<(), StorageFailure> {
+        self.batch.add_entries::<EntryExt>(ENTRIES, entries)?;
+        Ok(())
+    }
+
+    /// Stages a new hard state.
+    pub fn set_hard_state(&mut self, hs: &HardState) -> Result<(), StorageFailure> {
+        self.hard_state = hs.clone();
+        self.batch.put_message(META, KEY_HARD_STATE.to_vec(), hs)?;
+        Ok(())
+    }
+
+    /// Stages a new commit index (from a LightReady).
+    pub fn set_commit(&mut self, commit: u64) -> Result<(), StorageFailure> {
+        let mut hs = self.hard_state.clone();
+        hs.commit = commit;
+        self.set_hard_state(&hs)
+    }
+
+    /// Makes every staged write durable (one fsync). Returns whether anything was written.
+    pub fn persist(&mut self) -> Result<bool, StorageFailure> {
+        if self.batch.is_empty() {
+            return Ok(false);
+        }
+        self.engine.write(&mut self.batch, true)?;
+        Ok(true)
+    }
+
+    /// Records a snapshot received from the leader: drops every entry (the snapshot
+    /// replaces them) and makes the new metadata durable at once. The snapshot's bytes
+    /// must already be durable in the snapshot directory.
+    pub fn install_snapshot(&mut self, meta: &SnapshotMetadata) -> Result<(), StorageFailure> {
+        let mut batch = LogBatch::default();
+        batch.add_command(ENTRIES, raft_engine::Command::Clean);
+        let mut plain = meta.clone();
+        plain.clear_conf_state();
+        batch.put_message(META, KEY_TRUNCATED.to_vec(), &plain)?;
+        batch.put_message(META, KEY_SNAPSHOT.to_vec(), meta)?;
+        batch.put_message(META, KEY_CONF_STATE.to_vec(), meta.get_conf_state())?;
+        let mut hs = self.hard_state.clone();
+        hs.commit = hs.commit.max(meta.index);
+        hs.term = hs.term.max(meta.term);
+        batch.put_message(META, KEY_HARD_STATE.to_vec(), &hs)?;
+        self.persist()?;
+        self.engine.write(&mut batch, true)?;
+        self.hard_state = hs;
+        self.truncated = plain;
+        self.snapshot = meta.clone();
+        self.conf_state = meta.get_conf_state().clone();
+        Ok(())
+    }
+
+    /// Records a snapshot this member took at `index` (durable on disk already) and
+    /// compacts the log so that at most `keep` entries before `index` remain.
+    pub fn snapshot_taken(&mut self, index: u64, term: u64, keep: u64) -> Result<(), StorageFailure> {
+        if index <= self.snapshot.index {
+            return Ok(());
+        }
+        let mut meta = SnapshotMetadata::default();
+        meta.index = index;
+        meta.term = term;
+        meta.set_conf_state(self.conf_state.clone());
+        let mut batch = LogBatch::default();
+        batch.put_message(META, KEY_SNAPSHOT.to_vec(), &meta)?;
+        // The snapshot holds applied (so committed) entries: a restart must never see a
+        // commit index below it.
+        if self.hard_state.commit < index {
+            self.hard_state.commit = index;
+            batch.put_message(META, KEY_HARD_STATE.to_vec(), &self.hard_state)?;
+        }
+        let compact_to = index.saturating_sub(keep);
+        let mut truncated = self.truncated.clone();
+        if compact_to > self.truncated.index + 1 {
+            truncated.index = compact_to - 1;
+            truncated.term = self.term(compact_to - 1).map_err(|e| {
+                StorageFailure::Engine(raft_engine::Error::Other(
+                    format!("term of {}: {e}", compact_to - 1).into(),
+                ))
+            })?;
+            batch.put_message(META, KEY_TRUNCATED.to_vec(), &truncated)?;
+            batch.add_command(ENTRIES, raft_engine::Command::Compact { index: compact_to });
+        }
+        self.persist()?;
+        self.engine.write(&mut batch, true)?;
+        self.snapshot = meta;
+        self.truncated = truncated;
+        // Reclaim whole files that hold only compacted entries.
+        let _ = self.engine.purge_expired_files();
+        Ok(())
+    }
+
+    /// Metadata of the newest durable snapshot (index 0 when there is none).
+    pub fn snapshot_metadata(&self) -> &SnapshotMetadata {
+        &self.snapshot
+    }
+
+    /// The current hard state.
+    pub fn hard_state(&self) -> &HardState {
+        &self.hard_state
+    }
+
+    fn last(&self) -> u64 {
+        self.engine
+            .last_index(ENTRIES)
+            .filter(|&i| i > self.truncated.index)
+            .unwrap_or(self.truncated.index)
+    }
+}
+
+fn other(msg: String) -> raft::Error {
+    raft::Error::Store(StorageError::Other(msg.into()))
+}
+
+impl Storage for DiskStorage {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        Ok(RaftState::new(self.hard_state.clone(), self.conf_state.clone()))
+    }
+
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        _context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        if low <= self.truncated.index {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if high > self.last() + 1 {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        let mut out = Vec::with_capacity((high - low).min(1024) as usize);
+        let max = max_size.into().map(|m| m as usize);
+        self.engine
+            .fetch_entries_to::<EntryExt>(ENTRIES, low, high, max, &mut out)
+            .map_err(|e| other(e.to_string()))?;
+        Ok(out)
+    }
+
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        if idx == self.truncated.index {
+            return Ok(self.truncated.term);
+        }
+        if idx < self.truncated.index {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if idx > self.last() {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        match self.engine.get_entry::<EntryExt>(ENTRIES, idx) {
+            Ok(Some(e)) => Ok(e.term),
+            Ok(None) => Err(raft::Error::Store(StorageError::Unavailable)),
+            Err(e) => Err(other(e.to_string())),
+        }
+    }
+
+    fn first_index(&self) -> raft::Result<u64> {
+        Ok(self.truncated.index + 1)
+    }
+
+    fn last_index(&self) -> raft::Result<u64> {
+        Ok(self.last())
+    }
+
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        let meta = &self.snapshot;
+        if meta.index == 0 || meta.index < request_index {
+            return Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable));
+        }
+        let Some(data) = self.snapshots.load(meta.index) else {
+            return Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable));
+        };
+        let mut snap = Snapshot::default();
+        snap.set_metadata(meta.clone());
+        snap.data = data.as_ref().clone().into();
+        Ok(snap)
+    }
+}
+
+/// Encodes a raft message for the peer link.
+pub fn encode_message(m: &raft::eraftpb::Message) -> Vec<u8> {
+    // Encoding into a Vec cannot fail for proto3 messages.
+    m.write_to_bytes().unwrap_or_default()
+}

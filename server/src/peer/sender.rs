@@ -1,0 +1,176 @@
+//! Outgoing peer connections: one task per peer, fed by a bounded queue.
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::SinkExt;
+use protobuf::Message as _;
+use raft::eraftpb::{Message, MessageType};
+use slog::{debug, info, Logger};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::HELLO_MAGIC;
+use crate::consensus::driver::Outbox;
+use crate::consensus::handle::{Input, RaftHandle};
+use crate::metrics::Metrics;
+
+/// Messages queued per peer before new ones are dropped.
+const QUEUE: usize = 4096;
+
+/// The Raft loop's outbox: routes messages to the per-peer sender tasks.
+pub struct PeerOutbox {
+    peers: HashMap<u64, mpsc::Sender<Message>>,
+    metrics: std::sync::Arc<Metrics>,
+}
+
+impl PeerOutbox {
+    /// Starts one sender task per peer (`peers` excludes this member) on the runtime.
+    pub fn start(
+        rt: &tokio::runtime::Handle,
+        my_id: u64,
+        peers: &[(u64, String)],
+        max_frame: usize,
+        raft: RaftHandle,
+        metrics: std::sync::Arc<Metrics>,
+        stop: CancellationToken,
+        log: &Logger,
+    ) -> PeerOutbox {
+        let mut map = HashMap::new();
+        for (id, addr) in peers {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            map.insert(*id, tx);
+            let link = Link {
+                my_id,
+                peer: *id,
+                addr: addr.clone(),
+                max_frame,
+                raft: raft.clone(),
+                metrics: metrics.clone(),
+                log: log.new(slog::o!("component" => "peer-link", "peer" => *id)),
+            };
+            rt.spawn(link.run(rx, stop.clone()));
+        }
+        PeerOutbox { peers: map, metrics }
+    }
+}
+
+impl Outbox for PeerOutbox {
+    fn send(&self, msgs: Vec<Message>) {
+        for m in msgs {
+            let to = m.to;
+            match self.peers.get(&to) {
+                Some(tx) => {
+                    if tx.try_send(m).is_err() {
+                        self.metrics.peer_messages_dropped_total.with_label_values(&[&to.to_string()]).inc();
+                    }
+                }
+                None => {
+                    self.metrics.peer_messages_dropped_total.with_label_values(&[&to.to_string()]).inc();
+                }
+            }
+        }
+    }
+}
+
+struct Link {
+    my_id: u64,
+    peer: u64,
+    addr: String,
+    max_frame: usize,
+    raft: RaftHandle,
+    metrics: std::sync::Arc<Metrics>,
+    log: Logger,
+}
+
+impl Link {
+    async fn run(self, mut rx: mpsc::Receiver<Message>, stop: CancellationToken) {
+        let mut backoff = Duration::from_millis(50);
+        let label = self.peer.to_string();
+        loop {
+            let conn = tokio::select! {
+                _ = stop.cancelled() => return,
+                c = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(&self.addr)) => c,
+            };
+            let stream = match conn {
+                Ok(Ok(s)) => s,
+                _ => {
+                    // Peer down: drop what queued (Raft retransmits) and say so.
+                    self.discard(&mut rx);
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            backoff = Duration::from_millis(50);
+            info!(self.log, "connected to peer"; "addr" => &self.addr);
+            let mut framed = paddock::codec::framed(stream, self.max_frame);
+            let mut hello = HELLO_MAGIC.to_vec();
+            hello.extend_from_slice(&self.my_id.to_be_bytes());
+            if framed.send(Bytes::from(hello)).await.is_err() {
+                continue;
+            }
+            let sent = self.metrics.peer_messages_sent_total.with_label_values(&[&label]);
+            loop {
+                let first = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    m = rx.recv() => match m { Some(m) => m, None => return },
+                };
+                let mut batch = vec![first];
+                while batch.len() < 256 {
+                    match rx.try_recv() {
+                        Ok(m) => batch.push(m),
+                        Err(_) => break,
+                    }
+                }
+                let mut failed = None;
+                for m in &batch {
+                    let bytes = match m.write_to_bytes() {
+                        Ok(b) => Bytes::from(b),
+                        Err(_) => continue,
+                    };
+                    if let Err(e) = framed.feed(bytes).await {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                let flushed = match failed {
+                    Some(e) => Err(e),
+                    None => SinkExt::<Bytes>::flush(&mut framed).await,
+                };
+                match flushed {
+                    Ok(()) => sent.inc_by(batch.len() as u64),
+                    Err(e) => {
+                        debug!(self.log, "peer link failed"; "error" => %e);
+                        for m in &batch {
+                            self.report_failure(m);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn discard(&self, rx: &mut mpsc::Receiver<Message>) {
+        let mut any = false;
+        while let Ok(m) = rx.try_recv() {
+            self.report_failure(&m);
+            any = true;
+        }
+        if any {
+            self.raft.report(Input::Unreachable(self.peer));
+        }
+    }
+
+    fn report_failure(&self, m: &Message) {
+        if m.get_msg_type() == MessageType::MsgSnapshot {
+            self.raft.report(Input::SnapshotFailed(self.peer));
+        }
+    }
+}

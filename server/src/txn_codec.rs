@@ -1,0 +1,94 @@
+//! Conversion between the replicated entry format (`paddock.replication.Txn`, what the
+//! Raft log stores) and the tree's plain transaction type.
+//!
+//! Decoding is deterministic: every replica turns the same bytes into the same
+//! [`Txn`] (or the same error), so the tree stays identical everywhere.
+use paddock::proto::paddock as pb;
+use paddock::proto::replication as rpb;
+
+use crate::tree::{Txn, TxnOp};
+
+/// Why an entry's payload could not be turned into a transaction.
+#[derive(Debug, thiserror::Error)]
+pub enum TxnDecodeError {
+    /// The payload is not a valid `Txn` message.
+    #[error("undecodable transaction: {0}")]
+    Malformed(String),
+    /// The message carries no operation (or an operation not allowed where it is).
+    #[error("transaction without a valid operation")]
+    NoOp,
+}
+
+/// Decodes an entry's payload into the replication message.
+pub fn decode(bytes: &[u8]) -> Result<rpb::Txn, TxnDecodeError> {
+    paddock::codec::decode::<rpb::Txn>(bytes).map_err(|e| TxnDecodeError::Malformed(e.to_string()))
+}
+
+/// Converts a replication message into the tree's transaction.
+pub fn to_tree(txn: &rpb::Txn) -> Result<Txn, TxnDecodeError> {
+    use rpb::Txn_oneof_op as O;
+    let op = match txn.op.as_ref().ok_or(TxnDecodeError::NoOp)? {
+        O::create(c) => create_op(c),
+        O::delete(d) => TxnOp::Delete { path: d.path.clone(), version: d.version },
+        O::set_data(s) => {
+            TxnOp::SetData { path: s.path.clone(), data: s.data.clone(), version: s.version }
+        }
+        O::multi(m) => {
+            let mut ops = Vec::with_capacity(m.ops.len());
+            for op in m.ops.iter() {
+                ops.push(multi_op(op)?);
+            }
+            TxnOp::Multi(ops)
+        }
+        O::create_session(s) => TxnOp::CreateSession {
+            session_id: s.session_id,
+            password: s.password.clone(),
+            timeout_ms: s.timeout_ms,
+        },
+        O::close_session(s) => TxnOp::CloseSession { session_id: s.session_id },
+    };
+    Ok(Txn { session_id: txn.session_id, xid: txn.xid, time_ms: txn.time_ms, op })
+}
+
+fn create_op(c: &pb::CreateRequest) -> TxnOp {
+    TxnOp::Create { path: c.path.clone(), data: c.data.clone(), mode: c.mode.into(), ttl_ms: c.ttl_ms }
+}
+
+fn multi_op(op: &pb::MultiOp) -> Result<TxnOp, TxnDecodeError> {
+    use pb::MultiOp_oneof_op as M;
+    Ok(match op.op.as_ref().ok_or(TxnDecodeError::NoOp)? {
+        M::create(c) => create_op(c),
+        M::delete(d) => TxnOp::Delete { path: d.path.clone(), version: d.version },
+        M::set_data(s) => {
+            TxnOp::SetData { path: s.path.clone(), data: s.data.clone(), version: s.version }
+        }
+        M::check(c) => TxnOp::Check { path: c.path.clone(), version: c.version },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_multi() {
+        let mut t = rpb::Txn::new();
+        t.session_id = 7;
+        t.xid = 3;
+        t.time_ms = 99;
+        let mut m = pb::MultiRequest::new();
+        let mut op = pb::MultiOp::new();
+        let mut c = pb::CheckVersionRequest::new();
+        c.path = "/a".into();
+        c.version = 2;
+        op.set_check(c);
+        m.ops.push(op);
+        t.set_multi(m);
+        let bytes = paddock::codec::encode(&t);
+        let back = to_tree(&decode(&bytes).expect("decode")).expect("convert");
+        assert_eq!(back.session_id, 7);
+        assert!(matches!(back.op, TxnOp::Multi(ref ops) if matches!(ops[0], TxnOp::Check { version: 2, .. })));
+        assert!(decode(&[0xff, 0xff, 0xff]).is_err());
+        assert!(to_tree(&rpb::Txn::new()).is_err());
+    }
+}
