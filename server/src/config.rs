@@ -10,7 +10,8 @@
 //! The file uses the flags' names in snake_case (`data_dir`, `client_addr`, `tick_ms`, ...);
 //! unknown keys are an error, so a typo cannot silently fall back to a default. `peers` is a
 //! table (`peers = { 1 = "10.0.0.1:7182", 2 = "10.0.0.2:7182" }`) or the flag's comma string
-//! (`peers = "1=10.0.0.1:7182,2=10.0.0.2:7182"`).
+//! (`peers = "1=10.0.0.1:7182,2=10.0.0.2:7182"`). A relative `data_dir` is relative to the working
+//! directory of `paddockd`, not to the config file.
 //!
 //! Guarantees of a [`Config`] returned by [`Config::load`]:
 //! - `id > 0`, every peer id > 0, and `id` is one of the voters in `peers`;
@@ -856,6 +857,12 @@ mod tests {
             Config::load(a).unwrap_err(),
             ConfigError::Read { .. }
         ));
+    }
+
+    #[test]
+    fn flag_definitions_are_consistent() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
     }
 
     #[test]
