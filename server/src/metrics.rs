@@ -23,8 +23,8 @@ use prometheus::{
 
 /// The latency buckets, in seconds: 50 µs to 5 s, about three per decade.
 pub const LATENCY_BUCKETS: &[f64] = &[
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-    0.5, 1.0, 2.5, 5.0,
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0,
 ];
 
 /// The request kinds used as the `op` label, in wire-protocol order. Metrics for these are
@@ -144,7 +144,10 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let requests_total = IntCounterVec::new(
-            Opts::new("paddock_requests_total", "Client requests received, by kind."),
+            Opts::new(
+                "paddock_requests_total",
+                "Client requests received, by kind.",
+            ),
             &["op"],
         )
         .expect(VALID);
