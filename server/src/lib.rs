@@ -1,7 +1,25 @@
 //! paddockd, a member of a Paddock ensemble.
 //!
-//! Data flow (one module per stage):
-//! - [`tree`]: the znode tree, pure: (transaction, zxid, time) -> (result, change events).
+//! Data flow, one module per stage:
+//!
+//! ```text
+//! client conn ──► client (handshake, pipeline, dispatch)
+//!                   │ read: local tree (after the session's previous write)
+//!                   │ write: consensus::handle::RaftHandle::submit
+//!                   ▼
+//!            consensus::driver (one thread owns the RawNode)
+//!              persist: consensus::storage (raft-engine, one fsync per Ready)
+//!              send:    peer (TCP links to the other members)
+//!              apply:   tree (pure) ──► results to the waiting connections
+//!              snapshots: consensus::snapshots (checksummed files, log compaction)
+//! ```
+//!
+//! - [`tree`]: the znode tree, pure: (transaction, zxid) -> (result, change events).
+//! - [`txn_codec`]: Raft entry payload <-> tree transaction.
+//! - [`consensus`]: the Raft loop, its durable log and snapshot files.
+//! - [`peer`]: Raft messages between members.
+//! - [`client`]: the client listener and request pipeline.
+//! - [`node`]: wires a member together, starts and stops it.
 //!
 //! Operator-facing pieces:
 //! - [`config`]: flags + TOML file + defaults -> one validated `Config`.
@@ -9,12 +27,12 @@
 //! - [`metrics`]: the Prometheus registry and the handles the hot paths update.
 //! - [`admin`]: the HTTP admin endpoint (`/status`, `/metrics`, `/health`).
 pub mod admin;
+pub mod client;
 pub mod config;
+pub mod consensus;
 pub mod logging;
 pub mod metrics;
-pub mod tree;
-pub mod consensus;
-pub mod txn_codec;
+pub mod node;
 pub mod peer;
-pub mod metrics;
-pub mod client;
+pub mod tree;
+pub mod txn_codec;

@@ -1,1 +1,63 @@
-fn main() {}
+//! `paddockd`: parses flags and the config file, starts one member and runs it until
+//! SIGTERM or SIGINT (graceful stop) or a fatal storage error (exit status 1).
+use anyhow::Context;
+use clap::Parser;
+use paddock_server::config::{Args, Config};
+use paddock_server::logging::root_logger;
+use paddock_server::node::Node;
+use slog::{crit, info};
+
+fn main() {
+    let args = Args::parse();
+    let config = match Config::load(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("paddockd: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(config) {
+        eprintln!("paddockd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    let log = root_logger(config.log_format, config.log_level.into()).new(slog::o!("member" => config.id));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("paddockd")
+        .build()
+        .context("starting the tokio runtime")?;
+    let result = rt.block_on(async {
+        let node = Node::start(config, log.clone()).await.context("starting the member")?;
+        let failed = tokio::select! {
+            _ = shutdown_signal() => {
+                info!(log, "stopping on signal");
+                false
+            }
+            _ = node.failed() => true,
+        };
+        node.shutdown().await.context("raft log failure")?;
+        if failed {
+            crit!(log, "the raft loop stopped unexpectedly");
+            anyhow::bail!("the raft loop stopped unexpectedly");
+        }
+        Ok(())
+    });
+    // Let the async log drain flush before the process exits.
+    drop(log);
+    result
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

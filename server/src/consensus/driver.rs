@@ -38,6 +38,7 @@ use tokio::sync::oneshot;
 use super::handle::{Committed, Input, ProposeError, RaftStatus, Role, Shared};
 use super::snapshots::SnapshotDir;
 use super::storage::{DiskStorage, StorageFailure};
+use crate::metrics::Metrics;
 use crate::tree::{Change, DataTree, TxnError};
 use crate::txn_codec;
 
@@ -89,6 +90,7 @@ pub struct RaftLoop {
     observer: Box<dyn ApplyObserver>,
     shared: Arc<Shared>,
     snapshots: Arc<SnapshotDir>,
+    metrics: Arc<Metrics>,
     log: Logger,
     /// Random per boot: proposal ids of earlier boots never match ours.
     boot: u64,
@@ -119,6 +121,7 @@ impl RaftLoop {
         observer: Box<dyn ApplyObserver>,
         shared: Arc<Shared>,
         snapshots: Arc<SnapshotDir>,
+        metrics: Arc<Metrics>,
         log: &Logger,
     ) -> raft::Result<RaftLoop> {
         let snap = storage.snapshot_metadata().clone();
@@ -156,6 +159,7 @@ impl RaftLoop {
             observer,
             shared,
             snapshots,
+            metrics,
             log: log.new(slog::o!("component" => "raft-loop")),
         })
     }
@@ -256,11 +260,13 @@ impl RaftLoop {
             let _ = reply.send(Err(ProposeError::TooLarge(data.len())));
             return;
         }
+        self.metrics.proposals_total.inc();
         match self.node.propose(Vec::new(), data.to_vec()) {
             Ok(()) => {
                 self.pending.insert(id, (Instant::now(), reply));
             }
             Err(_) => {
+                self.metrics.proposals_failed_total.inc();
                 let _ = reply.send(Err(ProposeError::NoLeader));
             }
         }
@@ -299,14 +305,17 @@ impl RaftLoop {
         }
         let committed = rd.take_committed_entries();
         self.apply(committed);
-        let fresh = !rd.entries().is_empty();
-        if fresh {
+        if !rd.entries().is_empty() {
+            self.metrics.proposal_batch_size.observe(rd.entries().len() as f64);
             self.node.mut_store().append(rd.entries())?;
         }
         if let Some(hs) = rd.hs() {
             self.node.mut_store().set_hard_state(hs)?;
         }
-        self.node.mut_store().persist()?;
+        let started = Instant::now();
+        if self.node.mut_store().persist()? {
+            self.metrics.fsync_duration_seconds.observe(started.elapsed().as_secs_f64());
+        }
         if !rd.persisted_messages().is_empty() {
             self.outbox.send(rd.take_persisted_messages());
         }
@@ -440,6 +449,8 @@ impl RaftLoop {
         }
         let (index, term) = (self.applied, self.applied_term);
         let bytes = Arc::new(self.shared.tree.read().snapshot());
+        self.metrics.snapshot_bytes.set(bytes.len() as i64);
+        self.metrics.snapshots_total.inc();
         let dir = self.snapshots.clone();
         let inputs = self.feedback.clone();
         let log = self.log.clone();

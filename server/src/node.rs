@@ -1,0 +1,335 @@
+//! A running member: opens its storage, restores its tree, starts the Raft loop and
+//! the three listeners (client, peer, admin), and stops them again.
+//!
+//! Start-up order: data directories, snapshot directory, Raft log, tree (from the
+//! newest snapshot the log records), listeners bound (a taken port fails the start
+//! before anything runs), peer links, Raft loop thread, then the accept loops.
+//! Restart = newest snapshot + replay of the log entries after it (raft-rs hands the
+//! committed entries after `applied` to the loop again).
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use slog::{info, Logger};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::{self, AdminSource, Status};
+use crate::client::{self, dispatch::OpTable, validate::Limits, ClientContext};
+use crate::config::Config;
+use crate::consensus::driver::{ApplyObserver, LoopConfig, RaftLoop};
+use crate::consensus::handle::{RaftHandle, RaftStatus, Role, Shared};
+use crate::consensus::snapshots::SnapshotDir;
+use crate::consensus::storage::{DiskStorage, StorageFailure};
+use crate::metrics::Metrics;
+use crate::peer;
+use crate::tree::{Change, DataTree};
+
+/// Why a member could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A data directory could not be created or read.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The Raft log could not be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageFailure),
+    /// The newest snapshot could not be read or is corrupt.
+    #[error("snapshot at index {index}: {reason}")]
+    Snapshot {
+        /// Its index.
+        index: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A listener could not bind.
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// raft-rs refused the configuration.
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+}
+
+/// The addresses a started member actually listens on (ports resolved when 0 was asked).
+#[derive(Debug, Clone, Copy)]
+pub struct BoundAddrs {
+    /// Client listener.
+    pub client: SocketAddr,
+    /// Peer listener.
+    pub peer: SocketAddr,
+    /// Admin listener.
+    pub admin: SocketAddr,
+}
+
+/// A running member. Dropping it does not stop it: call [`Node::shutdown`].
+pub struct Node {
+    raft: RaftHandle,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    raft_thread: Option<std::thread::JoinHandle<Result<(), StorageFailure>>>,
+    /// Fires when the Raft loop ends (after a stop or a fatal storage error).
+    loop_ended: watch::Receiver<bool>,
+    addrs: BoundAddrs,
+    log: Logger,
+}
+
+struct NoWatches;
+impl ApplyObserver for NoWatches {
+    fn applied(&mut self, _zxid: u64, _changes: &[Change]) {}
+}
+
+fn data_dir(path: &std::path::Path) -> Result<(), StartError> {
+    std::fs::create_dir_all(path).map_err(|source| StartError::DataDir { path: path.display().to_string(), source })
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })
+}
+
+impl Node {
+    /// Starts a member with `config`. Must be called inside a tokio runtime.
+    pub async fn start(config: Config, log: Logger) -> Result<Node, StartError> {
+        data_dir(&config.data_dir)?;
+        let raft_dir = config.data_dir.join("raft");
+        let snap_dir = config.data_dir.join("snapshots");
+        data_dir(&raft_dir)?;
+        let snapshots = Arc::new(SnapshotDir::open(&snap_dir).map_err(|source| StartError::DataDir {
+            path: snap_dir.display().to_string(),
+            source,
+        })?);
+        let storage = DiskStorage::open(&raft_dir, &config.voters(), snapshots.clone())?;
+        let snap_index = storage.snapshot_metadata().index;
+        let tree = if snap_index == 0 {
+            DataTree::new()
+        } else {
+            let bytes = snapshots
+                .read(snap_index)
+                .map_err(|e| StartError::Snapshot { index: snap_index, reason: e.to_string() })?;
+            DataTree::restore(&bytes).map_err(|e| StartError::Snapshot { index: snap_index, reason: e.to_string() })?
+        };
+        info!(log, "storage opened"; "snapshot_index" => snap_index,
+              "term" => storage.hard_state().term, "commit" => storage.hard_state().commit);
+
+        let metrics = Arc::new(Metrics::new());
+        let shared = Arc::new(Shared {
+            tree: RwLock::new(tree),
+            status: Mutex::new(RaftStatus {
+                id: config.id,
+                role: Role::Follower,
+                leader_id: 0,
+                term: storage.hard_state().term,
+                commit_index: storage.hard_state().commit,
+                applied_index: snap_index,
+                snapshot_index: snap_index,
+                stopped: false,
+            }),
+            applied: watch::channel(snap_index).0,
+        });
+        let request_timeout = Duration::from_secs(10);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let raft = RaftHandle { inputs: tx.clone(), shared: shared.clone(), request_timeout };
+
+        let client_listener = bind("client", config.client_addr).await?;
+        let peer_listener = bind("peer", config.peer_addr).await?;
+        let admin_listener = bind("admin", config.admin_addr).await?;
+        let local = |l: &TcpListener, fallback| l.local_addr().unwrap_or(fallback);
+        let addrs = BoundAddrs {
+            client: local(&client_listener, config.client_addr),
+            peer: local(&peer_listener, config.peer_addr),
+            admin: local(&admin_listener, config.admin_addr),
+        };
+
+        let stop = CancellationToken::new();
+        let others: Vec<(u64, String)> =
+            config.peers.iter().filter(|(id, _)| **id != config.id).map(|(id, a)| (*id, a.clone())).collect();
+        let outbox = peer::PeerOutbox::start(
+            &tokio::runtime::Handle::current(),
+            config.id,
+            &others,
+            config.max_peer_frame_bytes,
+            raft.clone(),
+            metrics.clone(),
+            stop.clone(),
+            &log,
+        );
+        let loop_cfg = LoopConfig {
+            id: config.id,
+            tick: config.tick,
+            election_ticks: config.election_ticks,
+            heartbeat_ticks: config.heartbeat_ticks,
+            snapshot_entries: config.snapshot_entries,
+            keep_entries: (config.snapshot_entries / 2).min(5000),
+            // Room for the largest request plus the entry's own fields.
+            max_entry_bytes: config.max_request_bytes + 64 * 1024,
+            request_timeout,
+        };
+        let raft_loop = RaftLoop::new(
+            loop_cfg,
+            storage,
+            rx,
+            tx,
+            Box::new(outbox),
+            Box::new(NoWatches),
+            shared.clone(),
+            snapshots,
+            metrics.clone(),
+            &log,
+        )?;
+        let (ended_tx, loop_ended) = watch::channel(false);
+        let raft_thread = std::thread::Builder::new()
+            .name("raft-loop".into())
+            .spawn(move || {
+                let r = raft_loop.run();
+                let _ = ended_tx.send(true);
+                r
+            })
+            .map_err(|source| StartError::DataDir { path: "raft-loop thread".into(), source })?;
+
+        let voters: BTreeSet<u64> = config.peers.keys().copied().collect();
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(peer::listen(
+            peer_listener,
+            config.id,
+            voters,
+            config.max_peer_frame_bytes,
+            raft.clone(),
+            stop.clone(),
+            log.new(slog::o!("component" => "peer-listener")),
+        )));
+        let ctx = Arc::new(ClientContext {
+            member_id: config.id,
+            admin_addr: addrs.admin.to_string(),
+            raft: raft.clone(),
+            limits: Limits { max_data_bytes: config.max_data_bytes, max_multi_ops: config.max_multi_ops },
+            max_frame: config.max_request_bytes,
+            min_session_timeout: config.min_session_timeout,
+            max_session_timeout: config.max_session_timeout,
+            ops: Arc::new(OpTable::new(&metrics)),
+            metrics: metrics.clone(),
+            log: log.new(slog::o!("component" => "client")),
+        });
+        tasks.push(tokio::spawn(client::serve(client_listener, ctx, config.max_connections, stop.clone())));
+        let source: Arc<dyn AdminSource> = Arc::new(NodeAdmin { raft: raft.clone(), metrics, addrs });
+        let admin_stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let _ = admin::serve(admin_listener, source, async move { admin_stop.cancelled().await }).await;
+        }));
+        info!(log, "member started"; "client" => %addrs.client, "peer" => %addrs.peer, "admin" => %addrs.admin,
+              "voters" => ?config.voters());
+        Ok(Node { raft, stop, tasks, raft_thread: Some(raft_thread), loop_ended, addrs, log })
+    }
+
+    /// The addresses this member listens on.
+    pub fn addrs(&self) -> BoundAddrs {
+        self.addrs
+    }
+
+    /// A handle on the Raft loop (status, tree reads).
+    pub fn raft(&self) -> &RaftHandle {
+        &self.raft
+    }
+
+    /// Resolves when the Raft loop has ended (a fatal storage error, or a stop).
+    pub async fn failed(&self) {
+        let mut rx = self.loop_ended.clone();
+        let _ = rx.wait_for(|ended| *ended).await;
+    }
+
+    /// Stops the listeners and the Raft loop and waits for them. Everything
+    /// acknowledged is already durable; in-flight requests get no answer.
+    pub async fn shutdown(mut self) -> Result<(), StorageFailure> {
+        self.stop.cancel();
+        self.raft.stop();
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        let result = match self.raft_thread.take() {
+            Some(h) => tokio::task::spawn_blocking(move || h.join())
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+                .unwrap_or(Ok(())),
+            None => Ok(()),
+        };
+        info!(self.log, "member stopped");
+        result
+    }
+}
+
+/// What the admin endpoint shows of a running member.
+struct NodeAdmin {
+    raft: RaftHandle,
+    metrics: Arc<Metrics>,
+    addrs: BoundAddrs,
+}
+
+impl AdminSource for NodeAdmin {
+    fn status(&self) -> Status {
+        let s = self.raft.status();
+        let (digest, znodes, sessions) = {
+            let tree = self.raft.tree();
+            (tree.digest(), tree.node_count(), tree.session_count())
+        };
+        Status {
+            id: s.id,
+            role: s.role.name().to_string(),
+            leader_id: s.leader_id,
+            term: s.term,
+            commit_index: s.commit_index,
+            applied_index: s.applied_index,
+            digest: format!("{digest:016x}"),
+            znode_count: znodes as u64,
+            session_count: sessions as u64,
+            watch_count: 0,
+            client_addr: self.addrs.client.to_string(),
+            peer_addr: self.addrs.peer.to_string(),
+            admin_addr: self.addrs.admin.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    fn metrics_text(&self) -> String {
+        let s = self.raft.status();
+        let m = &self.metrics;
+        m.raft_term.set(s.term as i64);
+        m.raft_commit_index.set(s.commit_index as i64);
+        m.raft_applied_index.set(s.applied_index as i64);
+        m.raft_leader_id.set(s.leader_id as i64);
+        {
+            let tree = self.raft.tree();
+            m.znodes.set(tree.node_count() as i64);
+            m.sessions.set(tree.session_count() as i64);
+        }
+        m.render()
+    }
+
+    fn healthy(&self) -> Result<(), String> {
+        let s = self.raft.status();
+        if s.stopped {
+            return Err("raft loop stopped".into());
+        }
+        if s.leader_id == 0 {
+            return Err("no leader".into());
+        }
+        if s.applied_index < s.commit_index {
+            return Err(format!("applied {} < committed {}", s.applied_index, s.commit_index));
+        }
+        Ok(())
+    }
+}
