@@ -1,54 +1,228 @@
-//! TEMPORARY stub of the znode tree API (replaced by the real module on merge).
-#![allow(missing_docs, dead_code, unused_variables)]
-use paddock::{Code, CreateMode, OpResult, Stat};
-use std::collections::BTreeSet;
+//! The znode tree, pure: (zxid, transaction) -> (result, change events).
+//!
+//! It sits at the end of the write path: the apply stage hands it every committed Raft
+//! entry in log order; it returns the client's result and the list of changes, which the
+//! watch layer turns into events. It knows nothing of connections, watches, clocks or
+//! randomness, so it is tested alone.
+//!
+//! Modules:
+//! - [`txn`]: transactions, results, change events.
+//! - [`node`]: the stored znode and its kind.
+//! - [`session`]: the replicated part of a session (password, ephemerals, last write).
+//! - `apply`: applying a transaction: zxid order, session checks, at-most-once, multi.
+//! - `ops`: the single operations (create, delete, set data, check).
+//! - `mutate`: the primitive changes every operation is built from, and their undo log.
+//! - `digest`: the incremental digest.
+//! - `codec` / [`snapshot`]: the checksummed byte format.
+//!
+//! Invariants:
+//! - Determinism: replicas applying equal transactions in equal order hold equal trees,
+//!   return equal results and report equal digests. Nothing observable depends on hash-map
+//!   iteration order (every listing is sorted).
+//! - "/" always exists; every other node's parent exists and lists it as a child.
+//! - `containers` and `ttls` hold exactly the paths of the nodes of those kinds; each
+//!   session's `ephemerals` holds exactly the paths of the nodes it owns.
+//! - `digest == recompute_digest()` between applies.
+//! - `applied_zxid` only grows.
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-pub struct Txn { pub session_id: u64, pub xid: i64, pub time_ms: i64, pub op: TxnOp }
-pub enum TxnOp {
-    Create { path: String, data: Vec<u8>, mode: CreateMode, ttl_ms: i64 },
-    Delete { path: String, version: i32 },
-    SetData { path: String, data: Vec<u8>, version: i32 },
-    Check { path: String, version: i32 },
-    Multi(Vec<TxnOp>),
-    CreateSession { session_id: u64, password: Vec<u8>, timeout_ms: u32 },
-    CloseSession { session_id: u64 },
+use paddock::{Code, Stat};
+
+mod apply;
+mod codec;
+mod digest;
+mod mutate;
+pub mod node;
+mod ops;
+pub mod session;
+pub mod snapshot;
+pub mod txn;
+
+#[cfg(test)]
+mod model_test;
+#[cfg(test)]
+mod tests;
+
+pub use node::{Node, NodeKind};
+pub use session::{LastWrite, SessionInfo};
+pub use snapshot::SnapshotError;
+pub use txn::{Applied, Change, ChangeKind, Output, Txn, TxnError, TxnOp, TxnResult};
+
+/// The replicated znode tree plus the replicated session table.
+///
+/// Nodes live in a hash map keyed by full path (O(1) lookups for the hot read path, no
+/// path walking); each node keeps its children's names in a sorted set, so listings are
+/// sorted without sorting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataTree {
+    /// Every node by full path, "/" included.
+    nodes: HashMap<String, Node>,
+    /// Live sessions by id; ordered so iteration is deterministic.
+    sessions: BTreeMap<u64, SessionInfo>,
+    /// Paths of container nodes, so `containers_to_delete` does not scan the tree.
+    containers: BTreeSet<String>,
+    /// Paths of TTL nodes, so `expired_ttl_nodes` does not scan the tree.
+    ttls: BTreeSet<String>,
+    /// Zxid of the last applied transaction (0: none yet).
+    applied_zxid: u64,
+    /// Incremental digest, see `digest`.
+    digest: u64,
 }
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    Created { path: String, stat: Stat },
-    Deleted,
-    DataSet { stat: Stat },
-    Checked,
-    Multi(Vec<OpResult>),
-    SessionCreated,
-    SessionClosed,
+
+impl Default for DataTree {
+    fn default() -> Self {
+        DataTree::new()
+    }
 }
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct TxnError { pub code: Code, pub message: String, pub multi: Option<Vec<Option<Code>>> }
-pub type TxnResult = Result<Output, TxnError>;
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChangeKind { NodeCreated, NodeDeleted, NodeDataChanged, NodeChildrenChanged }
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change { pub kind: ChangeKind, pub path: String }
-pub struct Applied { pub result: TxnResult, pub changes: Vec<Change> }
-pub struct SessionInfo { pub password: Vec<u8>, pub timeout_ms: u32, pub ephemerals: BTreeSet<String> }
-#[derive(Debug, thiserror::Error)]
-#[error("bad snapshot")]
-pub struct SnapshotError;
-#[derive(Default)]
-pub struct DataTree { zxid: u64 }
+
+fn no_node(path: &str) -> TxnError {
+    TxnError::new(Code::NoNode, path)
+}
+
+fn check_path(path: &str) -> Result<(), TxnError> {
+    paddock::path::validate(path).map_err(|e| TxnError::new(Code::BadArguments, e))
+}
+
 impl DataTree {
-    pub fn new() -> DataTree { DataTree::default() }
-    pub fn apply(&mut self, zxid: u64, txn: &Txn) -> Applied { self.zxid = zxid; Applied { result: Ok(Output::Deleted), changes: vec![] } }
-    pub fn applied_zxid(&self) -> u64 { self.zxid }
-    pub fn get(&self, path: &str) -> Result<(&[u8], Stat), TxnError> { Err(TxnError { code: Code::NoNode, message: path.into(), multi: None }) }
-    pub fn exists(&self, path: &str) -> Option<Stat> { None }
-    pub fn children(&self, path: &str) -> Result<(Vec<String>, Stat), TxnError> { Err(TxnError { code: Code::NoNode, message: path.into(), multi: None }) }
-    pub fn digest(&self) -> u64 { 0 }
-    pub fn node_count(&self) -> usize { 1 }
-    pub fn session(&self, id: u64) -> Option<&SessionInfo> { None }
-    pub fn session_count(&self) -> usize { 0 }
-    pub fn snapshot(&self) -> Vec<u8> { self.zxid.to_le_bytes().to_vec() }
-    pub fn restore(bytes: &[u8]) -> Result<DataTree, SnapshotError> { Ok(DataTree::default()) }
+    /// An empty tree: only "/", with an all-zero stat, no sessions, applied zxid 0.
+    pub fn new() -> DataTree {
+        let mut tree = DataTree {
+            nodes: HashMap::new(),
+            sessions: BTreeMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            applied_zxid: 0,
+            digest: 0,
+        };
+        let root = DataTree::new_node("/", Vec::new(), Stat::default(), NodeKind::Persistent);
+        tree.digest = root.hash;
+        tree.nodes.insert("/".to_string(), root);
+        tree
+    }
+
+    /// Zxid of the last applied transaction, failed ones included (0 before any).
+    pub fn applied_zxid(&self) -> u64 {
+        self.applied_zxid
+    }
+
+    /// The node at `path`, if any.
+    pub fn node(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    /// A node's data (borrowed, not copied) and stat. BadArguments for an invalid path,
+    /// NoNode (message: the path) if it does not exist.
+    pub fn get(&self, path: &str) -> Result<(&[u8], Stat), TxnError> {
+        check_path(path)?;
+        let node = self.nodes.get(path).ok_or_else(|| no_node(path))?;
+        Ok((&node.data, node.stat))
+    }
+
+    /// A node's stat, `None` if there is no node at `path` (valid or not).
+    pub fn exists(&self, path: &str) -> Option<Stat> {
+        self.nodes.get(path).map(|n| n.stat)
+    }
+
+    /// A node's children's names, sorted, and its stat. BadArguments / NoNode as [`get`](Self::get).
+    pub fn children(&self, path: &str) -> Result<(Vec<String>, Stat), TxnError> {
+        check_path(path)?;
+        let node = self.nodes.get(path).ok_or_else(|| no_node(path))?;
+        Ok((node.children.iter().cloned().collect(), node.stat))
+    }
+
+    /// The number of descendants of a node (children, grandchildren, ...), like ZooKeeper's
+    /// getAllChildrenNumber. O(1) for "/", O(descendants) otherwise.
+    pub fn all_children_number(&self, path: &str) -> Result<u64, TxnError> {
+        check_path(path)?;
+        let node = self.nodes.get(path).ok_or_else(|| no_node(path))?;
+        if path == "/" {
+            return Ok(self.nodes.len() as u64 - 1);
+        }
+        let mut count = 0u64;
+        let mut stack: Vec<String> = node
+            .children
+            .iter()
+            .map(|c| paddock::path::join(path, c))
+            .collect();
+        while let Some(p) = stack.pop() {
+            count += 1;
+            if let Some(n) = self.nodes.get(&p) {
+                stack.extend(n.children.iter().map(|c| paddock::path::join(&p, c)));
+            }
+        }
+        Ok(count)
+    }
+
+    /// The paths of the ephemeral nodes a session owns, sorted (empty for unknown sessions).
+    pub fn ephemerals(&self, session_id: u64) -> Vec<String> {
+        self.sessions
+            .get(&session_id)
+            .map(|s| s.ephemerals.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The digest of all replicated state (nodes and sessions), kept incrementally.
+    /// Replicas at the same applied zxid report the same digest.
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    /// The digest computed from scratch; equals [`digest`](Self::digest) unless there is a bug.
+    pub fn recompute_digest(&self) -> u64 {
+        let nodes = self.nodes.iter().fold(0u64, |acc, (path, n)| {
+            let content = digest::content_hash(path, n.kind, &n.data);
+            acc.wrapping_add(digest::node_hash(content, &n.stat))
+        });
+        self.sessions.iter().fold(nodes, |acc, (id, s)| {
+            acc.wrapping_add(digest::session_hash(*id, s))
+        })
+    }
+
+    /// The number of nodes, "/" included.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// A live session.
+    pub fn session(&self, id: u64) -> Option<&SessionInfo> {
+        self.sessions.get(&id)
+    }
+
+    /// All live sessions, ordered by id.
+    pub fn sessions(&self) -> impl Iterator<Item = (u64, &SessionInfo)> {
+        self.sessions.iter().map(|(id, s)| (*id, s))
+    }
+
+    /// The number of live sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Containers that have had children (cversion > 0) and have none now, sorted: the
+    /// ensemble should delete them (with session 0 transactions).
+    pub fn containers_to_delete(&self) -> Vec<String> {
+        self.containers
+            .iter()
+            .filter(|p| {
+                self.nodes
+                    .get(p.as_str())
+                    .is_some_and(|n| n.stat.cversion > 0 && n.children.is_empty())
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// TTL nodes without children whose mtime + TTL <= `now_ms`, sorted: the ensemble
+    /// should delete them (with session 0 transactions).
+    pub fn expired_ttl_nodes(&self, now_ms: i64) -> Vec<String> {
+        self.ttls
+            .iter()
+            .filter(|p| {
+                self.nodes.get(p.as_str()).is_some_and(|n| {
+                    n.children.is_empty() && n.stat.mtime.saturating_add(n.kind.ttl_ms()) <= now_ms
+                })
+            })
+            .cloned()
+            .collect()
+    }
 }

@@ -1,0 +1,167 @@
+//! Transactions the tree applies, their results and the change events they produce.
+//!
+//! A [`Txn`] is what a committed Raft entry carries: who sent it (session, xid), when the
+//! proposer stamped it (`time_ms`) and the operation. Applying it yields an [`Applied`]:
+//! the result for the client and the list of [`Change`]s for the watch layer.
+//!
+//! Invariants:
+//! - Everything here is plain data: two replicas that apply equal `Txn`s in the same order
+//!   produce equal `Applied` values.
+//! - A successful result never carries node data, so results stay small enough to be
+//!   remembered per session for at-most-once retries.
+use paddock::{Code, CreateMode, OpResult, Stat};
+
+/// One replicated write, as stamped by the member that proposed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Txn {
+    /// The session that sent the write; 0 is the ensemble itself (internal txns such as
+    /// container and TTL deletion), which is always allowed and never deduplicated.
+    pub session_id: u64,
+    /// The client's request id within its session; used for at-most-once retries.
+    pub xid: i64,
+    /// Proposer's wall clock (ms since epoch), used for ctime/mtime.
+    pub time_ms: i64,
+    /// What to do.
+    pub op: TxnOp,
+}
+
+/// The operation of a [`Txn`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnOp {
+    /// Create a node (for sequential modes `path` is the prefix the counter is appended to).
+    Create {
+        /// Path, or prefix for sequential modes.
+        path: String,
+        /// Initial data.
+        data: Vec<u8>,
+        /// Node kind.
+        mode: CreateMode,
+        /// TTL in ms: > 0 for TTL modes, 0 for all others.
+        ttl_ms: i64,
+    },
+    /// Delete a childless node.
+    Delete {
+        /// Path.
+        path: String,
+        /// Expected version, -1 for any.
+        version: i32,
+    },
+    /// Replace a node's data.
+    SetData {
+        /// Path.
+        path: String,
+        /// New data.
+        data: Vec<u8>,
+        /// Expected version, -1 for any.
+        version: i32,
+    },
+    /// Fail unless the node exists with this version (-1: any); meant for use in a multi.
+    Check {
+        /// Path.
+        path: String,
+        /// Expected version, -1 for any.
+        version: i32,
+    },
+    /// All-or-nothing group; only Create, Delete, SetData and Check may appear inside.
+    Multi(Vec<TxnOp>),
+    /// Register a new session.
+    CreateSession {
+        /// The new session's id (never 0).
+        session_id: u64,
+        /// Password the client must present to reattach.
+        password: Vec<u8>,
+        /// Negotiated session timeout.
+        timeout_ms: u32,
+    },
+    /// End a session and delete its ephemeral nodes; unknown sessions are a no-op.
+    CloseSession {
+        /// The session to close.
+        session_id: u64,
+    },
+}
+
+/// The successful result of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// The node was created at `path` (with the counter for sequential modes).
+    Created {
+        /// Created path.
+        path: String,
+        /// The new node's stat.
+        stat: Stat,
+    },
+    /// The node was deleted.
+    Deleted,
+    /// The data was replaced; the node's new stat.
+    DataSet {
+        /// Stat after the change.
+        stat: Stat,
+    },
+    /// The check passed.
+    Checked,
+    /// Every operation of the multi succeeded, one result per operation, in order.
+    Multi(Vec<OpResult>),
+    /// The session was registered.
+    SessionCreated,
+    /// The session is gone (or never existed).
+    SessionClosed,
+}
+
+/// A deterministic failure of a transaction: an applied result, returned to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {}", .code.describe(), .message)]
+pub struct TxnError {
+    /// ZooKeeper-style code.
+    pub code: Code,
+    /// Detail for people, usually the path involved.
+    pub message: String,
+    /// For a failed multi, one entry per operation as ZooKeeper reports it: `None` (OK) for
+    /// operations before the failing one, its code for the failing one,
+    /// `RuntimeInconsistency` for those after it. `None` for anything but a multi.
+    pub multi: Option<Vec<Option<Code>>>,
+}
+
+impl TxnError {
+    /// An error that is not about a multi.
+    pub fn new(code: Code, message: impl Into<String>) -> TxnError {
+        TxnError {
+            code,
+            message: message.into(),
+            multi: None,
+        }
+    }
+}
+
+/// What a transaction returns to the client.
+pub type TxnResult = Result<Output, TxnError>;
+
+/// The kind of a change, matching ZooKeeper's watch event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    /// A node was created at the path.
+    NodeCreated,
+    /// The node at the path was deleted.
+    NodeDeleted,
+    /// The node's data was replaced.
+    NodeDataChanged,
+    /// A child of the node was added or removed.
+    NodeChildrenChanged,
+}
+
+/// One change to the tree, for the watch layer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Change {
+    /// What happened.
+    pub kind: ChangeKind,
+    /// Where.
+    pub path: String,
+}
+
+/// The outcome of applying one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The result for the client.
+    pub result: TxnResult,
+    /// The changes made, in the order they happened; empty when the txn failed.
+    pub changes: Vec<Change>,
+}
