@@ -1,0 +1,203 @@
+//! Test harness: real `paddockd` processes on 127.0.0.1 with their data in a temp dir.
+//!
+//! Every member a test starts is killed when the [`Ensemble`] is dropped; every wait
+//! is bounded in time.
+#![allow(dead_code)]
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use paddock::{Client, ClientConfig};
+
+/// One member's fixed settings.
+pub struct Member {
+    pub id: u64,
+    pub client: String,
+    pub peer: String,
+    pub admin: String,
+    pub dir: PathBuf,
+    pub child: Option<Child>,
+}
+
+/// A set of `paddockd` processes forming one ensemble.
+pub struct Ensemble {
+    pub members: Vec<Member>,
+    peers: String,
+    extra: Vec<String>,
+    _tmp: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    l.local_addr().expect("local addr").port()
+}
+
+impl Ensemble {
+    /// Starts `n` members with extra flags (e.g. `--snapshot-entries 50`).
+    pub fn start(n: usize, extra: &[&str]) -> Ensemble {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut members = Vec::new();
+        for i in 1..=n as u64 {
+            members.push(Member {
+                id: i,
+                client: format!("127.0.0.1:{}", free_port()),
+                peer: format!("127.0.0.1:{}", free_port()),
+                admin: format!("127.0.0.1:{}", free_port()),
+                dir: tmp.path().join(format!("m{i}")),
+                child: None,
+            });
+        }
+        let peers = members.iter().map(|m| format!("{}={}", m.id, m.peer)).collect::<Vec<_>>().join(",");
+        let mut e = Ensemble { members, peers, extra: extra.iter().map(|s| s.to_string()).collect(), _tmp: tmp };
+        for i in 0..n {
+            e.spawn(i);
+        }
+        e
+    }
+
+    /// Starts member `i` (0-based) again with the same settings and data.
+    pub fn spawn(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        std::fs::create_dir_all(&m.dir).expect("member dir");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(m.dir.with_extension("log"))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_paddockd"))
+            .args(["--id", &m.id.to_string()])
+            .args(["--data-dir", &m.dir.display().to_string()])
+            .args(["--client-addr", &m.client, "--peer-addr", &m.peer, "--admin-addr", &m.admin])
+            .args(["--peers", &self.peers])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn paddockd");
+        m.child = Some(child);
+    }
+
+    /// kill -9 of member `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.members[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM of member `i`, waiting (bounded) for it to exit.
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut c) = self.members[i].child.take() {
+            unsafe_sigterm(c.id());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Client addresses of all members, comma-separated.
+    pub fn servers(&self) -> String {
+        self.members.iter().map(|m| m.client.clone()).collect::<Vec<_>>().join(",")
+    }
+
+    /// GET /status of member `i`, parsed.
+    pub fn status(&self, i: usize) -> Option<serde_json::Value> {
+        let body = http_get(&self.members[i].admin, "/status")?;
+        serde_json::from_str(&body).ok()
+    }
+
+    /// Index of the current leader among running members, waiting up to `timeout`.
+    pub fn wait_leader(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            for (i, m) in self.members.iter().enumerate() {
+                if m.child.is_none() {
+                    continue;
+                }
+                if let Some(s) = self.status(i) {
+                    if s["role"] == "leader" {
+                        return i;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until every running member is healthy and all have applied the same index
+    /// with the same digest; returns that digest.
+    pub fn wait_converged(&self, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let statuses: Vec<_> = self
+                .members
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.child.is_some())
+                .map(|(i, _)| self.status(i))
+                .collect();
+            if statuses.iter().all(|s| s.is_some()) {
+                let s: Vec<_> = statuses.into_iter().flatten().collect();
+                let same = s.windows(2).all(|w| {
+                    w[0]["applied_index"] == w[1]["applied_index"] && w[0]["digest"] == w[1]["digest"]
+                });
+                let healthy = s.iter().all(|x| x["leader_id"].as_u64().unwrap_or(0) != 0);
+                if same && healthy {
+                    return s[0]["digest"].as_str().unwrap_or_default().to_string();
+                }
+            }
+            assert!(Instant::now() < deadline, "members did not converge within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
+
+fn unsafe_sigterm(pid: u32) {
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+}
+
+/// A minimal HTTP/1.1 GET; `None` if the member does not answer.
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    Some(body.to_string())
+}
+
+/// Connects a client to one given server, retrying until `timeout`.
+pub async fn client_at(server: &str, timeout: Duration) -> Client {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let cfg = ClientConfig::new([server.to_string()]).session_timeout(Duration::from_secs(10));
+        match Client::connect_with(cfg).await {
+            Ok(c) => return c,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "could not connect to {server}: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
