@@ -191,7 +191,7 @@ pub fn http_get(addr: &str, path: &str) -> Option<String> {
 pub async fn client_at(server: &str, timeout: Duration) -> Client {
     let deadline = Instant::now() + timeout;
     loop {
-        let cfg = ClientConfig::new([server.to_string()]).session_timeout(Duration::from_secs(10));
+        let cfg = ClientConfig::from_list(server).session_timeout(Duration::from_secs(10));
         match Client::connect_with(cfg).await {
             Ok(c) => return c,
             Err(e) => {

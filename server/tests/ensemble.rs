@@ -1,0 +1,176 @@
+//! Multi-member ensembles of real `paddockd` processes: replication, leader failure,
+//! catch-up (by log and by snapshot), whole-ensemble restart, minority failures.
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{client_at, Ensemble};
+use paddock::CreateMode;
+use parking_lot::Mutex;
+
+const T: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_through_every_member_are_read_everywhere() {
+    let e = Ensemble::start(3, &[]);
+    e.wait_leader(T);
+    let mut clients = Vec::new();
+    for m in &e.members {
+        clients.push(client_at(&m.client, T).await);
+    }
+    clients[0].create("/app", b"", CreateMode::Persistent).await.expect("create /app");
+    for (i, c) in clients.iter().enumerate() {
+        c.create(&format!("/app/from-{}", i + 1), format!("v{i}").as_bytes(), CreateMode::Persistent)
+            .await
+            .expect("create through member");
+    }
+    for c in &clients {
+        c.sync("/app").await.expect("sync");
+        let children = c.children("/app").await.expect("children");
+        assert_eq!(children, vec!["from-1", "from-2", "from-3"]);
+        for i in 0..3 {
+            let (data, _) = c.get(&format!("/app/from-{}", i + 1)).await.expect("get");
+            assert_eq!(data, format!("v{i}").as_bytes());
+        }
+    }
+    // Sequential names are assigned once, by the log order, whichever member proposes.
+    let mut seq = Vec::new();
+    for c in &clients {
+        seq.push(c.create("/app/q-", b"", CreateMode::PersistentSequential).await.expect("seq"));
+    }
+    seq.sort();
+    seq.dedup();
+    assert_eq!(seq.len(), 3);
+    e.wait_converged(T);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_kill_mid_load_loses_no_acknowledged_write() {
+    let mut e = Ensemble::start(3, &[]);
+    let leader = e.wait_leader(T);
+    let setup = client_at(&e.members[0].client, T).await;
+    setup.create("/load", b"", CreateMode::Persistent).await.expect("create /load");
+    let acked: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let client = client_at(&e.servers(), T).await;
+        let (acked, stop) = (acked.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut n = 0u32;
+            let deadline = std::time::Instant::now() + Duration::from_secs(25);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < deadline {
+                let path = format!("/load/w{w}-{n}");
+                let data = format!("{w}:{n}").into_bytes();
+                if client.create(&path, &data, CreateMode::Persistent).await.is_ok() {
+                    acked.lock().insert(path, data);
+                }
+                n += 1;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    e.kill(leader);
+    let new_leader = e.wait_leader(T);
+    assert_ne!(new_leader, leader);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.await.expect("writer");
+    }
+    let acked = acked.lock().clone();
+    assert!(acked.len() > 20, "too few writes acknowledged: {}", acked.len());
+    // Every acknowledged write is on every surviving member...
+    for (i, m) in e.members.iter().enumerate() {
+        if i == leader {
+            continue;
+        }
+        let c = client_at(&m.client, T).await;
+        c.sync("/load").await.expect("sync");
+        for (path, data) in &acked {
+            let (got, _) = c.get(path).await.unwrap_or_else(|err| panic!("{path} lost on member {}: {err}", i + 1));
+            assert_eq!(&got, data);
+        }
+    }
+    // ...and on the old leader once it is back.
+    e.spawn(leader);
+    e.wait_converged(T);
+    let c = client_at(&e.members[leader].client, T).await;
+    for path in acked.keys() {
+        c.get(path).await.expect("acknowledged write on the restarted member");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lagging_member_catches_up_by_log_and_by_snapshot() {
+    let mut e = Ensemble::start(3, &["--snapshot-entries", "50"]);
+    let leader = e.wait_leader(T);
+    let lagger = (leader + 1) % 3;
+    e.stop(lagger);
+    let c = client_at(&e.members[leader].client, T).await;
+    c.create("/lag", b"", CreateMode::Persistent).await.expect("create");
+    // Far more entries than one snapshot interval: the lagger needs a snapshot.
+    for i in 0..300 {
+        c.create(&format!("/lag/n{i}"), b"x", CreateMode::Persistent).await.expect("create");
+    }
+    e.spawn(lagger);
+    e.wait_converged(T);
+    let lc = client_at(&e.members[lagger].client, T).await;
+    assert_eq!(lc.children("/lag").await.expect("children").len(), 300);
+    // A short lag is caught up from the log.
+    e.stop(lagger);
+    for i in 0..10 {
+        c.set(&format!("/lag/n{i}"), b"y", None).await.expect("set");
+    }
+    e.spawn(lagger);
+    e.wait_converged(T);
+    let lc = client_at(&e.members[lagger].client, T).await;
+    assert_eq!(lc.get("/lag/n3").await.expect("get").0, b"y");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_ensemble_restart_keeps_everything() {
+    let mut e = Ensemble::start(3, &["--snapshot-entries", "40"]);
+    e.wait_leader(T);
+    let c = client_at(&e.servers(), T).await;
+    c.create("/keep", b"root", CreateMode::Persistent).await.expect("create");
+    for i in 0..100 {
+        c.create(&format!("/keep/k{i}"), format!("{i}").as_bytes(), CreateMode::Persistent).await.expect("create");
+    }
+    let digest = e.wait_converged(T);
+    drop(c);
+    // Two members stop gracefully, one is killed.
+    e.stop(0);
+    e.stop(1);
+    e.kill(2);
+    for i in 0..3 {
+        e.spawn(i);
+    }
+    e.wait_leader(T);
+    let after = e.wait_converged(T);
+    assert_eq!(digest, after, "the tree changed across a restart");
+    let c = client_at(&e.servers(), T).await;
+    assert_eq!(c.children("/keep").await.expect("children").len(), 100);
+    assert_eq!(c.get("/keep/k42").await.expect("get").0, b"42");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_members_keep_working_with_two_down() {
+    let mut e = Ensemble::start(5, &[]);
+    let leader = e.wait_leader(T);
+    // Take down the leader and one follower.
+    let follower = (leader + 1) % 5;
+    e.kill(leader);
+    e.kill(follower);
+    e.wait_leader(T);
+    let alive: Vec<String> = e.members.iter().filter(|m| m.child.is_some()).map(|m| m.client.clone()).collect();
+    let c = client_at(&alive.join(","), T).await;
+    c.create("/five", b"ok", CreateMode::Persistent).await.expect("write with 3 of 5");
+    for s in &alive {
+        let r = client_at(s, T).await;
+        r.sync("/five").await.expect("sync");
+        assert_eq!(r.get("/five").await.expect("read").0, b"ok");
+    }
+}
