@@ -522,7 +522,7 @@ fn run(ops: Vec<Op>) -> bool {
 fn tree_matches_model() {
     QuickCheck::new()
         .tests(400)
-        .set_rng(Gen::new(120))
+        .rng(Gen::new(120))
         .quickcheck(run as fn(Vec<Op>) -> bool);
 }
 
