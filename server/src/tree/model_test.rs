@@ -49,10 +49,25 @@ fn pick<T: Copy>(g: &mut Gen, items: &[T]) -> T {
 
 #[derive(Clone, Debug)]
 enum SubOp {
-    Create { path: &'static str, data: u8, mode: CreateMode, ttl_ok: bool },
-    Delete { path: &'static str, version: i32 },
-    SetData { path: &'static str, data: u8, version: i32 },
-    Check { path: &'static str, version: i32 },
+    Create {
+        path: &'static str,
+        data: u8,
+        mode: CreateMode,
+        ttl_ok: bool,
+    },
+    Delete {
+        path: &'static str,
+        version: i32,
+    },
+    SetData {
+        path: &'static str,
+        data: u8,
+        version: i32,
+    },
+    Check {
+        path: &'static str,
+        version: i32,
+    },
 }
 
 impl Arbitrary for SubOp {
@@ -62,11 +77,24 @@ impl Arbitrary for SubOp {
         match u8::arbitrary(g) % 8 {
             0..=3 => {
                 let mode = pick(g, MODES);
-                let path = if mode.is_sequential() { pick(g, PREFIXES) } else { path };
-                SubOp::Create { path, data: u8::arbitrary(g), mode, ttl_ok: u8::arbitrary(g) % 8 != 0 }
+                let path = if mode.is_sequential() {
+                    pick(g, PREFIXES)
+                } else {
+                    path
+                };
+                SubOp::Create {
+                    path,
+                    data: u8::arbitrary(g),
+                    mode,
+                    ttl_ok: u8::arbitrary(g) % 8 != 0,
+                }
             }
             4 | 5 => SubOp::Delete { path, version },
-            6 => SubOp::SetData { path, data: u8::arbitrary(g), version },
+            6 => SubOp::SetData {
+                path,
+                data: u8::arbitrary(g),
+                version,
+            },
             _ => SubOp::Check { path, version },
         }
     }
@@ -76,19 +104,41 @@ impl SubOp {
     fn txn_op(&self) -> TxnOp {
         let data = |d: u8| vec![d; usize::from(d % 3)];
         match *self {
-            SubOp::Create { path, data: d, mode, ttl_ok } => {
+            SubOp::Create {
+                path,
+                data: d,
+                mode,
+                ttl_ok,
+            } => {
                 let ttl_ms = match (mode.is_ttl(), ttl_ok) {
                     (true, true) | (false, false) => TTL_MS,
                     (true, false) => 0,
                     (false, true) => 0,
                 };
-                TxnOp::Create { path: path.into(), data: data(d), mode, ttl_ms }
+                TxnOp::Create {
+                    path: path.into(),
+                    data: data(d),
+                    mode,
+                    ttl_ms,
+                }
             }
-            SubOp::Delete { path, version } => TxnOp::Delete { path: path.into(), version },
-            SubOp::SetData { path, data: d, version } => {
-                TxnOp::SetData { path: path.into(), data: data(d), version }
-            }
-            SubOp::Check { path, version } => TxnOp::Check { path: path.into(), version },
+            SubOp::Delete { path, version } => TxnOp::Delete {
+                path: path.into(),
+                version,
+            },
+            SubOp::SetData {
+                path,
+                data: d,
+                version,
+            } => TxnOp::SetData {
+                path: path.into(),
+                data: data(d),
+                version,
+            },
+            SubOp::Check { path, version } => TxnOp::Check {
+                path: path.into(),
+                version,
+            },
         }
     }
 }
@@ -96,8 +146,14 @@ impl SubOp {
 #[derive(Clone, Debug)]
 enum Op {
     /// A single write from a session (0 = the ensemble, 4 = never created).
-    Write { session: u64, op: SubOp },
-    Multi { session: u64, ops: Vec<SubOp> },
+    Write {
+        session: u64,
+        op: SubOp,
+    },
+    Multi {
+        session: u64,
+        ops: Vec<SubOp>,
+    },
     CreateSession(u64),
     CloseSession(u64),
     /// Send the previous write again with the same session and xid.
@@ -114,10 +170,16 @@ impl Arbitrary for Op {
     fn arbitrary(g: &mut Gen) -> Self {
         let session = pick(g, &[0, 0, 1, 2, 3, 4]);
         match u8::arbitrary(g) % 20 {
-            0..=8 => Op::Write { session, op: SubOp::arbitrary(g) },
+            0..=8 => Op::Write {
+                session,
+                op: SubOp::arbitrary(g),
+            },
             9..=11 => {
                 let n = 1 + usize::from(u8::arbitrary(g) % 4);
-                Op::Multi { session, ops: (0..n).map(|_| SubOp::arbitrary(g)).collect() }
+                Op::Multi {
+                    session,
+                    ops: (0..n).map(|_| SubOp::arbitrary(g)).collect(),
+                }
             }
             12 | 13 => Op::CreateSession(pick(g, &[1, 2, 3])),
             14 => Op::CloseSession(pick(g, &[1, 2, 3, 4])),
@@ -155,13 +217,23 @@ fn parent_of(path: &str) -> String {
 }
 
 fn change(kind: ChangeKind, path: &str) -> Change {
-    Change { kind, path: path.into() }
+    Change {
+        kind,
+        path: path.into(),
+    }
 }
 
 impl Model {
     fn new() -> Model {
-        let root = MNode { data: vec![], stat: Stat::default(), kind: NodeKind::Persistent };
-        Model { nodes: BTreeMap::from([("/".to_string(), root)]), sessions: BTreeMap::new() }
+        let root = MNode {
+            data: vec![],
+            stat: Stat::default(),
+            kind: NodeKind::Persistent,
+        };
+        Model {
+            nodes: BTreeMap::from([("/".to_string(), root)]),
+            sessions: BTreeMap::new(),
+        }
     }
 
     fn children(&self, path: &str) -> Vec<String> {
@@ -187,10 +259,21 @@ impl Model {
         }
     }
 
-    fn op(&mut self, zxid: i64, txn: &Txn, op: &TxnOp, ch: &mut Vec<Change>) -> Result<OpResult, Code> {
+    fn op(
+        &mut self,
+        zxid: i64,
+        txn: &Txn,
+        op: &TxnOp,
+        ch: &mut Vec<Change>,
+    ) -> Result<OpResult, Code> {
         let version_ok = |expected: i32, n: &MNode| expected == -1 || expected == n.stat.version;
         match op {
-            TxnOp::Create { path, data, mode, ttl_ms } => {
+            TxnOp::Create {
+                path,
+                data,
+                mode,
+                ttl_ms,
+            } => {
                 if mode.is_ttl() != (*ttl_ms > 0) || *ttl_ms < 0 {
                     return Err(Code::BadArguments);
                 }
@@ -209,7 +292,9 @@ impl Model {
                     return Err(Code::SessionExpired);
                 }
                 let parent = parent_of(path);
-                let Some(p) = self.nodes.get(&parent) else { return Err(Code::NoNode) };
+                let Some(p) = self.nodes.get(&parent) else {
+                    return Err(Code::NoNode);
+                };
                 let full = if mode.is_sequential() {
                     format!("{path}{:010}", p.stat.cversion)
                 } else {
@@ -236,20 +321,36 @@ impl Model {
                     pzxid: zxid,
                     ctime: txn.time_ms,
                     mtime: txn.time_ms,
-                    ephemeral_owner: if mode.is_ephemeral() { txn.session_id as i64 } else { 0 },
+                    ephemeral_owner: if mode.is_ephemeral() {
+                        txn.session_id as i64
+                    } else {
+                        0
+                    },
                     ..Stat::default()
                 };
                 self.bump_parent(&full, zxid);
-                self.nodes.insert(full.clone(), MNode { data: data.clone(), stat, kind });
+                self.nodes.insert(
+                    full.clone(),
+                    MNode {
+                        data: data.clone(),
+                        stat,
+                        kind,
+                    },
+                );
                 ch.push(change(ChangeKind::NodeCreated, &full));
                 ch.push(change(ChangeKind::NodeChildrenChanged, &parent));
-                Ok(OpResult::Create { stat: self.stat(&full).unwrap_or_default(), path: full })
+                Ok(OpResult::Create {
+                    stat: self.stat(&full).unwrap_or_default(),
+                    path: full,
+                })
             }
             TxnOp::Delete { path, version } => {
                 if paddock::path::validate(path).is_err() || path == "/" {
                     return Err(Code::BadArguments);
                 }
-                let Some(n) = self.nodes.get(path) else { return Err(Code::NoNode) };
+                let Some(n) = self.nodes.get(path) else {
+                    return Err(Code::NoNode);
+                };
                 if !version_ok(*version, n) {
                     return Err(Code::BadVersion);
                 }
@@ -259,11 +360,17 @@ impl Model {
                 self.delete(zxid, path, ch);
                 Ok(OpResult::Delete)
             }
-            TxnOp::SetData { path, data, version } => {
+            TxnOp::SetData {
+                path,
+                data,
+                version,
+            } => {
                 if paddock::path::validate(path).is_err() {
                     return Err(Code::BadArguments);
                 }
-                let Some(n) = self.nodes.get_mut(path) else { return Err(Code::NoNode) };
+                let Some(n) = self.nodes.get_mut(path) else {
+                    return Err(Code::NoNode);
+                };
                 if !version_ok(*version, n) {
                     return Err(Code::BadVersion);
                 }
@@ -272,13 +379,17 @@ impl Model {
                 n.stat.mzxid = zxid;
                 n.stat.mtime = txn.time_ms;
                 ch.push(change(ChangeKind::NodeDataChanged, path));
-                Ok(OpResult::SetData { stat: self.stat(path).unwrap_or_default() })
+                Ok(OpResult::SetData {
+                    stat: self.stat(path).unwrap_or_default(),
+                })
             }
             TxnOp::Check { path, version } => {
                 if paddock::path::validate(path).is_err() {
                     return Err(Code::BadArguments);
                 }
-                let Some(n) = self.nodes.get(path) else { return Err(Code::NoNode) };
+                let Some(n) = self.nodes.get(path) else {
+                    return Err(Code::NoNode);
+                };
                 if !version_ok(*version, n) {
                     return Err(Code::BadVersion);
                 }
@@ -311,7 +422,10 @@ impl Model {
                     let owned: Vec<String> = self
                         .nodes
                         .iter()
-                        .filter(|(_, n)| n.kind == NodeKind::Ephemeral && n.stat.ephemeral_owner == *session_id as i64)
+                        .filter(|(_, n)| {
+                            n.kind == NodeKind::Ephemeral
+                                && n.stat.ephemeral_owner == *session_id as i64
+                        })
                         .map(|(p, _)| p.clone())
                         .collect();
                     for p in owned {
@@ -359,12 +473,15 @@ impl Model {
                     }
                 }
             }
-            op => self.op(zxid, txn, op, &mut ch).map_err(|c| (c, None)).map(|r| match r {
-                OpResult::Create { path, stat } => Output::Created { path, stat },
-                OpResult::Delete => Output::Deleted,
-                OpResult::SetData { stat } => Output::DataSet { stat },
-                OpResult::Check => Output::Checked,
-            }),
+            op => self
+                .op(zxid, txn, op, &mut ch)
+                .map_err(|c| (c, None))
+                .map(|r| match r {
+                    OpResult::Create { path, stat } => Output::Created { path, stat },
+                    OpResult::Delete => Output::Deleted,
+                    OpResult::SetData { stat } => Output::DataSet { stat },
+                    OpResult::Check => Output::Checked,
+                }),
         };
         if sid != 0 {
             self.sessions.insert(sid, Some((txn.xid, result.clone())));
@@ -375,7 +492,9 @@ impl Model {
     fn containers_to_delete(&self) -> Vec<String> {
         self.nodes
             .iter()
-            .filter(|(p, n)| n.kind == NodeKind::Container && n.stat.cversion > 0 && self.children(p).is_empty())
+            .filter(|(p, n)| {
+                n.kind == NodeKind::Container && n.stat.cversion > 0 && self.children(p).is_empty()
+            })
             .map(|(p, _)| p.clone())
             .collect()
     }
@@ -412,13 +531,22 @@ impl Harness {
         assert_eq!(got, result, "result of {txn:?} at zxid {}", self.zxid);
         assert_eq!(a.changes, changes, "changes of {txn:?}");
         assert_eq!(self.tree.applied_zxid(), self.zxid);
-        assert_eq!(self.tree.digest(), self.tree.recompute_digest(), "digest after {txn:?}");
+        assert_eq!(
+            self.tree.digest(),
+            self.tree.recompute_digest(),
+            "digest after {txn:?}"
+        );
         assert_eq!(self.tree.digest(), self.twin.digest());
     }
 
     fn txn(&mut self, session_id: u64, op: TxnOp) -> Txn {
         self.xid += 1;
-        Txn { session_id, xid: self.xid, time_ms: (self.zxid as i64 + 1) * 10, op }
+        Txn {
+            session_id,
+            xid: self.xid,
+            time_ms: (self.zxid as i64 + 1) * 10,
+            op,
+        }
     }
 
     fn step(&mut self, op: &Op) {
@@ -429,13 +557,22 @@ impl Harness {
                 self.send(txn);
             }
             Op::Multi { session, ops } => {
-                let txn = self.txn(*session, TxnOp::Multi(ops.iter().map(SubOp::txn_op).collect()));
+                let txn = self.txn(
+                    *session,
+                    TxnOp::Multi(ops.iter().map(SubOp::txn_op).collect()),
+                );
                 self.last = Some(txn.clone());
                 self.send(txn);
             }
             Op::CreateSession(id) => {
-                let txn =
-                    self.txn(0, TxnOp::CreateSession { session_id: *id, password: vec![*id as u8; 4], timeout_ms: 1000 });
+                let txn = self.txn(
+                    0,
+                    TxnOp::CreateSession {
+                        session_id: *id,
+                        password: vec![*id as u8; 4],
+                        timeout_ms: 1000,
+                    },
+                );
                 self.send(txn);
             }
             Op::CloseSession(id) => {
@@ -480,7 +617,11 @@ impl Harness {
             let (data, stat) = self.tree.get(path).expect("model node exists in the tree");
             assert_eq!(data, n.data.as_slice(), "{path}");
             assert_eq!(Some(stat), self.model.stat(path), "{path}");
-            assert_eq!(self.tree.node(path).map(|n| n.kind()), Some(n.kind), "{path}");
+            assert_eq!(
+                self.tree.node(path).map(|n| n.kind()),
+                Some(n.kind),
+                "{path}"
+            );
             let (children, _) = self.tree.children(path).expect("children");
             assert_eq!(children, self.model.children(path), "{path}");
         }
@@ -492,7 +633,9 @@ impl Harness {
                 .model
                 .nodes
                 .iter()
-                .filter(|(_, n)| n.kind == NodeKind::Ephemeral && n.stat.ephemeral_owner == id as i64)
+                .filter(|(_, n)| {
+                    n.kind == NodeKind::Ephemeral && n.stat.ephemeral_owner == id as i64
+                })
                 .map(|(p, _)| p.clone())
                 .collect();
             assert_eq!(self.tree.ephemerals(id), owned);
