@@ -1,1 +1,679 @@
-//! Model test.
+//! Model test: random operation sequences against `DataTree` and a naive reference model.
+//!
+//! The model is a `BTreeMap` of full paths with no child sets, no indexes, no hashes and no
+//! undo log: children are found by scanning, and a multi runs on a clone that is thrown
+//! away on failure. After every step the results (full outputs; codes and multi codes for
+//! errors) and the change lists must agree, a twin tree applying the same txns must return
+//! the same, and the digest must equal a from-scratch recomputation. `SnapshotRestore`
+//! replaces the tree by `restore(snapshot())`. At the end every node, stat, child list and
+//! session must agree, and the twin must equal the tree.
+use std::collections::BTreeMap;
+
+use paddock::{Code, CreateMode, OpResult, Stat};
+use quickcheck::{Arbitrary, Gen, QuickCheck};
+
+use super::*;
+
+const PATHS: &[&str] = &[
+    "/",
+    "/a",
+    "/a/b",
+    "/a/b/c",
+    "/b",
+    "/b/c",
+    "/c",
+    "/s-0000000000",
+    "/s-0000000001",
+    "/a/s-0000000000",
+    "/a/s-0000000001",
+    "/a/s-0000000002",
+    "/a/",
+];
+const PREFIXES: &[&str] = &["/s-", "/a/s-", "/b/c/", "/zz/s-"];
+const MODES: &[CreateMode] = &[
+    CreateMode::Persistent,
+    CreateMode::Persistent,
+    CreateMode::Ephemeral,
+    CreateMode::PersistentSequential,
+    CreateMode::EphemeralSequential,
+    CreateMode::Container,
+    CreateMode::PersistentWithTtl,
+    CreateMode::PersistentSequentialWithTtl,
+];
+const VERSIONS: &[i32] = &[-1, -1, 0, 1, 2];
+const TTL_MS: i64 = 50;
+
+fn pick<T: Copy>(g: &mut Gen, items: &[T]) -> T {
+    *g.choose(items).unwrap_or(&items[0])
+}
+
+#[derive(Clone, Debug)]
+enum SubOp {
+    Create {
+        path: &'static str,
+        data: u8,
+        mode: CreateMode,
+        ttl_ok: bool,
+    },
+    Delete {
+        path: &'static str,
+        version: i32,
+    },
+    SetData {
+        path: &'static str,
+        data: u8,
+        version: i32,
+    },
+    Check {
+        path: &'static str,
+        version: i32,
+    },
+}
+
+impl Arbitrary for SubOp {
+    fn arbitrary(g: &mut Gen) -> Self {
+        let path = pick(g, PATHS);
+        let version = pick(g, VERSIONS);
+        match u8::arbitrary(g) % 8 {
+            0..=3 => {
+                let mode = pick(g, MODES);
+                let path = if mode.is_sequential() {
+                    pick(g, PREFIXES)
+                } else {
+                    path
+                };
+                SubOp::Create {
+                    path,
+                    data: u8::arbitrary(g),
+                    mode,
+                    ttl_ok: u8::arbitrary(g) % 8 != 0,
+                }
+            }
+            4 | 5 => SubOp::Delete { path, version },
+            6 => SubOp::SetData {
+                path,
+                data: u8::arbitrary(g),
+                version,
+            },
+            _ => SubOp::Check { path, version },
+        }
+    }
+}
+
+impl SubOp {
+    fn txn_op(&self) -> TxnOp {
+        let data = |d: u8| vec![d; usize::from(d % 3)];
+        match *self {
+            SubOp::Create {
+                path,
+                data: d,
+                mode,
+                ttl_ok,
+            } => {
+                let ttl_ms = match (mode.is_ttl(), ttl_ok) {
+                    (true, true) | (false, false) => TTL_MS,
+                    (true, false) => 0,
+                    (false, true) => 0,
+                };
+                TxnOp::Create {
+                    path: path.into(),
+                    data: data(d),
+                    mode,
+                    ttl_ms,
+                }
+            }
+            SubOp::Delete { path, version } => TxnOp::Delete {
+                path: path.into(),
+                version,
+            },
+            SubOp::SetData {
+                path,
+                data: d,
+                version,
+            } => TxnOp::SetData {
+                path: path.into(),
+                data: data(d),
+                version,
+            },
+            SubOp::Check { path, version } => TxnOp::Check {
+                path: path.into(),
+                version,
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// A single write from a session (0 = the ensemble, 4 = never created).
+    Write {
+        session: u64,
+        op: SubOp,
+    },
+    Multi {
+        session: u64,
+        ops: Vec<SubOp>,
+    },
+    CreateSession(u64),
+    CloseSession(u64),
+    /// Send the previous write again with the same session and xid.
+    Retry,
+    /// Send the previous write again with an older xid.
+    StaleXid,
+    /// Delete what `containers_to_delete` and `expired_ttl_nodes` report, as session 0.
+    Reap,
+    /// Replace the tree by `restore(snapshot())`.
+    SnapshotRestore,
+}
+
+impl Arbitrary for Op {
+    fn arbitrary(g: &mut Gen) -> Self {
+        let session = pick(g, &[0, 0, 1, 2, 3, 4]);
+        match u8::arbitrary(g) % 20 {
+            0..=8 => Op::Write {
+                session,
+                op: SubOp::arbitrary(g),
+            },
+            9..=11 => {
+                let n = 1 + usize::from(u8::arbitrary(g) % 4);
+                Op::Multi {
+                    session,
+                    ops: (0..n).map(|_| SubOp::arbitrary(g)).collect(),
+                }
+            }
+            12 | 13 => Op::CreateSession(pick(g, &[1, 2, 3])),
+            14 => Op::CloseSession(pick(g, &[1, 2, 3, 4])),
+            15 => Op::Retry,
+            16 => Op::StaleXid,
+            17 => Op::Reap,
+            _ => Op::SnapshotRestore,
+        }
+    }
+}
+
+type MErr = (Code, Option<Vec<Option<Code>>>);
+type MResult = Result<Output, MErr>;
+
+#[derive(Clone, Debug, PartialEq)]
+struct MNode {
+    data: Vec<u8>,
+    /// num_children and data_length are computed on demand, not kept.
+    stat: Stat,
+    kind: NodeKind,
+}
+
+/// The reference: a flat map of paths, sessions with their last (xid, result).
+#[derive(Clone, Debug)]
+struct Model {
+    nodes: BTreeMap<String, MNode>,
+    sessions: BTreeMap<u64, Option<(i64, MResult)>>,
+}
+
+fn parent_of(path: &str) -> String {
+    match path.rfind('/') {
+        Some(0) | None => "/".into(),
+        Some(i) => path[..i].into(),
+    }
+}
+
+fn change(kind: ChangeKind, path: &str) -> Change {
+    Change {
+        kind,
+        path: path.into(),
+    }
+}
+
+impl Model {
+    fn new() -> Model {
+        let root = MNode {
+            data: vec![],
+            stat: Stat::default(),
+            kind: NodeKind::Persistent,
+        };
+        Model {
+            nodes: BTreeMap::from([("/".to_string(), root)]),
+            sessions: BTreeMap::new(),
+        }
+    }
+
+    fn children(&self, path: &str) -> Vec<String> {
+        self.nodes
+            .keys()
+            .filter(|k| k.as_str() != "/" && parent_of(k) == path)
+            .map(|k| paddock::path::name(k).to_string())
+            .collect()
+    }
+
+    fn stat(&self, path: &str) -> Option<Stat> {
+        let n = self.nodes.get(path)?;
+        let mut s = n.stat;
+        s.num_children = self.children(path).len() as i32;
+        s.data_length = n.data.len() as i32;
+        Some(s)
+    }
+
+    fn bump_parent(&mut self, path: &str, zxid: i64) {
+        if let Some(p) = self.nodes.get_mut(&parent_of(path)) {
+            p.stat.cversion += 1;
+            p.stat.pzxid = zxid;
+        }
+    }
+
+    fn op(
+        &mut self,
+        zxid: i64,
+        txn: &Txn,
+        op: &TxnOp,
+        ch: &mut Vec<Change>,
+    ) -> Result<OpResult, Code> {
+        let version_ok = |expected: i32, n: &MNode| expected == -1 || expected == n.stat.version;
+        match op {
+            TxnOp::Create {
+                path,
+                data,
+                mode,
+                ttl_ms,
+            } => {
+                if mode.is_ttl() != (*ttl_ms > 0) || *ttl_ms < 0 {
+                    return Err(Code::BadArguments);
+                }
+                let valid = if mode.is_sequential() {
+                    paddock::path::validate_sequential(path)
+                } else {
+                    paddock::path::validate(path)
+                };
+                if valid.is_err() {
+                    return Err(Code::BadArguments);
+                }
+                if !mode.is_sequential() && path == "/" {
+                    return Err(Code::NodeExists);
+                }
+                if mode.is_ephemeral() && !self.sessions.contains_key(&txn.session_id) {
+                    return Err(Code::SessionExpired);
+                }
+                let parent = parent_of(path);
+                let Some(p) = self.nodes.get(&parent) else {
+                    return Err(Code::NoNode);
+                };
+                let full = if mode.is_sequential() {
+                    format!("{path}{:010}", p.stat.cversion)
+                } else {
+                    path.clone()
+                };
+                if self.nodes.contains_key(&full) {
+                    return Err(Code::NodeExists);
+                }
+                if p.kind == NodeKind::Ephemeral {
+                    return Err(Code::NoChildrenForEphemerals);
+                }
+                let kind = if mode.is_ephemeral() {
+                    NodeKind::Ephemeral
+                } else if *mode == CreateMode::Container {
+                    NodeKind::Container
+                } else if mode.is_ttl() {
+                    NodeKind::Ttl(*ttl_ms)
+                } else {
+                    NodeKind::Persistent
+                };
+                let stat = Stat {
+                    czxid: zxid,
+                    mzxid: zxid,
+                    pzxid: zxid,
+                    ctime: txn.time_ms,
+                    mtime: txn.time_ms,
+                    ephemeral_owner: if mode.is_ephemeral() {
+                        txn.session_id as i64
+                    } else {
+                        0
+                    },
+                    ..Stat::default()
+                };
+                self.bump_parent(&full, zxid);
+                self.nodes.insert(
+                    full.clone(),
+                    MNode {
+                        data: data.clone(),
+                        stat,
+                        kind,
+                    },
+                );
+                ch.push(change(ChangeKind::NodeCreated, &full));
+                ch.push(change(ChangeKind::NodeChildrenChanged, &parent));
+                Ok(OpResult::Create {
+                    stat: self.stat(&full).unwrap_or_default(),
+                    path: full,
+                })
+            }
+            TxnOp::Delete { path, version } => {
+                if paddock::path::validate(path).is_err() || path == "/" {
+                    return Err(Code::BadArguments);
+                }
+                let Some(n) = self.nodes.get(path) else {
+                    return Err(Code::NoNode);
+                };
+                if !version_ok(*version, n) {
+                    return Err(Code::BadVersion);
+                }
+                if !self.children(path).is_empty() {
+                    return Err(Code::NotEmpty);
+                }
+                self.delete(zxid, path, ch);
+                Ok(OpResult::Delete)
+            }
+            TxnOp::SetData {
+                path,
+                data,
+                version,
+            } => {
+                if paddock::path::validate(path).is_err() {
+                    return Err(Code::BadArguments);
+                }
+                let Some(n) = self.nodes.get_mut(path) else {
+                    return Err(Code::NoNode);
+                };
+                if !version_ok(*version, n) {
+                    return Err(Code::BadVersion);
+                }
+                n.data = data.clone();
+                n.stat.version += 1;
+                n.stat.mzxid = zxid;
+                n.stat.mtime = txn.time_ms;
+                ch.push(change(ChangeKind::NodeDataChanged, path));
+                Ok(OpResult::SetData {
+                    stat: self.stat(path).unwrap_or_default(),
+                })
+            }
+            TxnOp::Check { path, version } => {
+                if paddock::path::validate(path).is_err() {
+                    return Err(Code::BadArguments);
+                }
+                let Some(n) = self.nodes.get(path) else {
+                    return Err(Code::NoNode);
+                };
+                if !version_ok(*version, n) {
+                    return Err(Code::BadVersion);
+                }
+                Ok(OpResult::Check)
+            }
+            _ => Err(Code::BadArguments),
+        }
+    }
+
+    fn delete(&mut self, zxid: i64, path: &str, ch: &mut Vec<Change>) {
+        self.nodes.remove(path);
+        self.bump_parent(path, zxid);
+        ch.push(change(ChangeKind::NodeDeleted, path));
+        ch.push(change(ChangeKind::NodeChildrenChanged, &parent_of(path)));
+    }
+
+    fn apply(&mut self, zxid: u64, txn: &Txn) -> (MResult, Vec<Change>) {
+        let zxid = zxid as i64;
+        let mut ch = Vec::new();
+        match &txn.op {
+            TxnOp::CreateSession { session_id, .. } => {
+                if self.sessions.contains_key(session_id) {
+                    return (Err((Code::BadArguments, None)), ch);
+                }
+                self.sessions.insert(*session_id, None);
+                return (Ok(Output::SessionCreated), ch);
+            }
+            TxnOp::CloseSession { session_id } => {
+                if self.sessions.remove(session_id).is_some() {
+                    let owned: Vec<String> = self
+                        .nodes
+                        .iter()
+                        .filter(|(_, n)| {
+                            n.kind == NodeKind::Ephemeral
+                                && n.stat.ephemeral_owner == *session_id as i64
+                        })
+                        .map(|(p, _)| p.clone())
+                        .collect();
+                    for p in owned {
+                        self.delete(zxid, &p, &mut ch);
+                    }
+                }
+                return (Ok(Output::SessionClosed), ch);
+            }
+            _ => {}
+        }
+        let sid = txn.session_id;
+        if sid != 0 {
+            match self.sessions.get(&sid) {
+                None => return (Err((Code::SessionExpired, None)), ch),
+                Some(Some((xid, r))) if txn.xid == *xid => return (r.clone(), ch),
+                Some(Some((xid, _))) if txn.xid < *xid => {
+                    return (Err((Code::RuntimeInconsistency, None)), ch)
+                }
+                Some(_) => {}
+            }
+        }
+        let result = match &txn.op {
+            TxnOp::Multi(ops) => {
+                let saved = self.clone();
+                let mut results = Vec::new();
+                let mut failure = None;
+                for (i, op) in ops.iter().enumerate() {
+                    match self.op(zxid, txn, op, &mut ch) {
+                        Ok(r) => results.push(r),
+                        Err(code) => {
+                            failure = Some((i, code));
+                            break;
+                        }
+                    }
+                }
+                match failure {
+                    None => Ok(Output::Multi(results)),
+                    Some((i, code)) => {
+                        *self = saved;
+                        ch.clear();
+                        let mut codes = vec![None; i];
+                        codes.push(Some(code));
+                        codes.resize(ops.len(), Some(Code::RuntimeInconsistency));
+                        Err((code, Some(codes)))
+                    }
+                }
+            }
+            op => self
+                .op(zxid, txn, op, &mut ch)
+                .map_err(|c| (c, None))
+                .map(|r| match r {
+                    OpResult::Create { path, stat } => Output::Created { path, stat },
+                    OpResult::Delete => Output::Deleted,
+                    OpResult::SetData { stat } => Output::DataSet { stat },
+                    OpResult::Check => Output::Checked,
+                }),
+        };
+        if sid != 0 {
+            self.sessions.insert(sid, Some((txn.xid, result.clone())));
+        }
+        (result, ch)
+    }
+
+    fn containers_to_delete(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|(p, n)| {
+                n.kind == NodeKind::Container && n.stat.cversion > 0 && self.children(p).is_empty()
+            })
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    fn expired_ttl_nodes(&self, now: i64) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|(p, n)| match n.kind {
+                NodeKind::Ttl(ttl) => self.children(p).is_empty() && n.stat.mtime + ttl <= now,
+                _ => false,
+            })
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+}
+
+struct Harness {
+    tree: DataTree,
+    twin: DataTree,
+    model: Model,
+    zxid: u64,
+    xid: i64,
+    last: Option<Txn>,
+}
+
+impl Harness {
+    fn send(&mut self, txn: Txn) {
+        self.zxid += 1;
+        let a = self.tree.apply(self.zxid, &txn);
+        let b = self.twin.apply(self.zxid, &txn);
+        assert_eq!(a, b, "twin disagrees on {txn:?}");
+        let (result, changes) = self.model.apply(self.zxid, &txn);
+        let got = a.result.clone().map_err(|e| (e.code, e.multi));
+        assert_eq!(got, result, "result of {txn:?} at zxid {}", self.zxid);
+        assert_eq!(a.changes, changes, "changes of {txn:?}");
+        assert_eq!(self.tree.applied_zxid(), self.zxid);
+        assert_eq!(
+            self.tree.digest(),
+            self.tree.recompute_digest(),
+            "digest after {txn:?}"
+        );
+        assert_eq!(self.tree.digest(), self.twin.digest());
+    }
+
+    fn txn(&mut self, session_id: u64, op: TxnOp) -> Txn {
+        self.xid += 1;
+        Txn {
+            session_id,
+            xid: self.xid,
+            time_ms: (self.zxid as i64 + 1) * 10,
+            op,
+        }
+    }
+
+    fn step(&mut self, op: &Op) {
+        match op {
+            Op::Write { session, op } => {
+                let txn = self.txn(*session, op.txn_op());
+                self.last = Some(txn.clone());
+                self.send(txn);
+            }
+            Op::Multi { session, ops } => {
+                let txn = self.txn(
+                    *session,
+                    TxnOp::Multi(ops.iter().map(SubOp::txn_op).collect()),
+                );
+                self.last = Some(txn.clone());
+                self.send(txn);
+            }
+            Op::CreateSession(id) => {
+                let txn = self.txn(
+                    0,
+                    TxnOp::CreateSession {
+                        session_id: *id,
+                        password: vec![*id as u8; 4],
+                        timeout_ms: 1000,
+                    },
+                );
+                self.send(txn);
+            }
+            Op::CloseSession(id) => {
+                let txn = self.txn(0, TxnOp::CloseSession { session_id: *id });
+                self.send(txn);
+            }
+            Op::Retry => {
+                if let Some(mut txn) = self.last.clone() {
+                    txn.time_ms = (self.zxid as i64 + 1) * 10;
+                    self.send(txn);
+                }
+            }
+            Op::StaleXid => {
+                if let Some(mut txn) = self.last.clone() {
+                    txn.xid -= 1;
+                    self.send(txn);
+                }
+            }
+            Op::Reap => {
+                let now = self.zxid as i64 * 10;
+                let containers = self.tree.containers_to_delete();
+                assert_eq!(containers, self.model.containers_to_delete());
+                let ttls = self.tree.expired_ttl_nodes(now);
+                assert_eq!(ttls, self.model.expired_ttl_nodes(now));
+                for path in containers.into_iter().chain(ttls) {
+                    let txn = self.txn(0, TxnOp::Delete { path, version: -1 });
+                    self.send(txn);
+                }
+            }
+            Op::SnapshotRestore => {
+                let bytes = self.tree.snapshot();
+                let restored = DataTree::restore(&bytes).expect("a fresh snapshot restores");
+                assert_eq!(restored, self.tree);
+                self.tree = restored;
+            }
+        }
+    }
+
+    fn compare_contents(&self) {
+        assert_eq!(self.tree.node_count(), self.model.nodes.len());
+        for (path, n) in &self.model.nodes {
+            let (data, stat) = self.tree.get(path).expect("model node exists in the tree");
+            assert_eq!(data, n.data.as_slice(), "{path}");
+            assert_eq!(Some(stat), self.model.stat(path), "{path}");
+            assert_eq!(
+                self.tree.node(path).map(|n| n.kind()),
+                Some(n.kind),
+                "{path}"
+            );
+            let (children, _) = self.tree.children(path).expect("children");
+            assert_eq!(children, self.model.children(path), "{path}");
+        }
+        let ids: Vec<u64> = self.tree.sessions().map(|(id, _)| id).collect();
+        let model_ids: Vec<u64> = self.model.sessions.keys().copied().collect();
+        assert_eq!(ids, model_ids);
+        for id in ids {
+            let owned: Vec<String> = self
+                .model
+                .nodes
+                .iter()
+                .filter(|(_, n)| {
+                    n.kind == NodeKind::Ephemeral && n.stat.ephemeral_owner == id as i64
+                })
+                .map(|(p, _)| p.clone())
+                .collect();
+            assert_eq!(self.tree.ephemerals(id), owned);
+        }
+        assert_eq!(self.tree.digest(), self.tree.recompute_digest());
+        assert_eq!(self.tree, self.twin);
+    }
+}
+
+fn run(ops: Vec<Op>) -> bool {
+    let mut h = Harness {
+        tree: DataTree::new(),
+        twin: DataTree::new(),
+        model: Model::new(),
+        zxid: 0,
+        xid: 0,
+        last: None,
+    };
+    for op in &ops {
+        h.step(op);
+    }
+    h.compare_contents();
+    true
+}
+
+#[test]
+fn tree_matches_model() {
+    QuickCheck::new()
+        .tests(400)
+        .rng(Gen::new(120))
+        .quickcheck(run as fn(Vec<Op>) -> bool);
+}
+
+/// A fixed long run, so the interesting cases (deep sequential counters, many sessions)
+/// are reached regardless of the random sizes above.
+#[test]
+fn tree_matches_model_long() {
+    let mut g = Gen::new(100);
+    let ops: Vec<Op> = (0..3000).map(|_| Op::arbitrary(&mut g)).collect();
+    assert!(run(ops));
+}

@@ -72,8 +72,10 @@ pub(crate) fn len_i32(len: usize) -> i32 {
 /// The parent path and the child name of a path other than "/".
 pub(crate) fn split(path: &str) -> (&str, &str) {
     match path.rfind('/') {
-        Some(0) | None => ("/", &path[1.min(path.len())..]),
+        // '/' is one byte, so slicing after it stays on a char boundary.
+        Some(0) => ("/", &path[1..]),
         Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("/", path),
     }
 }
 

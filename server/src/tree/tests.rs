@@ -568,7 +568,7 @@ fn containers_to_delete() {
     h.ok(0, delete("/c", -1));
     assert_eq!(h.tree.containers_to_delete(), vec!["/d".to_string()]);
     assert_eq!(
-        h.tree.node(&"/d".to_string()).map(|n| n.kind()),
+        h.tree.node("/d").map(|n| n.kind()),
         Some(NodeKind::Container)
     );
 }
