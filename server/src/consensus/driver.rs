@@ -234,6 +234,7 @@ impl RaftLoop {
             Input::SnapshotFailed(id) => {
                 self.node.report_snapshot(id, raft::SnapshotStatus::Failure)
             }
+            Input::SnapshotSent(id) => self.node.report_snapshot(id, raft::SnapshotStatus::Finish),
             Input::SnapshotSaved(index, term) => {
                 self.snapshot_in_flight = false;
                 let keep = self.cfg.keep_entries;

@@ -106,6 +106,9 @@ pub enum Input {
     Unreachable(u64),
     /// Sending a snapshot to a peer failed.
     SnapshotFailed(u64),
+    /// A snapshot was written to a peer's connection (it may still be lost: the peer
+    /// is then probed again and gets a new one).
+    SnapshotSent(u64),
     /// A snapshot file finished writing (index, term).
     SnapshotSaved(u64, u64),
     /// Stop the loop.

@@ -144,7 +144,12 @@ impl Link {
                     None => SinkExt::<Bytes>::flush(&mut framed).await,
                 };
                 match flushed {
-                    Ok(()) => sent.inc_by(batch.len() as u64),
+                    Ok(()) => {
+                        sent.inc_by(batch.len() as u64);
+                        if batch.iter().any(|m| m.get_msg_type() == MessageType::MsgSnapshot) {
+                            self.raft.report(Input::SnapshotSent(self.peer));
+                        }
+                    }
                     Err(e) => {
                         debug!(self.log, "peer link failed"; "error" => %e);
                         for m in &batch {

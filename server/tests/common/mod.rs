@@ -3,7 +3,7 @@
 //! Every member a test starts is killed when the [`Ensemble`] is dropped; every wait
 //! is bounded in time.
 #![allow(dead_code)]
-use std::net::TcpListener;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,9 +28,14 @@ pub struct Ensemble {
     _tmp: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local addr").port()
+static ENSEMBLES: AtomicU32 = AtomicU32::new(0);
+
+/// A loopback address of its own for every member of every ensemble a test process
+/// starts (127.P.E.M: process, ensemble, member), so fixed ports never collide
+/// between tests running at the same time.
+fn member_ip(ensemble: u32, member: u64) -> String {
+    let p = 10 + std::process::id() % 240;
+    format!("127.{p}.{}.{}", ensemble % 250 + 1, member + 1)
 }
 
 impl Ensemble {
@@ -38,12 +43,14 @@ impl Ensemble {
     pub fn start(n: usize, extra: &[&str]) -> Ensemble {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut members = Vec::new();
+        let k = ENSEMBLES.fetch_add(1, Ordering::Relaxed);
         for i in 1..=n as u64 {
+            let ip = member_ip(k, i);
             members.push(Member {
                 id: i,
-                client: format!("127.0.0.1:{}", free_port()),
-                peer: format!("127.0.0.1:{}", free_port()),
-                admin: format!("127.0.0.1:{}", free_port()),
+                client: format!("{ip}:7181"),
+                peer: format!("{ip}:7182"),
+                admin: format!("{ip}:7180"),
                 dir: tmp.path().join(format!("m{i}")),
                 child: None,
             });
@@ -164,6 +171,12 @@ impl Drop for Ensemble {
     fn drop(&mut self) {
         for i in 0..self.members.len() {
             self.kill(i);
+        }
+        if std::thread::panicking() || std::env::var_os("PADDOCK_TEST_KEEP").is_some() {
+            // Keep the data and logs of a failed test for a look.
+            let keep = std::env::temp_dir().join(format!("paddock-test-{}", std::process::id()));
+            let _ = std::fs::rename(self._tmp.path(), &keep);
+            eprintln!("member data and logs kept in {}", keep.display());
         }
     }
 }
