@@ -51,7 +51,11 @@ impl Cli {
 
 /// Splits a comma-separated address list, dropping empty entries.
 pub fn split_list(list: &str) -> Vec<String> {
-    list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// How results are printed.
@@ -145,7 +149,12 @@ pub struct CreateArgs {
 impl CreateArgs {
     /// The SDK create mode and TTL (0 unless a TTL mode) these flags ask for.
     pub fn mode(&self) -> (CreateMode, i64) {
-        let mode = match (self.sequential, self.ephemeral, self.container, self.ttl.is_some()) {
+        let mode = match (
+            self.sequential,
+            self.ephemeral,
+            self.container,
+            self.ttl.is_some(),
+        ) {
             (_, _, _, true) if self.sequential => CreateMode::PersistentSequentialWithTtl,
             (_, _, _, true) => CreateMode::PersistentWithTtl,
             (_, _, true, _) => CreateMode::Container,
@@ -288,8 +297,14 @@ mod tests {
         assert_eq!(cli.server_list(), vec!["h1:1", "h2:2"]);
         let cli = parse(&["--session-timeout", "3000", "stat", "/a"]);
         assert_eq!(cli.session_timeout(), Duration::from_secs(3));
-        assert_eq!(parse_err(&["--output", "xml", "get", "/a"]).kind(), ErrorKind::InvalidValue);
-        assert_eq!(parse_err(&["--session-timeout", "0", "get", "/a"]).kind(), ErrorKind::ValueValidation);
+        assert_eq!(
+            parse_err(&["--output", "xml", "get", "/a"]).kind(),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            parse_err(&["--session-timeout", "0", "get", "/a"]).kind(),
+            ErrorKind::ValueValidation
+        );
     }
 
     #[test]
@@ -319,12 +334,21 @@ mod tests {
         let p = |m, t, d: &str| (m, t, "/a".to_string(), d.to_string());
         assert_eq!(create_mode(&["/a"]), p(Persistent, 0, ""));
         assert_eq!(create_mode(&["/a", "hello"]), p(Persistent, 0, "hello"));
-        assert_eq!(create_mode(&["--sequential", "/a", "x"]), p(PersistentSequential, 0, "x"));
+        assert_eq!(
+            create_mode(&["--sequential", "/a", "x"]),
+            p(PersistentSequential, 0, "x")
+        );
         assert_eq!(create_mode(&["-s", "/a"]), p(PersistentSequential, 0, ""));
         assert_eq!(create_mode(&["--ephemeral", "/a"]), p(Ephemeral, 0, ""));
-        assert_eq!(create_mode(&["-e", "-s", "/a"]), p(EphemeralSequential, 0, ""));
+        assert_eq!(
+            create_mode(&["-e", "-s", "/a"]),
+            p(EphemeralSequential, 0, "")
+        );
         assert_eq!(create_mode(&["--container", "/a"]), p(Container, 0, ""));
-        assert_eq!(create_mode(&["--ttl", "5000", "/a"]), p(PersistentWithTtl, 5000, ""));
+        assert_eq!(
+            create_mode(&["--ttl", "5000", "/a"]),
+            p(PersistentWithTtl, 5000, "")
+        );
         assert_eq!(
             create_mode(&["--ttl", "5000", "--sequential", "/a"]),
             p(PersistentSequentialWithTtl, 5000, "")
@@ -335,18 +359,35 @@ mod tests {
             &["create", "--container", "--sequential", "/a"],
             &["create", "--container", "--ttl", "10", "/a"],
         ] {
-            assert_eq!(parse_err(bad).kind(), ErrorKind::ArgumentConflict, "{bad:?}");
+            assert_eq!(
+                parse_err(bad).kind(),
+                ErrorKind::ArgumentConflict,
+                "{bad:?}"
+            );
         }
-        assert_eq!(parse_err(&["create", "--ttl", "0", "/a"]).kind(), ErrorKind::ValueValidation);
-        assert_eq!(parse_err(&["create"]).kind(), ErrorKind::MissingRequiredArgument);
+        assert_eq!(
+            parse_err(&["create", "--ttl", "0", "/a"]).kind(),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            parse_err(&["create"]).kind(),
+            ErrorKind::MissingRequiredArgument
+        );
     }
 
     #[test]
     fn get_set_delete() {
         assert!(matches!(parse(&["get", "/a"]).command, Command::Get { path } if path == "/a"));
         match parse(&["set", "/a", "v2", "--version", "3"]).command {
-            Command::Set { path, data, version } => {
-                assert_eq!((path.as_str(), data.as_str(), version), ("/a", "v2", Some(3)))
+            Command::Set {
+                path,
+                data,
+                version,
+            } => {
+                assert_eq!(
+                    (path.as_str(), data.as_str(), version),
+                    ("/a", "v2", Some(3))
+                )
             }
             other => panic!("{other:?}"),
         }
@@ -358,29 +399,62 @@ mod tests {
             Command::Set { version, .. } => assert_eq!(version, None),
             other => panic!("{other:?}"),
         }
-        assert_eq!(parse_err(&["set", "/a"]).kind(), ErrorKind::MissingRequiredArgument);
-        assert_eq!(parse_err(&["set", "/a", "v", "--version", "x"]).kind(), ErrorKind::ValueValidation);
+        assert_eq!(
+            parse_err(&["set", "/a"]).kind(),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            parse_err(&["set", "/a", "v", "--version", "x"]).kind(),
+            ErrorKind::ValueValidation
+        );
         match parse(&["delete", "/a", "--recursive", "--version", "2"]).command {
-            Command::Delete { path, version, recursive } => {
+            Command::Delete {
+                path,
+                version,
+                recursive,
+            } => {
                 assert_eq!((path.as_str(), version, recursive), ("/a", Some(2), true))
             }
             other => panic!("{other:?}"),
         }
         match parse(&["delete", "/a"]).command {
-            Command::Delete { version, recursive, .. } => assert_eq!((version, recursive), (None, false)),
+            Command::Delete {
+                version, recursive, ..
+            } => assert_eq!((version, recursive), (None, false)),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn ls_stat_sync() {
-        assert!(matches!(parse(&["ls", "/"]).command, Command::Ls { recursive: false, .. }));
-        assert!(matches!(parse(&["ls", "--recursive", "/a"]).command, Command::Ls { recursive: true, .. }));
-        assert!(matches!(parse(&["ls", "-R", "/a"]).command, Command::Ls { recursive: true, .. }));
+        assert!(matches!(
+            parse(&["ls", "/"]).command,
+            Command::Ls {
+                recursive: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(&["ls", "--recursive", "/a"]).command,
+            Command::Ls {
+                recursive: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(&["ls", "-R", "/a"]).command,
+            Command::Ls {
+                recursive: true,
+                ..
+            }
+        ));
         assert!(matches!(parse(&["stat", "/a"]).command, Command::Stat { path } if path == "/a"));
         assert!(matches!(parse(&["sync", "/a"]).command, Command::Sync { path } if path == "/a"));
         assert!(matches!(parse(&["sync"]).command, Command::Sync { path } if path == "/"));
-        assert_eq!(parse_err(&["stat"]).kind(), ErrorKind::MissingRequiredArgument);
+        assert_eq!(
+            parse_err(&["stat"]).kind(),
+            ErrorKind::MissingRequiredArgument
+        );
     }
 
     #[test]
@@ -405,10 +479,32 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(b.workload, Workload::Get);
-        assert_eq!((b.sessions, b.duration, b.warmup, b.value_size, b.linearizable, b.keys), (16, 10.0, 2.0, 100, false, 1000));
+        assert_eq!(
+            (
+                b.sessions,
+                b.duration,
+                b.warmup,
+                b.value_size,
+                b.linearizable,
+                b.keys
+            ),
+            (16, 10.0, 2.0, 100, false, 1000)
+        );
         let b = match parse(&[
-            "bench", "--workload", "mixed", "--sessions", "64", "--duration", "0.5", "--warmup", "0",
-            "--value-size", "1024", "--linearizable", "--keys", "10000",
+            "bench",
+            "--workload",
+            "mixed",
+            "--sessions",
+            "64",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0",
+            "--value-size",
+            "1024",
+            "--linearizable",
+            "--keys",
+            "10000",
         ])
         .command
         {
@@ -416,15 +512,45 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(b.workload, Workload::Mixed);
-        assert_eq!((b.sessions, b.duration, b.warmup, b.value_size, b.linearizable, b.keys), (64, 0.5, 0.0, 1024, true, 10_000));
+        assert_eq!(
+            (
+                b.sessions,
+                b.duration,
+                b.warmup,
+                b.value_size,
+                b.linearizable,
+                b.keys
+            ),
+            (64, 0.5, 0.0, 1024, true, 10_000)
+        );
         for w in ["create", "set", "get", "mixed"] {
-            assert!(matches!(parse(&["bench", "--workload", w]).command, Command::Bench(b) if b.workload.name() == w));
+            assert!(
+                matches!(parse(&["bench", "--workload", w]).command, Command::Bench(b) if b.workload.name() == w)
+            );
         }
-        assert_eq!(parse_err(&["bench"]).kind(), ErrorKind::MissingRequiredArgument);
-        assert_eq!(parse_err(&["bench", "--workload", "lock"]).kind(), ErrorKind::InvalidValue);
-        assert_eq!(parse_err(&["bench", "--workload", "get", "--sessions", "0"]).kind(), ErrorKind::ValueValidation);
-        assert_eq!(parse_err(&["bench", "--workload", "get", "--duration", "0"]).kind(), ErrorKind::ValueValidation);
-        assert_eq!(parse_err(&["bench", "--workload", "get", "--warmup", "-1"]).exit_code(), 2);
-        assert_eq!(parse_err(&["bench", "--workload", "get", "--keys", "0"]).kind(), ErrorKind::ValueValidation);
+        assert_eq!(
+            parse_err(&["bench"]).kind(),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            parse_err(&["bench", "--workload", "lock"]).kind(),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            parse_err(&["bench", "--workload", "get", "--sessions", "0"]).kind(),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            parse_err(&["bench", "--workload", "get", "--duration", "0"]).kind(),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            parse_err(&["bench", "--workload", "get", "--warmup", "-1"]).exit_code(),
+            2
+        );
+        assert_eq!(
+            parse_err(&["bench", "--workload", "get", "--keys", "0"]).kind(),
+            ErrorKind::ValueValidation
+        );
     }
 }

@@ -34,12 +34,17 @@ pub async fn get(addr: &str, path: &str, timeout: Duration) -> anyhow::Result<Re
 }
 
 async fn get_inner(addr: &str, path: &str) -> anyhow::Result<Response> {
-    let mut stream = TcpStream::connect(addr).await.with_context(|| format!("{addr}: connect"))?;
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("{addr}: connect"))?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n\
          User-Agent: paddock-cli\r\nConnection: close\r\n\r\n"
     );
-    stream.write_all(request.as_bytes()).await.with_context(|| format!("{addr}: send"))?;
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .with_context(|| format!("{addr}: send"))?;
     let mut raw = Vec::new();
     (&mut stream)
         .take(MAX_RESPONSE as u64 + 1)
@@ -72,23 +77,37 @@ pub fn parse_response(raw: &[u8]) -> Result<Response, String> {
     let mut content_length = None;
     let mut chunked = false;
     for line in lines {
-        let (name, value) = line.split_once(':').ok_or_else(|| format!("bad header: {line:?}"))?;
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("bad header: {line:?}"))?;
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
-            content_length =
-                Some(value.parse::<usize>().map_err(|_| format!("bad Content-Length: {value:?}"))?);
+            content_length = Some(
+                value
+                    .parse::<usize>()
+                    .map_err(|_| format!("bad Content-Length: {value:?}"))?,
+            );
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.to_ascii_lowercase().split(',').any(|t| t.trim() == "chunked");
+            chunked = value
+                .to_ascii_lowercase()
+                .split(',')
+                .any(|t| t.trim() == "chunked");
         }
     }
     let body = if chunked {
         dechunk(rest)?
     } else if let Some(n) = content_length {
-        rest.get(..n).ok_or_else(|| format!("body shorter than Content-Length {n}"))?.to_vec()
+        rest.get(..n)
+            .ok_or_else(|| format!("body shorter than Content-Length {n}"))?
+            .to_vec()
     } else {
         rest.to_vec()
     };
-    Ok(Response { status, reason, body })
+    Ok(Response {
+        status,
+        reason,
+        body,
+    })
 }
 
 /// Removes chunked transfer framing (chunk extensions and trailers are ignored).
@@ -106,7 +125,10 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
         }
         let chunk = data.get(..size).ok_or("truncated chunk")?;
         body.extend_from_slice(chunk);
-        data = data.get(size..).and_then(|d| d.strip_prefix(b"\r\n")).ok_or("chunk without CRLF")?;
+        data = data
+            .get(size..)
+            .and_then(|d| d.strip_prefix(b"\r\n"))
+            .ok_or("chunk without CRLF")?;
     }
 }
 
@@ -143,8 +165,13 @@ mod tests {
         assert!(parse_response(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
         assert!(parse_response(b"HTTP/1.1 abc OK\r\n\r\n").is_err());
         assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort").is_err());
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err());
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab").is_err());
+        assert!(
+            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err()
+        );
+        assert!(
+            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -156,7 +183,9 @@ mod tests {
             let mut buf = vec![0u8; 1024];
             let n = s.read(&mut buf).await.unwrap();
             let req = String::from_utf8_lossy(&buf[..n]).to_string();
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").await.unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                .await
+                .unwrap();
             req
         });
         let r = get(&addr, "/status", Duration::from_secs(5)).await.unwrap();

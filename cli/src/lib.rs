@@ -48,7 +48,10 @@ mod tests {
     #[test]
     fn exit_codes() {
         assert_eq!(exit_code(&UsageError("x".into()).into()), 2);
-        let no_node = paddock::Error::Server { code: paddock::Code::NoNode, message: "/a/b".into() };
+        let no_node = paddock::Error::Server {
+            code: paddock::Code::NoNode,
+            message: "/a/b".into(),
+        };
         assert_eq!(no_node.to_string(), "no node: /a/b");
         assert_eq!(exit_code(&no_node.into()), 1);
         assert_eq!(exit_code(&anyhow::anyhow!("other")), 1);

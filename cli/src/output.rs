@@ -154,19 +154,14 @@ pub fn table(headers: &[(&str, Align)], rows: &[Vec<String>]) -> String {
         let mut s = String::new();
         for (i, (_, align)) in headers.iter().enumerate() {
             let cell = cells.get(i).copied().unwrap_or("");
-            let pad = widths[i] - cell.chars().count();
+            let width = widths[i];
             if i > 0 {
                 s.push_str("  ");
             }
+            // `{:<w$}` pads by characters, like the width computed above.
             match align {
-                Align::Left => {
-                    s.push_str(cell);
-                    s.extend(std::iter::repeat(' ').take(pad));
-                }
-                Align::Right => {
-                    s.extend(std::iter::repeat(' ').take(pad));
-                    s.push_str(cell);
-                }
+                Align::Left => s.push_str(&format!("{cell:<width$}")),
+                Align::Right => s.push_str(&format!("{cell:>width$}")),
             }
         }
         s.truncate(s.trim_end().len());
@@ -203,8 +198,14 @@ mod tests {
     #[test]
     fn utc_times() {
         assert_eq!(format_utc_millis(0), "1970-01-01 00:00:00.000 UTC");
-        assert_eq!(format_utc_millis(1_700_000_000_123), "2023-11-14 22:13:20.123 UTC");
-        assert_eq!(format_utc_millis(951_782_400_000), "2000-02-29 00:00:00.000 UTC");
+        assert_eq!(
+            format_utc_millis(1_700_000_000_123),
+            "2023-11-14 22:13:20.123 UTC"
+        );
+        assert_eq!(
+            format_utc_millis(951_782_400_000),
+            "2000-02-29 00:00:00.000 UTC"
+        );
         assert_eq!(format_utc_millis(-1), "1969-12-31 23:59:59.999 UTC");
     }
 
@@ -254,7 +255,11 @@ numChildren = 2
     #[test]
     fn aligned_table() {
         let t = table(
-            &[("name", Align::Left), ("ops/s", Align::Right), ("note", Align::Left)],
+            &[
+                ("name", Align::Left),
+                ("ops/s", Align::Right),
+                ("note", Align::Left),
+            ],
             &[
                 vec!["get".into(), "12345.6".into(), "".into()],
                 vec!["mixed".into(), "7.0".into(), "ok".into()],

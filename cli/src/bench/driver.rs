@@ -50,7 +50,11 @@ impl Window {
     pub fn new(lead: Duration, warmup: Duration, duration: Duration) -> Window {
         let start = Instant::now() + lead;
         let warm_end = start + warmup;
-        Window { start, warm_end, end: warm_end + duration }
+        Window {
+            start,
+            warm_end,
+            end: warm_end + duration,
+        }
     }
 
     /// Whether an operation completing at `t` is measured.
@@ -99,7 +103,10 @@ pub async fn drive(clients: &[Client], plan: &Plan, window: Window) -> Vec<Sessi
     let mut stats = Vec::with_capacity(tasks.len());
     for t in tasks {
         // A panicking session loses its numbers but must not hide the others'.
-        stats.push(t.await.unwrap_or_else(|_| SessionStats { latencies: histogram(), errors: 1 }));
+        stats.push(t.await.unwrap_or_else(|_| SessionStats {
+            latencies: histogram(),
+            errors: 1,
+        }));
     }
     stats
 }
@@ -111,8 +118,12 @@ async fn session_loop(
     window: Window,
     printed: &AtomicU64,
 ) -> SessionStats {
-    let mut stats = SessionStats { latencies: histogram(), errors: 0 };
-    let mut rng = StdRng::seed_from_u64(plan.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut stats = SessionStats {
+        latencies: histogram(),
+        errors: 0,
+    };
+    let mut rng =
+        StdRng::seed_from_u64(plan.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut seq = 0u64;
     tokio::time::sleep_until(window.start).await;
     loop {
@@ -121,14 +132,17 @@ async fn session_loop(
             break;
         }
         let step = next_step(plan.workload, plan.keys, &mut rng);
-        let result = tokio::time::timeout(OP_TIMEOUT, run_step(client, plan, index, &mut seq, step))
-            .await
-            .unwrap_or_else(|_| Err(format!("no answer within {OP_TIMEOUT:?}")));
+        let result =
+            tokio::time::timeout(OP_TIMEOUT, run_step(client, plan, index, &mut seq, step))
+                .await
+                .unwrap_or_else(|_| Err(format!("no answer within {OP_TIMEOUT:?}")));
         let t1 = Instant::now();
         match result {
             Ok(()) => {
                 if window.measures(t1) {
-                    let us = u64::try_from((t1 - t0).as_micros()).unwrap_or(u64::MAX).max(1);
+                    let us = u64::try_from((t1 - t0).as_micros())
+                        .unwrap_or(u64::MAX)
+                        .max(1);
                     stats.latencies.saturating_record(us);
                 }
             }
@@ -162,11 +176,17 @@ async fn run_step(
                 client.get(&key).await.map(drop)
             }
         }
-        Step::Set(k) => client.set(&plan.layout.key(k), &plan.value, None).await.map(drop),
+        Step::Set(k) => client
+            .set(&plan.layout.key(k), &plan.value, None)
+            .await
+            .map(drop),
         Step::Create => {
             *seq += 1;
             let path = plan.layout.created(index, *seq);
-            client.create(&path, &plan.value, CreateMode::Persistent).await.map(drop)
+            client
+                .create(&path, &plan.value, CreateMode::Persistent)
+                .await
+                .map(drop)
         }
     };
     r.map_err(|e| e.to_string())
@@ -178,7 +198,11 @@ mod tests {
 
     #[tokio::test]
     async fn window_bounds() {
-        let w = Window::new(Duration::from_millis(100), Duration::from_secs(2), Duration::from_secs(10));
+        let w = Window::new(
+            Duration::from_millis(100),
+            Duration::from_secs(2),
+            Duration::from_secs(10),
+        );
         assert!(!w.measures(w.start));
         assert!(!w.measures(w.warm_end - Duration::from_micros(1)));
         assert!(w.measures(w.warm_end));

@@ -43,7 +43,10 @@ pub async fn run(ctx: &Ctx, args: &BenchArgs) -> anyhow::Result<()> {
     let clients = open_sessions(ctx, args.sessions as usize).await?;
     let result = measure(ctx, args, &clients, &layout).await;
     if let Err(e) = cleanup(&clients, &layout).await {
-        eprintln!("paddock bench: cleanup of {} incomplete: {e:#}", layout.prefix);
+        eprintln!(
+            "paddock bench: cleanup of {} incomplete: {e:#}",
+            layout.prefix
+        );
     }
     join_all(clients.iter().map(|c| c.close())).await;
     let report = result?;
@@ -91,9 +94,15 @@ async fn measure(
             .await
             .with_context(|| format!("creating {dir}"))?;
     }
-    let keys = if args.workload.needs_keys() { args.keys } else { 0 };
+    let keys = if args.workload.needs_keys() {
+        args.keys
+    } else {
+        0
+    };
     if keys > 0 {
-        preload(clients, layout, keys, &value).await.context("preloading the key set")?;
+        preload(clients, layout, keys, &value)
+            .await
+            .context("preloading the key set")?;
     }
     let plan = Plan {
         workload: args.workload,
@@ -137,7 +146,9 @@ async fn preload(
                 let Some(&range) = ranges.get(next.fetch_add(1, Ordering::Relaxed)) else {
                     return Ok(());
                 };
-                client.multi(&workload::preload_ops(layout, range, value)).await?;
+                client
+                    .multi(&workload::preload_ops(layout, range, value))
+                    .await?;
             }
         }
     });

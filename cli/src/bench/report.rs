@@ -164,7 +164,10 @@ mod tests {
         for &l in latencies {
             h.record(l).unwrap();
         }
-        SessionStats { latencies: h, errors }
+        SessionStats {
+            latencies: h,
+            errors,
+        }
     }
 
     fn info(workload: Workload, linearizable: bool) -> RunInfo {
@@ -216,7 +219,16 @@ mixed (linearizable)         1    3    1.5   1.234   5.679     5.679       0
         assert_eq!(r.text(), expected);
         let empty = Report::new(info(Workload::Set, true), &[stats(&[], 4)]);
         assert_eq!(empty.label(), "set");
-        assert!(empty.text().lines().nth(1).unwrap().ends_with("0.0       -       -         -       4"), "{}", empty.text());
+        assert!(
+            empty
+                .text()
+                .lines()
+                .nth(1)
+                .unwrap()
+                .ends_with("0.0       -       -         -       4"),
+            "{}",
+            empty.text()
+        );
     }
 
     #[test]
@@ -224,8 +236,18 @@ mixed (linearizable)         1    3    1.5   1.234   5.679     5.679       0
         let r = Report::new(info(Workload::Create, false), &[stats(&[2_000], 0)]);
         let v = r.json();
         for field in [
-            "workload", "sessions", "ops", "ops_per_s", "p50_ms", "p99_ms", "p999_ms", "errors",
-            "duration_s", "value_size", "servers", "linearizable",
+            "workload",
+            "sessions",
+            "ops",
+            "ops_per_s",
+            "p50_ms",
+            "p99_ms",
+            "p999_ms",
+            "errors",
+            "duration_s",
+            "value_size",
+            "servers",
+            "linearizable",
         ] {
             assert!(v.get(field).is_some(), "missing {field}");
         }

@@ -31,7 +31,9 @@ impl Layout {
 
     /// A layout whose prefix is `/bench-<tag>`.
     pub fn with_tag(tag: &str) -> Layout {
-        Layout { prefix: format!("/bench-{tag}") }
+        Layout {
+            prefix: format!("/bench-{tag}"),
+        }
     }
 
     /// Directory of the preloaded key set.
@@ -113,7 +115,9 @@ pub fn preload_batch(value_size: usize) -> usize {
 /// The preload batches: key index ranges `[start, end)` covering `0..keys`.
 pub fn preload_ranges(keys: u64, batch: usize) -> Vec<(u64, u64)> {
     let batch = batch.max(1) as u64;
-    (0..keys.div_ceil(batch)).map(|b| (b * batch, ((b + 1) * batch).min(keys))).collect()
+    (0..keys.div_ceil(batch))
+        .map(|b| (b * batch, ((b + 1) * batch).min(keys)))
+        .collect()
 }
 
 /// The `multi` that creates keys `start..end` with `value`.
@@ -138,7 +142,14 @@ mod tests {
     fn layout_paths() {
         let l = Layout::with_tag("00c0ffee");
         assert_eq!(l.prefix, "/bench-00c0ffee");
-        assert_eq!(l.dirs(), vec!["/bench-00c0ffee", "/bench-00c0ffee/kv", "/bench-00c0ffee/create"]);
+        assert_eq!(
+            l.dirs(),
+            vec![
+                "/bench-00c0ffee",
+                "/bench-00c0ffee/kv",
+                "/bench-00c0ffee/create"
+            ]
+        );
         assert_eq!(l.key(42), "/bench-00c0ffee/kv/0000000042");
         assert_eq!(l.created(3, 7), "/bench-00c0ffee/create/00003-0000000007");
         for p in l.dirs().iter().chain([&l.key(1), &l.created(1, 1)]) {
@@ -188,8 +199,14 @@ mod tests {
         assert_eq!(gets + sets, n);
         let share = f64::from(sets) / f64::from(n);
         assert!((0.09..0.11).contains(&share), "set share {share}");
-        assert!(matches!(next_step(Workload::Get, 1, &mut rng), Step::Get(0)));
-        assert!(matches!(next_step(Workload::Set, 1, &mut rng), Step::Set(0)));
+        assert!(matches!(
+            next_step(Workload::Get, 1, &mut rng),
+            Step::Get(0)
+        ));
+        assert!(matches!(
+            next_step(Workload::Set, 1, &mut rng),
+            Step::Set(0)
+        ));
     }
 
     #[test]
@@ -197,13 +214,18 @@ mod tests {
         assert_eq!(preload_batch(100), 100);
         assert_eq!(preload_batch(10_000), 26);
         assert_eq!(preload_batch(1 << 20), 1);
-        assert_eq!(preload_ranges(250, 100), vec![(0, 100), (100, 200), (200, 250)]);
+        assert_eq!(
+            preload_ranges(250, 100),
+            vec![(0, 100), (100, 200), (200, 250)]
+        );
         assert_eq!(preload_ranges(100, 100), vec![(0, 100)]);
         assert_eq!(preload_ranges(1, 100), vec![(0, 1)]);
         let l = Layout::with_tag("t");
         let ops = preload_ops(&l, (5, 7), b"v");
         assert_eq!(ops.len(), 2);
         assert_eq!(ops[0].path(), "/bench-t/kv/0000000005");
-        assert!(matches!(&ops[1], Op::Create { data, mode: CreateMode::Persistent, .. } if data == b"v"));
+        assert!(
+            matches!(&ops[1], Op::Create { data, mode: CreateMode::Persistent, .. } if data == b"v")
+        );
     }
 }

@@ -61,22 +61,39 @@ pub async fn status(ctx: &Ctx, admin: Option<&str>) -> anyhow::Result<()> {
             }
             list.into_iter().map(|a| (None, Ok(a))).collect()
         }
-        None => join_all(ctx.servers.iter().map(|s| async move {
-            (Some(s.clone()), discover_admin(s, ctx.session_timeout).await)
-        }))
-        .await,
+        None => {
+            join_all(ctx.servers.iter().map(|s| async move {
+                (
+                    Some(s.clone()),
+                    discover_admin(s, ctx.session_timeout).await,
+                )
+            }))
+            .await
+        }
     };
     let members: Vec<Member> = join_all(targets.into_iter().map(|(server, admin)| async move {
         match admin {
             Ok(addr) => {
                 let status = fetch_status(&addr).await.map_err(|e| format!("{e:#}"));
-                Member { server, admin: Some(addr), status }
+                Member {
+                    server,
+                    admin: Some(addr),
+                    status,
+                }
             }
-            Err(e) => Member { server, admin: None, status: Err(e) },
+            Err(e) => Member {
+                server,
+                admin: None,
+                status: Err(e),
+            },
         }
     }))
     .await;
-    emit(ctx.output, || render_text(&members), || render_json(&members));
+    emit(
+        ctx.output,
+        || render_text(&members),
+        || render_json(&members),
+    );
     if members.iter().all(|m| m.status.is_err()) {
         bail!("no member answered");
     }
@@ -88,7 +105,9 @@ async fn discover_admin(server: &str, session_timeout: Duration) -> Result<Strin
     let config = ClientConfig::new([server])
         .connect_timeout(CONNECT_TIMEOUT)
         .session_timeout(session_timeout.min(DISCOVERY_SESSION));
-    let client = Client::connect_with(config).await.map_err(|e| format!("unreachable: {e}"))?;
+    let client = Client::connect_with(config)
+        .await
+        .map_err(|e| format!("unreachable: {e}"))?;
     let admin = client.admin_addr();
     let _ = client.close().await;
     if admin.is_empty() {
@@ -121,7 +140,11 @@ pub fn parse_status(resp: &http::Response) -> anyhow::Result<Map<String, Value>>
 pub fn render_text(members: &[Member]) -> String {
     let mut headers = vec![("MEMBER", Align::Left), ("ADMIN", Align::Left)];
     headers.extend(COLUMNS.iter().map(|(h, _)| {
-        let align = if matches!(*h, "ROLE" | "DIGEST") { Align::Left } else { Align::Right };
+        let align = if matches!(*h, "ROLE" | "DIGEST") {
+            Align::Left
+        } else {
+            Align::Right
+        };
         (*h, align)
     }));
     headers.push(("NOTE", Align::Left));
@@ -139,7 +162,11 @@ pub fn render_text(members: &[Member]) -> String {
                 }
                 Err(e) => {
                     row.extend(COLUMNS.iter().map(|(h, _)| {
-                        if *h == "ROLE" { "down".to_string() } else { "-".to_string() }
+                        if *h == "ROLE" {
+                            "down".to_string()
+                        } else {
+                            "-".to_string()
+                        }
                     }));
                     row.push(e.clone());
                 }
@@ -217,14 +244,33 @@ mod tests {
 
     #[test]
     fn status_response_parsing() {
-        let ok = http::Response { status: 200, reason: "OK".into(), body: br#"{"id":2,"role":"follower"}"#.to_vec() };
+        let ok = http::Response {
+            status: 200,
+            reason: "OK".into(),
+            body: br#"{"id":2,"role":"follower"}"#.to_vec(),
+        };
         let m = parse_status(&ok).unwrap();
         assert_eq!(m["id"], 2);
-        let not_ok = http::Response { status: 503, reason: "Service Unavailable".into(), body: b"no leader\n".to_vec() };
-        assert_eq!(parse_status(&not_ok).unwrap_err().to_string(), "HTTP 503 Service Unavailable no leader");
-        let not_obj = http::Response { status: 200, reason: "OK".into(), body: b"[1]".to_vec() };
+        let not_ok = http::Response {
+            status: 503,
+            reason: "Service Unavailable".into(),
+            body: b"no leader\n".to_vec(),
+        };
+        assert_eq!(
+            parse_status(&not_ok).unwrap_err().to_string(),
+            "HTTP 503 Service Unavailable no leader"
+        );
+        let not_obj = http::Response {
+            status: 200,
+            reason: "OK".into(),
+            body: b"[1]".to_vec(),
+        };
         assert!(parse_status(&not_obj).is_err());
-        let not_json = http::Response { status: 200, reason: "OK".into(), body: b"<html>".to_vec() };
+        let not_json = http::Response {
+            status: 200,
+            reason: "OK".into(),
+            body: b"<html>".to_vec(),
+        };
         assert!(parse_status(&not_json).is_err());
     }
 
@@ -233,11 +279,17 @@ mod tests {
         let t = render_text(&members());
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("MEMBER          ADMIN           ID  ROLE    LEADER"), "{t}");
+        assert!(
+            lines[0].starts_with("MEMBER          ADMIN           ID  ROLE    LEADER"),
+            "{t}"
+        );
         assert!(lines[1].contains("leader"), "{t}");
         assert!(lines[1].contains("9f2c"), "{t}");
         assert!(lines[2].contains("down"), "{t}");
-        assert!(lines[2].ends_with("unreachable: connection loss: refused"), "{t}");
+        assert!(
+            lines[2].ends_with("unreachable: connection loss: refused"),
+            "{t}"
+        );
         // Columns line up: every row has the ROLE column at the same offset.
         let role_at = lines[0].find("ROLE").unwrap();
         assert_eq!(&lines[1][role_at..role_at + 6], "leader");

@@ -20,6 +20,10 @@ pub async fn run(
         client.delete(path, version).await?;
         vec![path.to_string()]
     };
-    emit(ctx.output, String::new, || json!({ "path": path, "deleted": deleted }));
+    emit(
+        ctx.output,
+        String::new,
+        || json!({ "path": path, "deleted": deleted }),
+    );
     Ok(())
 }

@@ -10,10 +10,18 @@ use crate::output::emit;
 pub async fn run(ctx: &Ctx, client: &Client, path: &str, recursive: bool) -> anyhow::Result<()> {
     if recursive {
         let all = tree::descendants(client, path).await?;
-        emit(ctx.output, || lines(&all), || json!({ "path": path, "descendants": all }));
+        emit(
+            ctx.output,
+            || lines(&all),
+            || json!({ "path": path, "descendants": all }),
+        );
     } else {
         let children = client.children(path).await?;
-        emit(ctx.output, || lines(&children), || json!({ "path": path, "children": children }));
+        emit(
+            ctx.output,
+            || lines(&children),
+            || json!({ "path": path, "children": children }),
+        );
     }
     Ok(())
 }

@@ -34,7 +34,11 @@ pub struct Ctx {
 impl Ctx {
     /// The context described by the global flags.
     pub fn from_cli(cli: &Cli) -> Ctx {
-        Ctx { servers: cli.server_list(), session_timeout: cli.session_timeout(), output: cli.output }
+        Ctx {
+            servers: cli.server_list(),
+            session_timeout: cli.session_timeout(),
+            output: cli.output,
+        }
     }
 
     /// Client settings for the whole member list.
@@ -65,10 +69,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let result = match command {
         Command::Create(args) => create::run(&ctx, &client, &args).await,
         Command::Get { path } => get::run(&ctx, &client, &path).await,
-        Command::Set { path, data, version } => set::run(&ctx, &client, &path, &data, version).await,
-        Command::Delete { path, version, recursive } => {
-            delete::run(&ctx, &client, &path, version, recursive).await
-        }
+        Command::Set {
+            path,
+            data,
+            version,
+        } => set::run(&ctx, &client, &path, &data, version).await,
+        Command::Delete {
+            path,
+            version,
+            recursive,
+        } => delete::run(&ctx, &client, &path, version, recursive).await,
         Command::Ls { path, recursive } => ls::run(&ctx, &client, &path, recursive).await,
         Command::Stat { path } => stat::run(&ctx, &client, &path).await,
         Command::Sync { path } => sync::run(&ctx, &client, &path).await,

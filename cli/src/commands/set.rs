@@ -15,6 +15,10 @@ pub async fn run(
     version: Option<i32>,
 ) -> anyhow::Result<()> {
     let stat = client.set(path, data.as_bytes(), version).await?;
-    emit(ctx.output, String::new, || json!({ "path": path, "stat": stat_json(&stat) }));
+    emit(
+        ctx.output,
+        String::new,
+        || json!({ "path": path, "stat": stat_json(&stat) }),
+    );
     Ok(())
 }

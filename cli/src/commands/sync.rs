@@ -9,8 +9,10 @@ use crate::output::emit;
 /// Syncs the connected member.
 pub async fn run(ctx: &Ctx, client: &Client, path: &str) -> anyhow::Result<()> {
     client.sync(path).await?;
-    emit(ctx.output, String::new, || {
-        json!({ "path": path, "synced": true, "last_zxid": client.last_zxid() })
-    });
+    emit(
+        ctx.output,
+        String::new,
+        || json!({ "path": path, "synced": true, "last_zxid": client.last_zxid() }),
+    );
     Ok(())
 }

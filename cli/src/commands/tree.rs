@@ -88,7 +88,10 @@ pub async fn delete_tree(
     if let Some(v) = version {
         let stat = client.exists(path).await?.ok_or_else(|| no_node(path))?;
         if stat.version != v {
-            return Err(Error::Server { code: Code::BadVersion, message: path.to_string() });
+            return Err(Error::Server {
+                code: Code::BadVersion,
+                message: path.to_string(),
+            });
         }
     }
     let mut deleted = Vec::new();
@@ -144,7 +147,10 @@ pub async fn delete_tree(
 }
 
 fn no_node(path: &str) -> Error {
-    Error::Server { code: Code::NoNode, message: path.to_string() }
+    Error::Server {
+        code: Code::NoNode,
+        message: path.to_string(),
+    }
 }
 
 #[cfg(test)]
