@@ -16,6 +16,10 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Largest frame the client accepts from a server.
     pub max_frame: usize,
+    /// Try the members in list order, starting with the first, instead of starting
+    /// at a random one. Lets a caller choose which member a session lands on (load
+    /// generators, per-member admin queries); the others remain fallbacks.
+    pub in_order: bool,
 }
 
 impl ClientConfig {
@@ -30,6 +34,7 @@ impl ClientConfig {
             session_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(2),
             max_frame: DEFAULT_MAX_FRAME,
+            in_order: false,
         }
     }
 
@@ -47,6 +52,12 @@ impl ClientConfig {
     /// Sets the connect timeout for one attempt.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets whether members are tried in list order (see the `in_order` field).
+    pub fn in_order(mut self, in_order: bool) -> Self {
+        self.in_order = in_order;
         self
     }
 }

@@ -81,6 +81,8 @@ impl Client {
                 id: 0,
                 password: Vec::new(),
                 timeout: config.session_timeout,
+                server_id: 0,
+                admin_addr: String::new(),
             }),
             last_zxid: AtomicU64::new(0),
         });
@@ -103,6 +105,19 @@ impl Client {
     /// The session timeout negotiated with the ensemble.
     pub fn session_timeout(&self) -> Duration {
         self.shared.session.lock().timeout
+    }
+
+    /// The id of the member this client is (or was last) connected to, as it
+    /// announced itself in the session handshake.
+    pub fn server_id(&self) -> u64 {
+        self.shared.session.lock().server_id
+    }
+
+    /// The admin HTTP address (`host:port`, serving `/status`, `/metrics`, `/health`)
+    /// of the member this client is (or was last) connected to, as announced in the
+    /// handshake. Empty if the member did not announce one.
+    pub fn admin_addr(&self) -> String {
+        self.shared.session.lock().admin_addr.clone()
     }
 
     /// The highest zxid this client has seen in any response.

@@ -47,6 +47,10 @@ pub(crate) struct SessionIds {
     pub id: u64,
     pub password: Vec<u8>,
     pub timeout: Duration,
+    /// Id of the member the last successful handshake was with.
+    pub server_id: u64,
+    /// Admin HTTP address (`host:port`) that member announced in the handshake.
+    pub admin_addr: String,
 }
 
 /// State shared between the client handles and the session task.
@@ -82,7 +86,7 @@ pub(crate) async fn run(
 ) {
     let mut next_xid: i64 = 1;
     let mut waiting: VecDeque<Command> = VecDeque::new();
-    let mut start = rand::random::<usize>();
+    let mut start = if config.in_order { 0 } else { rand::random::<usize>() };
     loop {
         // Connect phase: keep queuing commands while we look for a member.
         let connected = {
@@ -217,6 +221,8 @@ async fn handshake(config: &ClientConfig, shared: &Shared, addr: &str) -> Result
         s.id = resp.session_id;
         s.password = resp.password.clone();
         s.timeout = Duration::from_millis(u64::from(resp.timeout_ms));
+        s.server_id = resp.server_id;
+        s.admin_addr = resp.admin_addr.clone();
     }
     shared.last_zxid.fetch_max(resp.zxid, Ordering::AcqRel);
     Ok((framed.into_inner(), resp.server_id))

@@ -1,0 +1,556 @@
+//! The command line as data: clap derive definitions of the global flags and every
+//! subcommand. Parsing only; nothing here talks to the ensemble.
+//!
+//! The interface is fixed (scripts depend on it): global `--servers`, `--output`,
+//! `--session-timeout`; commands `create`, `get`, `set`, `delete`, `ls`, `stat`, `sync`,
+//! `cluster status` and `bench`. Usage errors exit with status 2 (clap's default).
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use paddock::CreateMode;
+
+/// Command line of a Paddock ensemble: read and change znodes, inspect the members,
+/// generate load.
+#[derive(Debug, Parser)]
+#[command(name = "paddock", version, about)]
+pub struct Cli {
+    /// Client addresses of the ensemble's members (`host:port,...`).
+    #[arg(
+        long,
+        global = true,
+        env = "PADDOCK_SERVERS",
+        default_value = "127.0.0.1:7181",
+        value_name = "HOST:PORT,..."
+    )]
+    pub servers: String,
+
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Requested session timeout in milliseconds.
+    #[arg(long, global = true, value_name = "MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub session_timeout: u64,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// The member list from `--servers`, split and trimmed.
+    pub fn server_list(&self) -> Vec<String> {
+        split_list(&self.servers)
+    }
+
+    /// The requested session timeout.
+    pub fn session_timeout(&self) -> Duration {
+        Duration::from_millis(self.session_timeout)
+    }
+}
+
+/// Splits a comma-separated address list, dropping empty entries.
+pub fn split_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people: plain values, aligned tables.
+    Text,
+    /// For programs: one JSON document per command.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a znode and print its path.
+    Create(CreateArgs),
+    /// Print a znode's data.
+    Get {
+        /// Path of the node.
+        path: String,
+    },
+    /// Replace a znode's data.
+    Set {
+        /// Path of the node.
+        path: String,
+        /// New data (UTF-8 as given on the command line).
+        data: String,
+        /// Only write if the node's data version is N.
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        version: Option<i32>,
+    },
+    /// Delete a znode.
+    Delete {
+        /// Path of the node.
+        path: String,
+        /// Only delete if the node's data version is N.
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        version: Option<i32>,
+        /// Delete the node's descendants first (depth-first). `/` itself is never deleted.
+        #[arg(long, short = 'r')]
+        recursive: bool,
+    },
+    /// List a znode's children (names), or with --recursive the full paths of all descendants.
+    Ls {
+        /// Path of the node.
+        path: String,
+        /// List every descendant, one full path per line, sorted.
+        #[arg(long, short = 'R')]
+        recursive: bool,
+    },
+    /// Print a znode's stat (ZooKeeper's field list).
+    Stat {
+        /// Path of the node.
+        path: String,
+    },
+    /// Wait until the connected member has caught up with the leader.
+    Sync {
+        /// Path (as in ZooKeeper; any existing path, usually `/`).
+        #[arg(default_value = "/")]
+        path: String,
+    },
+    /// Inspect the ensemble's members.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Closed-loop load generator.
+    Bench(BenchArgs),
+}
+
+/// `paddock create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Append a 10-digit sequence number from the parent to the name.
+    #[arg(long, short = 's')]
+    pub sequential: bool,
+    /// Delete the node when this command's session ends.
+    #[arg(long, short = 'e', conflicts_with_all = ["container", "ttl"])]
+    pub ephemeral: bool,
+    /// Container node: deleted by the ensemble once its last child is gone.
+    #[arg(long, short = 'c', conflicts_with_all = ["sequential", "ttl"])]
+    pub container: bool,
+    /// Persistent node deleted after MS milliseconds without changes or children.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(i64).range(1..))]
+    pub ttl: Option<i64>,
+    /// Path of the node (for --sequential, the prefix).
+    pub path: String,
+    /// Initial data.
+    #[arg(default_value = "")]
+    pub data: String,
+}
+
+impl CreateArgs {
+    /// The SDK create mode and TTL (0 unless a TTL mode) these flags ask for.
+    pub fn mode(&self) -> (CreateMode, i64) {
+        let mode = match (
+            self.sequential,
+            self.ephemeral,
+            self.container,
+            self.ttl.is_some(),
+        ) {
+            (_, _, _, true) if self.sequential => CreateMode::PersistentSequentialWithTtl,
+            (_, _, _, true) => CreateMode::PersistentWithTtl,
+            (_, _, true, _) => CreateMode::Container,
+            (true, true, _, _) => CreateMode::EphemeralSequential,
+            (false, true, _, _) => CreateMode::Ephemeral,
+            (true, false, _, _) => CreateMode::PersistentSequential,
+            (false, false, _, _) => CreateMode::Persistent,
+        };
+        (mode, self.ttl.unwrap_or(0))
+    }
+}
+
+/// `paddock cluster ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// One row per member from its admin endpoint's `GET /status`.
+    Status {
+        /// Admin addresses (`host:port,...`); by default each member in --servers is
+        /// asked for its own.
+        #[arg(long, value_name = "HOST:PORT,...")]
+        admin: Option<String>,
+    },
+}
+
+/// What each bench session does in its loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// Create new unique nodes under the run's prefix.
+    Create,
+    /// Set random keys of the preloaded key set.
+    Set,
+    /// Get random keys of the preloaded key set.
+    Get,
+    /// 90 % get / 10 % set on the preloaded key set.
+    Mixed,
+}
+
+impl Workload {
+    /// The workload's name as given on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Create => "create",
+            Workload::Set => "set",
+            Workload::Get => "get",
+            Workload::Mixed => "mixed",
+        }
+    }
+
+    /// Whether the workload works on a preloaded key set.
+    pub fn needs_keys(self) -> bool {
+        !matches!(self, Workload::Create)
+    }
+
+    /// Whether the workload reads (so `--linearizable` changes it).
+    pub fn reads(self) -> bool {
+        matches!(self, Workload::Get | Workload::Mixed)
+    }
+}
+
+/// `paddock bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Operation mix.
+    #[arg(long, value_enum)]
+    pub workload: Workload,
+    /// Concurrent sessions; session i connects to server i mod (number of servers).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub sessions: u32,
+    /// Measured window in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = positive_secs)]
+    pub duration: f64,
+    /// Warm-up in seconds before the window (not measured).
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, value_parser = non_negative_secs)]
+    pub warmup: f64,
+    /// Size of every written value in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 100)]
+    pub value_size: usize,
+    /// Reads are linearizable (Raft ReadIndex) instead of served from the local tree.
+    #[arg(long)]
+    pub linearizable: bool,
+    /// Size of the preloaded key set (set, get, mixed).
+    #[arg(long, value_name = "K", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub keys: u64,
+}
+
+fn positive_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && v > 0.0 && v <= 86_400.0 {
+        Ok(v)
+    } else {
+        Err("must be a number of seconds > 0 (at most a day)".into())
+    }
+}
+
+fn non_negative_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && (0.0..=86_400.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("must be a number of seconds >= 0 (at most a day)".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Cli {
+        let mut v = vec!["paddock"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn parse_err(args: &[&str]) -> clap::Error {
+        let mut v = vec!["paddock"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v).expect_err("should fail")
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn globals_default_and_anywhere() {
+        let cli = parse(&["get", "/a"]);
+        assert_eq!(cli.output, OutputFormat::Text);
+        assert_eq!(cli.session_timeout, 10_000);
+        // PADDOCK_SERVERS may be set in the environment running the tests.
+        if std::env::var_os("PADDOCK_SERVERS").is_none() {
+            assert_eq!(cli.server_list(), vec!["127.0.0.1:7181"]);
+        }
+        let cli = parse(&["get", "/a", "--output", "json", "--servers", "h1:1, h2:2,"]);
+        assert_eq!(cli.output, OutputFormat::Json);
+        assert_eq!(cli.server_list(), vec!["h1:1", "h2:2"]);
+        let cli = parse(&["--session-timeout", "3000", "stat", "/a"]);
+        assert_eq!(cli.session_timeout(), Duration::from_secs(3));
+        assert_eq!(
+            parse_err(&["--output", "xml", "get", "/a"]).kind(),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            parse_err(&["--session-timeout", "0", "get", "/a"]).kind(),
+            ErrorKind::ValueValidation
+        );
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        let e = parse_err(&["get"]);
+        assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(parse_err(&["frobnicate"]).exit_code(), 2);
+        assert_eq!(parse_err(&[]).exit_code(), 2);
+    }
+
+    fn create_mode(args: &[&str]) -> (CreateMode, i64, String, String) {
+        let mut v = vec!["create"];
+        v.extend_from_slice(args);
+        match parse(&v).command {
+            Command::Create(c) => {
+                let (m, ttl) = c.mode();
+                (m, ttl, c.path, c.data)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_modes() {
+        use CreateMode::*;
+        let p = |m, t, d: &str| (m, t, "/a".to_string(), d.to_string());
+        assert_eq!(create_mode(&["/a"]), p(Persistent, 0, ""));
+        assert_eq!(create_mode(&["/a", "hello"]), p(Persistent, 0, "hello"));
+        assert_eq!(
+            create_mode(&["--sequential", "/a", "x"]),
+            p(PersistentSequential, 0, "x")
+        );
+        assert_eq!(create_mode(&["-s", "/a"]), p(PersistentSequential, 0, ""));
+        assert_eq!(create_mode(&["--ephemeral", "/a"]), p(Ephemeral, 0, ""));
+        assert_eq!(
+            create_mode(&["-e", "-s", "/a"]),
+            p(EphemeralSequential, 0, "")
+        );
+        assert_eq!(create_mode(&["--container", "/a"]), p(Container, 0, ""));
+        assert_eq!(
+            create_mode(&["--ttl", "5000", "/a"]),
+            p(PersistentWithTtl, 5000, "")
+        );
+        assert_eq!(
+            create_mode(&["--ttl", "5000", "--sequential", "/a"]),
+            p(PersistentSequentialWithTtl, 5000, "")
+        );
+        for bad in [
+            &["create", "--ephemeral", "--container", "/a"][..],
+            &["create", "--ephemeral", "--ttl", "10", "/a"],
+            &["create", "--container", "--sequential", "/a"],
+            &["create", "--container", "--ttl", "10", "/a"],
+        ] {
+            assert_eq!(
+                parse_err(bad).kind(),
+                ErrorKind::ArgumentConflict,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            parse_err(&["create", "--ttl", "0", "/a"]).kind(),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            parse_err(&["create"]).kind(),
+            ErrorKind::MissingRequiredArgument
+        );
+    }
+
+    #[test]
+    fn get_set_delete() {
+        assert!(matches!(parse(&["get", "/a"]).command, Command::Get { path } if path == "/a"));
+        match parse(&["set", "/a", "v2", "--version", "3"]).command {
+            Command::Set {
+                path,
+                data,
+                version,
+            } => {
+                assert_eq!(
+                    (path.as_str(), data.as_str(), version),
+                    ("/a", "v2", Some(3))
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["set", "/a", "v", "--version", "-1"]).command {
+            Command::Set { version, .. } => assert_eq!(version, Some(-1)),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["set", "/a", "v"]).command {
+            Command::Set { version, .. } => assert_eq!(version, None),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            parse_err(&["set", "/a"]).kind(),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            parse_err(&["set", "/a", "v", "--version", "x"]).kind(),
+            ErrorKind::ValueValidation
+        );
+        match parse(&["delete", "/a", "--recursive", "--version", "2"]).command {
+            Command::Delete {
+                path,
+                version,
+                recursive,
+            } => {
+                assert_eq!((path.as_str(), version, recursive), ("/a", Some(2), true))
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["delete", "/a"]).command {
+            Command::Delete {
+                version, recursive, ..
+            } => assert_eq!((version, recursive), (None, false)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ls_stat_sync() {
+        assert!(matches!(
+            parse(&["ls", "/"]).command,
+            Command::Ls {
+                recursive: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(&["ls", "--recursive", "/a"]).command,
+            Command::Ls {
+                recursive: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(&["ls", "-R", "/a"]).command,
+            Command::Ls {
+                recursive: true,
+                ..
+            }
+        ));
+        assert!(matches!(parse(&["stat", "/a"]).command, Command::Stat { path } if path == "/a"));
+        assert!(matches!(parse(&["sync", "/a"]).command, Command::Sync { path } if path == "/a"));
+        assert!(matches!(parse(&["sync"]).command, Command::Sync { path } if path == "/"));
+        assert_eq!(
+            parse_err(&["stat"]).kind(),
+            ErrorKind::MissingRequiredArgument
+        );
+    }
+
+    #[test]
+    fn cluster_status() {
+        match parse(&["cluster", "status"]).command {
+            Command::Cluster(ClusterCommand::Status { admin }) => assert_eq!(admin, None),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["cluster", "status", "--admin", "a:7180,b:7180"]).command {
+            Command::Cluster(ClusterCommand::Status { admin }) => {
+                assert_eq!(split_list(&admin.unwrap()), vec!["a:7180", "b:7180"])
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(parse_err(&["cluster"]).exit_code(), 2);
+    }
+
+    #[test]
+    fn bench() {
+        let b = match parse(&["bench", "--workload", "get"]).command {
+            Command::Bench(b) => b,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(b.workload, Workload::Get);
+        assert_eq!(
+            (
+                b.sessions,
+                b.duration,
+                b.warmup,
+                b.value_size,
+                b.linearizable,
+                b.keys
+            ),
+            (16, 10.0, 2.0, 100, false, 1000)
+        );
+        let b = match parse(&[
+            "bench",
+            "--workload",
+            "mixed",
+            "--sessions",
+            "64",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0",
+            "--value-size",
+            "1024",
+            "--linearizable",
+            "--keys",
+            "10000",
+        ])
+        .command
+        {
+            Command::Bench(b) => b,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(b.workload, Workload::Mixed);
+        assert_eq!(
+            (
+                b.sessions,
+                b.duration,
+                b.warmup,
+                b.value_size,
+                b.linearizable,
+                b.keys
+            ),
+            (64, 0.5, 0.0, 1024, true, 10_000)
+        );
+        for w in ["create", "set", "get", "mixed"] {
+            assert!(
+                matches!(parse(&["bench", "--workload", w]).command, Command::Bench(b) if b.workload.name() == w)
+            );
+        }
+        assert_eq!(
+            parse_err(&["bench"]).kind(),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            parse_err(&["bench", "--workload", "lock"]).kind(),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            parse_err(&["bench", "--workload", "get", "--sessions", "0"]).kind(),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            parse_err(&["bench", "--workload", "get", "--duration", "0"]).kind(),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            parse_err(&["bench", "--workload", "get", "--warmup", "-1"]).exit_code(),
+            2
+        );
+        assert_eq!(
+            parse_err(&["bench", "--workload", "get", "--keys", "0"]).kind(),
+            ErrorKind::ValueValidation
+        );
+    }
+}

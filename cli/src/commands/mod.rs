@@ -1,0 +1,90 @@
+//! Dispatch: turns a parsed [`Cli`] into calls on the SDK and printed results.
+//!
+//! Every znode command opens one session (`--servers`, `--session-timeout`), runs its
+//! operation, prints, and closes the session (so `create --ephemeral` nodes live only
+//! as long as the command). `cluster status` and `bench` manage their own sessions.
+//! Errors are returned, not printed: `main` prints them and picks the exit status.
+mod cluster;
+mod create;
+mod delete;
+mod get;
+mod ls;
+mod set;
+mod stat;
+mod sync;
+pub mod tree;
+
+use std::time::Duration;
+
+use paddock::{Client, ClientConfig};
+
+use crate::args::{Cli, ClusterCommand, Command, OutputFormat};
+
+/// What every command needs from the global flags.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// Member client addresses, in the order given.
+    pub servers: Vec<String>,
+    /// Requested session timeout.
+    pub session_timeout: Duration,
+    /// Text or JSON.
+    pub output: OutputFormat,
+}
+
+impl Ctx {
+    /// The context described by the global flags.
+    pub fn from_cli(cli: &Cli) -> Ctx {
+        Ctx {
+            servers: cli.server_list(),
+            session_timeout: cli.session_timeout(),
+            output: cli.output,
+        }
+    }
+
+    /// Client settings for the whole member list.
+    pub fn config(&self) -> ClientConfig {
+        ClientConfig::new(self.servers.iter().cloned()).session_timeout(self.session_timeout)
+    }
+
+    /// Opens a session with any member.
+    pub async fn connect(&self) -> paddock::Result<Client> {
+        Client::connect_with(self.config()).await
+    }
+}
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Ctx::from_cli(&cli);
+    if ctx.servers.is_empty() {
+        return Err(crate::UsageError("--servers: no server addresses given".into()).into());
+    }
+    let command = match cli.command {
+        Command::Cluster(ClusterCommand::Status { admin }) => {
+            return cluster::status(&ctx, admin.as_deref()).await
+        }
+        Command::Bench(args) => return crate::bench::run(&ctx, &args).await,
+        other => other,
+    };
+    let client = ctx.connect().await?;
+    let result = match command {
+        Command::Create(args) => create::run(&ctx, &client, &args).await,
+        Command::Get { path } => get::run(&ctx, &client, &path).await,
+        Command::Set {
+            path,
+            data,
+            version,
+        } => set::run(&ctx, &client, &path, &data, version).await,
+        Command::Delete {
+            path,
+            version,
+            recursive,
+        } => delete::run(&ctx, &client, &path, version, recursive).await,
+        Command::Ls { path, recursive } => ls::run(&ctx, &client, &path, recursive).await,
+        Command::Stat { path } => stat::run(&ctx, &client, &path).await,
+        Command::Sync { path } => sync::run(&ctx, &client, &path).await,
+        Command::Cluster(_) | Command::Bench(_) => unreachable!("handled above"),
+    };
+    // The operation's outcome is what counts; a failed close only loses the session early.
+    let _ = client.close().await;
+    result
+}
