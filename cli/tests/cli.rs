@@ -72,9 +72,11 @@ async fn znode_commands() {
         ""
     );
     let stale = paddock(&s, &["set", "/app", "v3", "--version", "0"]).await;
-    assert_eq!(
-        (stale.status.code(), stderr(&stale).as_str()),
-        (Some(1), "paddock: bad version: /app\n")
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(
+        stderr(&stale).starts_with("paddock: bad version: /app"),
+        "{}",
+        stderr(&stale)
     );
 
     let v = json(&paddock(&s, &["--output", "json", "get", "/app"]).await);
@@ -88,15 +90,11 @@ async fn znode_commands() {
     let stat = ok(&paddock(&s, &["stat", "/app"]).await);
     assert!(stat.contains("dataVersion = 1\n"), "{stat}");
     assert!(stat.contains("numChildren = 1\n"), "{stat}");
-    assert!(
-        stat.starts_with("cZxid = 0x1\nctime = 1700000000001 (2023-11-14 22:13:20.001 UTC)\n"),
-        "{stat}"
-    );
+    assert!(stat.starts_with("cZxid = 0x"), "{stat}");
+    assert!(stat.contains(" UTC)\nmZxid = 0x"), "{stat}");
     let no_stat = paddock(&s, &["stat", "/nope"]).await;
-    assert_eq!(
-        (no_stat.status.code(), stderr(&no_stat).as_str()),
-        (Some(1), "paddock: no node: /nope\n")
-    );
+    assert_eq!(no_stat.status.code(), Some(1));
+    assert!(stderr(&no_stat).starts_with("paddock: no node: /nope"), "{}", stderr(&no_stat));
 
     assert_eq!(ok(&paddock(&s, &["sync", "/"]).await), "");
     assert_eq!(
@@ -105,10 +103,8 @@ async fn znode_commands() {
     );
 
     let not_empty = paddock(&s, &["delete", "/app"]).await;
-    assert_eq!(
-        (not_empty.status.code(), stderr(&not_empty).as_str()),
-        (Some(1), "paddock: not empty: /app\n")
-    );
+    assert_eq!(not_empty.status.code(), Some(1));
+    assert!(stderr(&not_empty).starts_with("paddock: not empty: /app"), "{}", stderr(&not_empty));
     let bad_path = paddock(&s, &["get", "no-slash"]).await;
     assert_eq!(bad_path.status.code(), Some(1));
     assert!(
@@ -141,18 +137,18 @@ async fn recursive_ls_and_delete() {
     let wrong = paddock(&s, &["delete", "--recursive", "--version", "7", "/a"]).await;
     assert_eq!(wrong.status.code(), Some(1));
     assert_eq!(
-        e.tree.lock().unwrap().paths().len(),
+        e.paths().len(),
         7,
         "nothing deleted on a version mismatch"
     );
 
     let v = json(&paddock(&s, &["delete", "--recursive", "/a", "--output", "json"]).await);
     assert_eq!(v["deleted"].as_array().unwrap().len(), 4);
-    assert_eq!(e.tree.lock().unwrap().paths(), vec!["/", "/a-x", "/z"]);
+    assert_eq!(e.paths(), vec!["/", "/a-x", "/z"]);
 
     ok(&paddock(&s, &["delete", "-r", "/"]).await);
     assert_eq!(
-        e.tree.lock().unwrap().paths(),
+        e.paths(),
         vec!["/"],
         "the root itself stays"
     );
@@ -183,10 +179,9 @@ async fn cluster_status() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4, "{text}");
     assert!(lines[0].starts_with("MEMBER"), "{text}");
-    assert!(
-        lines[1].contains("leader") && lines[2].contains("follower"),
-        "{text}"
-    );
+    let leaders = lines[1..].iter().filter(|l| l.contains(" leader ")).count();
+    let followers = lines[1..].iter().filter(|l| l.contains(" follower ")).count();
+    assert_eq!((leaders, followers), (1, 2), "{text}");
 
     let v = json(&paddock(&s, &["--output", "json", "cluster", "status"]).await);
     let rows = v.as_array().unwrap();
@@ -256,7 +251,7 @@ async fn bench_runs_measures_and_cleans_up() {
     // Session i lands on member i mod 3.
     assert_eq!(e.handshakes(), vec![2, 1, 1]);
     assert_eq!(
-        e.tree.lock().unwrap().paths(),
+        e.paths(),
         vec!["/"],
         "bench nodes are cleaned up"
     );
@@ -282,7 +277,7 @@ async fn bench_runs_measures_and_cleans_up() {
         lines[0].starts_with("workload") && lines[1].starts_with("create"),
         "{text}"
     );
-    assert_eq!(e.tree.lock().unwrap().paths(), vec!["/"]);
+    assert_eq!(e.paths(), vec!["/"]);
 
     let v = json(
         &paddock(

@@ -86,6 +86,7 @@ pub struct Node {
     /// Fires when the Raft loop ends (after a stop or a fatal storage error).
     loop_ended: watch::Receiver<bool>,
     addrs: BoundAddrs,
+    metrics: Arc<Metrics>,
     log: Logger,
 }
 
@@ -225,19 +226,25 @@ impl Node {
             log: log.new(slog::o!("component" => "client")),
         });
         tasks.push(tokio::spawn(client::serve(client_listener, ctx, config.max_connections, stop.clone())));
-        let source: Arc<dyn AdminSource> = Arc::new(NodeAdmin { raft: raft.clone(), metrics, addrs });
+        let source: Arc<dyn AdminSource> =
+            Arc::new(NodeAdmin { raft: raft.clone(), metrics: metrics.clone(), addrs });
         let admin_stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             let _ = admin::serve(admin_listener, source, async move { admin_stop.cancelled().await }).await;
         }));
         info!(log, "member started"; "client" => %addrs.client, "peer" => %addrs.peer, "admin" => %addrs.admin,
               "voters" => ?config.voters());
-        Ok(Node { raft, stop, tasks, raft_thread: Some(raft_thread), loop_ended, addrs, log })
+        Ok(Node { raft, stop, tasks, raft_thread: Some(raft_thread), loop_ended, addrs, metrics, log })
     }
 
     /// The addresses this member listens on.
     pub fn addrs(&self) -> BoundAddrs {
         self.addrs
+    }
+
+    /// This member's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// A handle on the Raft loop (status, tree reads).

@@ -46,6 +46,9 @@ pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), Stri
     let Some(session_id) = outcome.session else {
         return Ok(());
     };
+    if let Some(m) = ctx.ops.get("connect") {
+        m.request();
+    }
 
     let mut pipe = Pipe::new(session_id, ctx.ops.clone());
     let mut inflight = FuturesOrdered::new();

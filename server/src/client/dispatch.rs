@@ -33,7 +33,8 @@ impl OpTable {
     pub fn new(metrics: &crate::metrics::Metrics) -> OpTable {
         OpTable(crate::metrics::OPS.iter().map(|op| (*op, metrics.op(op))).collect())
     }
-    fn get(&self, op: &'static str) -> Option<OpMetrics> {
+    /// The handles for `op` (one of [`crate::metrics::OPS`]).
+    pub fn get(&self, op: &'static str) -> Option<OpMetrics> {
         self.0.get(op).cloned()
     }
 }
