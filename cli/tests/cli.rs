@@ -94,7 +94,11 @@ async fn znode_commands() {
     assert!(stat.contains(" UTC)\nmZxid = 0x"), "{stat}");
     let no_stat = paddock(&s, &["stat", "/nope"]).await;
     assert_eq!(no_stat.status.code(), Some(1));
-    assert!(stderr(&no_stat).starts_with("paddock: no node: /nope"), "{}", stderr(&no_stat));
+    assert!(
+        stderr(&no_stat).starts_with("paddock: no node: /nope"),
+        "{}",
+        stderr(&no_stat)
+    );
 
     assert_eq!(ok(&paddock(&s, &["sync", "/"]).await), "");
     assert_eq!(
@@ -104,7 +108,11 @@ async fn znode_commands() {
 
     let not_empty = paddock(&s, &["delete", "/app"]).await;
     assert_eq!(not_empty.status.code(), Some(1));
-    assert!(stderr(&not_empty).starts_with("paddock: not empty: /app"), "{}", stderr(&not_empty));
+    assert!(
+        stderr(&not_empty).starts_with("paddock: not empty: /app"),
+        "{}",
+        stderr(&not_empty)
+    );
     let bad_path = paddock(&s, &["get", "no-slash"]).await;
     assert_eq!(bad_path.status.code(), Some(1));
     assert!(
@@ -136,22 +144,14 @@ async fn recursive_ls_and_delete() {
 
     let wrong = paddock(&s, &["delete", "--recursive", "--version", "7", "/a"]).await;
     assert_eq!(wrong.status.code(), Some(1));
-    assert_eq!(
-        e.paths().len(),
-        7,
-        "nothing deleted on a version mismatch"
-    );
+    assert_eq!(e.paths().len(), 7, "nothing deleted on a version mismatch");
 
     let v = json(&paddock(&s, &["delete", "--recursive", "/a", "--output", "json"]).await);
     assert_eq!(v["deleted"].as_array().unwrap().len(), 4);
     assert_eq!(e.paths(), vec!["/", "/a-x", "/z"]);
 
     ok(&paddock(&s, &["delete", "-r", "/"]).await);
-    assert_eq!(
-        e.paths(),
-        vec!["/"],
-        "the root itself stays"
-    );
+    assert_eq!(e.paths(), vec!["/"], "the root itself stays");
     assert_eq!(ok(&paddock(&s, &["ls", "-R", "/"]).await), "");
 }
 
@@ -180,7 +180,10 @@ async fn cluster_status() {
     assert_eq!(lines.len(), 4, "{text}");
     assert!(lines[0].starts_with("MEMBER"), "{text}");
     let leaders = lines[1..].iter().filter(|l| l.contains(" leader ")).count();
-    let followers = lines[1..].iter().filter(|l| l.contains(" follower ")).count();
+    let followers = lines[1..]
+        .iter()
+        .filter(|l| l.contains(" follower "))
+        .count();
     assert_eq!((leaders, followers), (1, 2), "{text}");
 
     let v = json(&paddock(&s, &["--output", "json", "cluster", "status"]).await);
@@ -250,11 +253,7 @@ async fn bench_runs_measures_and_cleans_up() {
     assert!(v["p99_ms"].as_f64().unwrap() > 0.0, "{v}");
     // Session i lands on member i mod 3.
     assert_eq!(e.handshakes(), vec![2, 1, 1]);
-    assert_eq!(
-        e.paths(),
-        vec!["/"],
-        "bench nodes are cleaned up"
-    );
+    assert_eq!(e.paths(), vec!["/"], "bench nodes are cleaned up");
 
     let text = ok(&paddock(
         &s,

@@ -27,7 +27,10 @@ pub enum CodecError {
 }
 
 /// Wraps a byte stream in the length-delimited framing with the given frame limit.
-pub fn framed<S: AsyncRead + AsyncWrite>(stream: S, max_frame: usize) -> Framed<S, LengthDelimitedCodec> {
+pub fn framed<S: AsyncRead + AsyncWrite>(
+    stream: S,
+    max_frame: usize,
+) -> Framed<S, LengthDelimitedCodec> {
     Framed::new(stream, codec(max_frame))
 }
 

@@ -221,7 +221,10 @@ impl Error {
         let code = Code::from_proto(code)?;
         Some(match code {
             Code::SessionExpired => Error::SessionExpired,
-            code => Error::Server { code, message: message.into() },
+            code => Error::Server {
+                code,
+                message: message.into(),
+            },
         })
     }
 

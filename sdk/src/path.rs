@@ -126,7 +126,11 @@ mod tests {
             ("/a/b-", true, true),
         ];
         for (path, seq, ok) in cases {
-            let got = if *seq { validate_sequential(path) } else { validate(path) };
+            let got = if *seq {
+                validate_sequential(path)
+            } else {
+                validate(path)
+            };
             assert_eq!(got.is_ok(), *ok, "{path:?} sequential={seq}: {got:?}");
         }
     }

@@ -104,7 +104,10 @@ impl CreateMode {
 
     /// Whether the node is owned by the creating session.
     pub fn is_ephemeral(self) -> bool {
-        matches!(self, CreateMode::Ephemeral | CreateMode::EphemeralSequential)
+        matches!(
+            self,
+            CreateMode::Ephemeral | CreateMode::EphemeralSequential
+        )
     }
 
     /// Whether the node carries a TTL.
@@ -224,7 +227,12 @@ pub enum OpResult {
 pub fn op_to_proto(op: &Op) -> pb::MultiOp {
     let mut m = pb::MultiOp::new();
     match op {
-        Op::Create { path, data, mode, ttl_ms } => {
+        Op::Create {
+            path,
+            data,
+            mode,
+            ttl_ms,
+        } => {
             let mut c = pb::CreateRequest::new();
             c.path = path.clone();
             c.data = data.clone();
@@ -238,7 +246,11 @@ pub fn op_to_proto(op: &Op) -> pb::MultiOp {
             d.version = *version;
             m.set_delete(d);
         }
-        Op::SetData { path, data, version } => {
+        Op::SetData {
+            path,
+            data,
+            version,
+        } => {
             let mut s = pb::SetDataRequest::new();
             s.path = path.clone();
             s.data = data.clone();
@@ -265,12 +277,18 @@ pub fn op_from_proto(m: &pb::MultiOp) -> Option<Op> {
             mode: c.mode.into(),
             ttl_ms: c.ttl_ms,
         },
-        O::delete(d) => Op::Delete { path: d.path.clone(), version: d.version },
+        O::delete(d) => Op::Delete {
+            path: d.path.clone(),
+            version: d.version,
+        },
         O::set_data(s) => Op::SetData {
             path: s.path.clone(),
             data: s.data.clone(),
             version: s.version,
         },
-        O::check(c) => Op::Check { path: c.path.clone(), version: c.version },
+        O::check(c) => Op::Check {
+            path: c.path.clone(),
+            version: c.version,
+        },
     })
 }

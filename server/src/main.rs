@@ -23,14 +23,17 @@ fn main() {
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
-    let log = root_logger(config.log_format, config.log_level.into()).new(slog::o!("member" => config.id));
+    let log = root_logger(config.log_format, config.log_level.into())
+        .new(slog::o!("member" => config.id));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("paddockd")
         .build()
         .context("starting the tokio runtime")?;
     let result = rt.block_on(async {
-        let node = Node::start(config, log.clone()).await.context("starting the member")?;
+        let node = Node::start(config, log.clone())
+            .await
+            .context("starting the member")?;
         let failed = tokio::select! {
             _ = shutdown_signal() => {
                 info!(log, "stopping on signal");

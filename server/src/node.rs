@@ -96,11 +96,16 @@ impl ApplyObserver for NoWatches {
 }
 
 fn data_dir(path: &std::path::Path) -> Result<(), StartError> {
-    std::fs::create_dir_all(path).map_err(|source| StartError::DataDir { path: path.display().to_string(), source })
+    std::fs::create_dir_all(path).map_err(|source| StartError::DataDir {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { what, addr, source })
 }
 
 impl Node {
@@ -110,10 +115,13 @@ impl Node {
         let raft_dir = config.data_dir.join("raft");
         let snap_dir = config.data_dir.join("snapshots");
         data_dir(&raft_dir)?;
-        let snapshots = Arc::new(SnapshotDir::open(&snap_dir).map_err(|source| StartError::DataDir {
-            path: snap_dir.display().to_string(),
-            source,
-        })?);
+        let snapshots =
+            Arc::new(
+                SnapshotDir::open(&snap_dir).map_err(|source| StartError::DataDir {
+                    path: snap_dir.display().to_string(),
+                    source,
+                })?,
+            );
         let storage = DiskStorage::open(&raft_dir, &config.voters(), snapshots.clone())?;
         let snap_index = storage.snapshot_metadata().index;
         let tree = if snap_index == 0 {
@@ -121,8 +129,14 @@ impl Node {
         } else {
             let bytes = snapshots
                 .read(snap_index)
-                .map_err(|e| StartError::Snapshot { index: snap_index, reason: e.to_string() })?;
-            DataTree::restore(&bytes).map_err(|e| StartError::Snapshot { index: snap_index, reason: e.to_string() })?
+                .map_err(|e| StartError::Snapshot {
+                    index: snap_index,
+                    reason: e.to_string(),
+                })?;
+            DataTree::restore(&bytes).map_err(|e| StartError::Snapshot {
+                index: snap_index,
+                reason: e.to_string(),
+            })?
         };
         info!(log, "storage opened"; "snapshot_index" => snap_index,
               "term" => storage.hard_state().term, "commit" => storage.hard_state().commit);
@@ -144,7 +158,11 @@ impl Node {
         });
         let request_timeout = Duration::from_secs(10);
         let (tx, rx) = std::sync::mpsc::channel();
-        let raft = RaftHandle { inputs: tx.clone(), shared: shared.clone(), request_timeout };
+        let raft = RaftHandle {
+            inputs: tx.clone(),
+            shared: shared.clone(),
+            request_timeout,
+        };
 
         let client_listener = bind("client", config.client_addr).await?;
         let peer_listener = bind("peer", config.peer_addr).await?;
@@ -157,8 +175,12 @@ impl Node {
         };
 
         let stop = CancellationToken::new();
-        let others: Vec<(u64, String)> =
-            config.peers.iter().filter(|(id, _)| **id != config.id).map(|(id, a)| (*id, a.clone())).collect();
+        let others: Vec<(u64, String)> = config
+            .peers
+            .iter()
+            .filter(|(id, _)| **id != config.id)
+            .map(|(id, a)| (*id, a.clone()))
+            .collect();
         let outbox = peer::PeerOutbox::start(
             &tokio::runtime::Handle::current(),
             config.id,
@@ -200,7 +222,10 @@ impl Node {
                 let _ = ended_tx.send(true);
                 r
             })
-            .map_err(|source| StartError::DataDir { path: "raft-loop thread".into(), source })?;
+            .map_err(|source| StartError::DataDir {
+                path: "raft-loop thread".into(),
+                source,
+            })?;
 
         let voters: BTreeSet<u64> = config.peers.keys().copied().collect();
         let mut tasks = Vec::new();
@@ -217,7 +242,10 @@ impl Node {
             member_id: config.id,
             admin_addr: addrs.admin.to_string(),
             raft: raft.clone(),
-            limits: Limits { max_data_bytes: config.max_data_bytes, max_multi_ops: config.max_multi_ops },
+            limits: Limits {
+                max_data_bytes: config.max_data_bytes,
+                max_multi_ops: config.max_multi_ops,
+            },
             max_frame: config.max_request_bytes,
             min_session_timeout: config.min_session_timeout,
             max_session_timeout: config.max_session_timeout,
@@ -225,16 +253,36 @@ impl Node {
             metrics: metrics.clone(),
             log: log.new(slog::o!("component" => "client")),
         });
-        tasks.push(tokio::spawn(client::serve(client_listener, ctx, config.max_connections, stop.clone())));
-        let source: Arc<dyn AdminSource> =
-            Arc::new(NodeAdmin { raft: raft.clone(), metrics: metrics.clone(), addrs });
+        tasks.push(tokio::spawn(client::serve(
+            client_listener,
+            ctx,
+            config.max_connections,
+            stop.clone(),
+        )));
+        let source: Arc<dyn AdminSource> = Arc::new(NodeAdmin {
+            raft: raft.clone(),
+            metrics: metrics.clone(),
+            addrs,
+        });
         let admin_stop = stop.clone();
         tasks.push(tokio::spawn(async move {
-            let _ = admin::serve(admin_listener, source, async move { admin_stop.cancelled().await }).await;
+            let _ = admin::serve(admin_listener, source, async move {
+                admin_stop.cancelled().await
+            })
+            .await;
         }));
         info!(log, "member started"; "client" => %addrs.client, "peer" => %addrs.peer, "admin" => %addrs.admin,
               "voters" => ?config.voters());
-        Ok(Node { raft, stop, tasks, raft_thread: Some(raft_thread), loop_ended, addrs, metrics, log })
+        Ok(Node {
+            raft,
+            stop,
+            tasks,
+            raft_thread: Some(raft_thread),
+            loop_ended,
+            addrs,
+            metrics,
+            log,
+        })
     }
 
     /// The addresses this member listens on.
@@ -335,7 +383,10 @@ impl AdminSource for NodeAdmin {
             return Err("no leader".into());
         }
         if s.applied_index < s.commit_index {
-            return Err(format!("applied {} < committed {}", s.applied_index, s.commit_index));
+            return Err(format!(
+                "applied {} < committed {}",
+                s.applied_index, s.commit_index
+            ));
         }
         Ok(())
     }

@@ -29,10 +29,15 @@ pub fn to_tree(txn: &rpb::Txn) -> Result<Txn, TxnDecodeError> {
     use rpb::Txn_oneof_op as O;
     let op = match txn.op.as_ref().ok_or(TxnDecodeError::NoOp)? {
         O::create(c) => create_op(c),
-        O::delete(d) => TxnOp::Delete { path: d.path.clone(), version: d.version },
-        O::set_data(s) => {
-            TxnOp::SetData { path: s.path.clone(), data: s.data.clone(), version: s.version }
-        }
+        O::delete(d) => TxnOp::Delete {
+            path: d.path.clone(),
+            version: d.version,
+        },
+        O::set_data(s) => TxnOp::SetData {
+            path: s.path.clone(),
+            data: s.data.clone(),
+            version: s.version,
+        },
         O::multi(m) => {
             let mut ops = Vec::with_capacity(m.ops.len());
             for op in m.ops.iter() {
@@ -45,24 +50,44 @@ pub fn to_tree(txn: &rpb::Txn) -> Result<Txn, TxnDecodeError> {
             password: s.password.clone(),
             timeout_ms: s.timeout_ms,
         },
-        O::close_session(s) => TxnOp::CloseSession { session_id: s.session_id },
+        O::close_session(s) => TxnOp::CloseSession {
+            session_id: s.session_id,
+        },
     };
-    Ok(Txn { session_id: txn.session_id, xid: txn.xid, time_ms: txn.time_ms, op })
+    Ok(Txn {
+        session_id: txn.session_id,
+        xid: txn.xid,
+        time_ms: txn.time_ms,
+        op,
+    })
 }
 
 fn create_op(c: &pb::CreateRequest) -> TxnOp {
-    TxnOp::Create { path: c.path.clone(), data: c.data.clone(), mode: c.mode.into(), ttl_ms: c.ttl_ms }
+    TxnOp::Create {
+        path: c.path.clone(),
+        data: c.data.clone(),
+        mode: c.mode.into(),
+        ttl_ms: c.ttl_ms,
+    }
 }
 
 fn multi_op(op: &pb::MultiOp) -> Result<TxnOp, TxnDecodeError> {
     use pb::MultiOp_oneof_op as M;
     Ok(match op.op.as_ref().ok_or(TxnDecodeError::NoOp)? {
         M::create(c) => create_op(c),
-        M::delete(d) => TxnOp::Delete { path: d.path.clone(), version: d.version },
-        M::set_data(s) => {
-            TxnOp::SetData { path: s.path.clone(), data: s.data.clone(), version: s.version }
-        }
-        M::check(c) => TxnOp::Check { path: c.path.clone(), version: c.version },
+        M::delete(d) => TxnOp::Delete {
+            path: d.path.clone(),
+            version: d.version,
+        },
+        M::set_data(s) => TxnOp::SetData {
+            path: s.path.clone(),
+            data: s.data.clone(),
+            version: s.version,
+        },
+        M::check(c) => TxnOp::Check {
+            path: c.path.clone(),
+            version: c.version,
+        },
     })
 }
 
@@ -87,7 +112,9 @@ mod tests {
         let bytes = paddock::codec::encode(&t);
         let back = to_tree(&decode(&bytes).expect("decode")).expect("convert");
         assert_eq!(back.session_id, 7);
-        assert!(matches!(back.op, TxnOp::Multi(ref ops) if matches!(ops[0], TxnOp::Check { version: 2, .. })));
+        assert!(
+            matches!(back.op, TxnOp::Multi(ref ops) if matches!(ops[0], TxnOp::Check { version: 2, .. }))
+        );
         assert!(decode(&[0xff, 0xff, 0xff]).is_err());
         assert!(to_tree(&rpb::Txn::new()).is_err());
     }

@@ -20,11 +20,18 @@ async fn writes_through_every_member_are_read_everywhere() {
     for m in &e.members {
         clients.push(client_at(&m.client, T).await);
     }
-    clients[0].create("/app", b"", CreateMode::Persistent).await.expect("create /app");
+    clients[0]
+        .create("/app", b"", CreateMode::Persistent)
+        .await
+        .expect("create /app");
     for (i, c) in clients.iter().enumerate() {
-        c.create(&format!("/app/from-{}", i + 1), format!("v{i}").as_bytes(), CreateMode::Persistent)
-            .await
-            .expect("create through member");
+        c.create(
+            &format!("/app/from-{}", i + 1),
+            format!("v{i}").as_bytes(),
+            CreateMode::Persistent,
+        )
+        .await
+        .expect("create through member");
     }
     for c in &clients {
         c.sync("/app").await.expect("sync");
@@ -38,7 +45,11 @@ async fn writes_through_every_member_are_read_everywhere() {
     // Sequential names are assigned once, by the log order, whichever member proposes.
     let mut seq = Vec::new();
     for c in &clients {
-        seq.push(c.create("/app/q-", b"", CreateMode::PersistentSequential).await.expect("seq"));
+        seq.push(
+            c.create("/app/q-", b"", CreateMode::PersistentSequential)
+                .await
+                .expect("seq"),
+        );
     }
     seq.sort();
     seq.dedup();
@@ -51,7 +62,10 @@ async fn leader_kill_mid_load_loses_no_acknowledged_write() {
     let mut e = Ensemble::start(3, &[]);
     let leader = e.wait_leader(T);
     let setup = client_at(&e.members[0].client, T).await;
-    setup.create("/load", b"", CreateMode::Persistent).await.expect("create /load");
+    setup
+        .create("/load", b"", CreateMode::Persistent)
+        .await
+        .expect("create /load");
     let acked: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut writers = Vec::new();
@@ -61,10 +75,16 @@ async fn leader_kill_mid_load_loses_no_acknowledged_write() {
         writers.push(tokio::spawn(async move {
             let mut n = 0u32;
             let deadline = std::time::Instant::now() + Duration::from_secs(25);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < deadline {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && std::time::Instant::now() < deadline
+            {
                 let path = format!("/load/w{w}-{n}");
                 let data = format!("{w}:{n}").into_bytes();
-                if client.create(&path, &data, CreateMode::Persistent).await.is_ok() {
+                if client
+                    .create(&path, &data, CreateMode::Persistent)
+                    .await
+                    .is_ok()
+                {
                     acked.lock().insert(path, data);
                 }
                 n += 1;
@@ -81,7 +101,11 @@ async fn leader_kill_mid_load_loses_no_acknowledged_write() {
         w.await.expect("writer");
     }
     let acked = acked.lock().clone();
-    assert!(acked.len() > 20, "too few writes acknowledged: {}", acked.len());
+    assert!(
+        acked.len() > 20,
+        "too few writes acknowledged: {}",
+        acked.len()
+    );
     // Every acknowledged write is on every surviving member...
     for (i, m) in e.members.iter().enumerate() {
         if i == leader {
@@ -90,7 +114,10 @@ async fn leader_kill_mid_load_loses_no_acknowledged_write() {
         let c = client_at(&m.client, T).await;
         c.sync("/load").await.expect("sync");
         for (path, data) in &acked {
-            let (got, _) = c.get(path).await.unwrap_or_else(|err| panic!("{path} lost on member {}: {err}", i + 1));
+            let (got, _) = c
+                .get(path)
+                .await
+                .unwrap_or_else(|err| panic!("{path} lost on member {}: {err}", i + 1));
             assert_eq!(&got, data);
         }
     }
@@ -99,7 +126,9 @@ async fn leader_kill_mid_load_loses_no_acknowledged_write() {
     e.wait_converged(T);
     let c = client_at(&e.members[leader].client, T).await;
     for path in acked.keys() {
-        c.get(path).await.expect("acknowledged write on the restarted member");
+        c.get(path)
+            .await
+            .expect("acknowledged write on the restarted member");
     }
 }
 
@@ -110,10 +139,14 @@ async fn lagging_member_catches_up_by_log_and_by_snapshot() {
     let lagger = (leader + 1) % 3;
     e.stop(lagger);
     let c = client_at(&e.members[leader].client, T).await;
-    c.create("/lag", b"", CreateMode::Persistent).await.expect("create");
+    c.create("/lag", b"", CreateMode::Persistent)
+        .await
+        .expect("create");
     // Far more entries than one snapshot interval: the lagger needs a snapshot.
     for i in 0..300 {
-        c.create(&format!("/lag/n{i}"), b"x", CreateMode::Persistent).await.expect("create");
+        c.create(&format!("/lag/n{i}"), b"x", CreateMode::Persistent)
+            .await
+            .expect("create");
     }
     e.spawn(lagger);
     e.wait_converged(T);
@@ -135,9 +168,17 @@ async fn whole_ensemble_restart_keeps_everything() {
     let mut e = Ensemble::start(3, &["--snapshot-entries", "40"]);
     e.wait_leader(T);
     let c = client_at(&e.servers(), T).await;
-    c.create("/keep", b"root", CreateMode::Persistent).await.expect("create");
+    c.create("/keep", b"root", CreateMode::Persistent)
+        .await
+        .expect("create");
     for i in 0..100 {
-        c.create(&format!("/keep/k{i}"), format!("{i}").as_bytes(), CreateMode::Persistent).await.expect("create");
+        c.create(
+            &format!("/keep/k{i}"),
+            format!("{i}").as_bytes(),
+            CreateMode::Persistent,
+        )
+        .await
+        .expect("create");
     }
     let digest = e.wait_converged(T);
     drop(c);
@@ -165,9 +206,16 @@ async fn five_members_keep_working_with_two_down() {
     e.kill(leader);
     e.kill(follower);
     e.wait_leader(T);
-    let alive: Vec<String> = e.members.iter().filter(|m| m.child.is_some()).map(|m| m.client.clone()).collect();
+    let alive: Vec<String> = e
+        .members
+        .iter()
+        .filter(|m| m.child.is_some())
+        .map(|m| m.client.clone())
+        .collect();
     let c = client_at(&alive.join(","), T).await;
-    c.create("/five", b"ok", CreateMode::Persistent).await.expect("write with 3 of 5");
+    c.create("/five", b"ok", CreateMode::Persistent)
+        .await
+        .expect("write with 3 of 5");
     for s in &alive {
         let r = client_at(s, T).await;
         r.sync("/five").await.expect("sync");

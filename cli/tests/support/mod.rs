@@ -35,11 +35,19 @@ impl Ensemble {
         let k = ENSEMBLES.fetch_add(1, Ordering::Relaxed);
         let p = 10 + std::process::id() % 240;
         let ip = |id: u64| format!("127.{p}.{}.{}", 200 + k % 50, id + 1);
-        let peers: std::collections::BTreeMap<u64, String> = (1..=n as u64).map(|id| (id, format!("{}:7182", ip(id)))).collect();
+        let peers: std::collections::BTreeMap<u64, String> = (1..=n as u64)
+            .map(|id| (id, format!("{}:7182", ip(id))))
+            .collect();
         let mut members = Vec::new();
         for id in 1..=n as u64 {
             let addr = |port: u16| format!("{}:{port}", ip(id)).parse().expect("address");
-            let mut cfg = Config::single(id, tmp.path().join(format!("m{id}")), addr(7181), addr(7182), addr(7180));
+            let mut cfg = Config::single(
+                id,
+                tmp.path().join(format!("m{id}")),
+                addr(7181),
+                addr(7182),
+                addr(7180),
+            );
             cfg.peers = peers.clone();
             let log = paddock_server::logging::discard();
             let node = Node::start(cfg, log).await.expect("start member");
@@ -51,7 +59,10 @@ impl Ensemble {
             });
         }
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !members.iter().all(|m| m.node.raft().status().leader_id != 0) {
+        while !members
+            .iter()
+            .all(|m| m.node.raft().status().leader_id != 0)
+        {
             assert!(Instant::now() < deadline, "no leader within 30 s");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -60,7 +71,11 @@ impl Ensemble {
 
     /// `--servers` for this ensemble.
     pub fn servers(&self) -> String {
-        self.members.iter().map(|m| m.client_addr.clone()).collect::<Vec<_>>().join(",")
+        self.members
+            .iter()
+            .map(|m| m.client_addr.clone())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Sessions each member accepted in a handshake (its `connect` request counter).
@@ -70,7 +85,10 @@ impl Ensemble {
 }
 
 fn connects(node: &Node) -> usize {
-    node.metrics().requests_total.with_label_values(&["connect"]).get() as usize
+    node.metrics()
+        .requests_total
+        .with_label_values(&["connect"])
+        .get() as usize
 }
 
 impl Ensemble {
@@ -79,7 +97,11 @@ impl Ensemble {
     pub fn paths(&self) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let applied: Vec<u64> = self.members.iter().map(|m| m.node.raft().applied()).collect();
+            let applied: Vec<u64> = self
+                .members
+                .iter()
+                .map(|m| m.node.raft().applied())
+                .collect();
             if applied.windows(2).all(|w| w[0] == w[1]) || Instant::now() > deadline {
                 break;
             }

@@ -89,9 +89,19 @@ impl Client {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let (state_tx, state_rx) = watch::channel(State::Connecting);
         let (ready_tx, ready_rx) = oneshot::channel();
-        tokio::spawn(session::run(config, shared.clone(), rx, state_tx, Some(ready_tx)));
+        tokio::spawn(session::run(
+            config,
+            shared.clone(),
+            rx,
+            state_tx,
+            Some(ready_tx),
+        ));
         match ready_rx.await {
-            Ok(Ok(())) => Ok(Client { commands: tx, shared, state: state_rx }),
+            Ok(Ok(())) => Ok(Client {
+                commands: tx,
+                shared,
+                state: state_rx,
+            }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::ConnectionLoss("session task stopped".into())),
         }
@@ -181,7 +191,9 @@ impl Client {
         check_path(path, false)?;
         let mut g = pb::GetDataRequest::new();
         g.path = path.to_string();
-        let resp = self.call(pb::Request_oneof_op::get_data(g), linearizable).await?;
+        let resp = self
+            .call(pb::Request_oneof_op::get_data(g), linearizable)
+            .await?;
         match resp.result {
             Some(pb::Response_oneof_result::get_data(mut g)) => {
                 let stat = Stat::from(g.stat.get_ref());
@@ -224,9 +236,7 @@ impl Client {
         e.path = path.to_string();
         let resp = self.call(pb::Request_oneof_op::exists(e), false).await?;
         match resp.result {
-            Some(pb::Response_oneof_result::exists(e)) => {
-                Ok(e.stat.as_ref().map(Stat::from))
-            }
+            Some(pb::Response_oneof_result::exists(e)) => Ok(e.stat.as_ref().map(Stat::from)),
             _ => Err(unexpected("exists")),
         }
     }
@@ -241,7 +251,9 @@ impl Client {
         check_path(path, false)?;
         let mut g = pb::GetChildrenRequest::new();
         g.path = path.to_string();
-        let resp = self.call(pb::Request_oneof_op::get_children(g), false).await?;
+        let resp = self
+            .call(pb::Request_oneof_op::get_children(g), false)
+            .await?;
         match resp.result {
             Some(pb::Response_oneof_result::get_children(mut g)) => {
                 let stat = Stat::from(g.stat.get_ref());
@@ -275,7 +287,9 @@ impl Client {
                     stat: Stat::from(c.stat.get_ref()),
                 },
                 Some(R::delete(_)) => OpResult::Delete,
-                Some(R::set_data(s)) => OpResult::SetData { stat: Stat::from(s.stat.get_ref()) },
+                Some(R::set_data(s)) => OpResult::SetData {
+                    stat: Stat::from(s.stat.get_ref()),
+                },
                 Some(R::check(_)) => OpResult::Check,
                 None => return Err(unexpected("multi result")),
             });
@@ -297,7 +311,10 @@ impl Client {
     /// with it). Other clones of this client fail with [`Error::Closed`] afterwards.
     pub async fn close(&self) -> Result<()> {
         match self
-            .call(pb::Request_oneof_op::close_session(pb::CloseSessionRequest::new()), false)
+            .call(
+                pb::Request_oneof_op::close_session(pb::CloseSessionRequest::new()),
+                false,
+            )
             .await
         {
             Ok(_) | Err(Error::Closed) | Err(Error::SessionExpired) => Ok(()),
@@ -314,7 +331,12 @@ impl Client {
             });
         }
         let (tx, rx) = oneshot::channel();
-        let cmd = Command { op, linearizable, reply: tx, submitted: Instant::now() };
+        let cmd = Command {
+            op,
+            linearizable,
+            reply: tx,
+            submitted: Instant::now(),
+        };
         self.commands.send(cmd).await.map_err(|_| Error::Closed)?;
         let resp = rx
             .await

@@ -86,7 +86,11 @@ pub(crate) async fn run(
 ) {
     let mut next_xid: i64 = 1;
     let mut waiting: VecDeque<Command> = VecDeque::new();
-    let mut start = if config.in_order { 0 } else { rand::random::<usize>() };
+    let mut start = if config.in_order {
+        0
+    } else {
+        rand::random::<usize>()
+    };
     loop {
         // Connect phase: keep queuing commands while we look for a member.
         let connected = {
@@ -123,7 +127,15 @@ pub(crate) async fn run(
         if let Some(tx) = first_connect.take() {
             let _ = tx.send(Ok(()));
         }
-        let ended = serve(&config, &shared, stream, &mut commands, &mut waiting, &mut next_xid).await;
+        let ended = serve(
+            &config,
+            &shared,
+            stream,
+            &mut commands,
+            &mut waiting,
+            &mut next_xid,
+        )
+        .await;
         match ended {
             Ended::Closed => return finish(&state, State::Closed, &mut waiting),
             Ended::Expired => return finish(&state, State::Expired, &mut waiting),
@@ -140,7 +152,11 @@ pub(crate) async fn run(
 fn finish(state: &watch::Sender<State>, last: State, waiting: &mut VecDeque<Command>) {
     let _ = state.send(last);
     for cmd in waiting.drain(..) {
-        let err = if last == State::Expired { Error::SessionExpired } else { Error::Closed };
+        let err = if last == State::Expired {
+            Error::SessionExpired
+        } else {
+            Error::Closed
+        };
         let _ = cmd.reply.send(Err(err));
     }
 }
@@ -153,7 +169,9 @@ fn expire_waiting(waiting: &mut VecDeque<Command>, limit: Duration) {
             break;
         }
         if let Some(cmd) = waiting.pop_front() {
-            let _ = cmd.reply.send(Err(Error::ConnectionLoss("no member reachable".into())));
+            let _ = cmd
+                .reply
+                .send(Err(Error::ConnectionLoss("no member reachable".into())));
         }
     }
 }
@@ -203,7 +221,11 @@ async fn handshake(config: &ClientConfig, shared: &Shared, addr: &str) -> Result
         Some(Ok(buf)) => codec::decode_frame::<pb::ServerFrame>(&buf)
             .map_err(|e| Error::Protocol(e.to_string()))?,
         Some(Err(e)) => return Err(Error::ConnectionLoss(format!("{addr}: {e}"))),
-        None => return Err(Error::ConnectionLoss(format!("{addr}: closed during handshake"))),
+        None => {
+            return Err(Error::ConnectionLoss(format!(
+                "{addr}: closed during handshake"
+            )))
+        }
     };
     let resp = match reply.kind {
         Some(pb::ServerFrame_oneof_kind::connect(c)) => c,
@@ -237,12 +259,21 @@ async fn serve(
     waiting: &mut VecDeque<Command>,
     next_xid: &mut i64,
 ) -> Ended {
-    let timeout = shared.session.lock().timeout.max(Duration::from_millis(300));
+    let timeout = shared
+        .session
+        .lock()
+        .timeout
+        .max(Duration::from_millis(300));
     let (read_half, write_half) = stream.into_split();
     let mut writer = FramedWrite::new(write_half, codec::codec(config.max_frame));
     let reader = FramedRead::new(read_half, codec::codec(config.max_frame));
     let (inflight_tx, inflight_rx) = mpsc::unbounded_channel::<InFlight>();
-    let mut reader_task = tokio::spawn(read_loop(reader, inflight_rx, shared.clone(), timeout * 2 / 3));
+    let mut reader_task = tokio::spawn(read_loop(
+        reader,
+        inflight_rx,
+        shared.clone(),
+        timeout * 2 / 3,
+    ));
 
     let mut ping = tokio::time::interval(timeout / 3);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -299,7 +330,10 @@ async fn serve(
 
 /// Writes a batch of requests (assigning xids in order) and flushes once.
 async fn write_batch(
-    writer: &mut FramedWrite<tokio::net::tcp::OwnedWriteHalf, tokio_util::codec::LengthDelimitedCodec>,
+    writer: &mut FramedWrite<
+        tokio::net::tcp::OwnedWriteHalf,
+        tokio_util::codec::LengthDelimitedCodec,
+    >,
     inflight: &mpsc::UnboundedSender<InFlight>,
     batch: &mut Vec<Command>,
     next_xid: &mut i64,
@@ -314,10 +348,19 @@ async fn write_batch(
         req.op = Some(cmd.op);
         let mut frame = pb::ClientFrame::new();
         frame.set_request(req);
-        let _ = inflight.send(InFlight { xid, reply: Some(cmd.reply), close });
-        writer.feed(codec::encode(&frame)).await.map_err(|e| e.to_string())?;
+        let _ = inflight.send(InFlight {
+            xid,
+            reply: Some(cmd.reply),
+            close,
+        });
+        writer
+            .feed(codec::encode(&frame))
+            .await
+            .map_err(|e| e.to_string())?;
     }
-    SinkExt::<bytes::Bytes>::flush(writer).await.map_err(|e: std::io::Error| e.to_string())
+    SinkExt::<bytes::Bytes>::flush(writer)
+        .await
+        .map_err(|e: std::io::Error| e.to_string())
 }
 
 /// Reads frames, answers in-flight requests in order, and reports why it stopped.
@@ -330,7 +373,9 @@ async fn read_loop(
     let mut pending: VecDeque<InFlight> = VecDeque::new();
     let ended = loop {
         let frame = match tokio::time::timeout(read_timeout, reader.next()).await {
-            Err(_) => break Ended::Lost("no answer from the member within the read timeout".into()),
+            Err(_) => {
+                break Ended::Lost("no answer from the member within the read timeout".into())
+            }
             Ok(None) => break Ended::Lost("connection closed by the member".into()),
             Ok(Some(Err(e))) => break Ended::Lost(e.to_string()),
             Ok(Some(Ok(buf))) => buf,

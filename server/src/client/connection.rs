@@ -42,7 +42,10 @@ pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), Stri
     let outcome = handshake::accept(ctx, &connect).await;
     let mut reply = pb::ServerFrame::new();
     reply.set_connect(outcome.response);
-    framed.send(codec::encode(&reply)).await.map_err(|e| e.to_string())?;
+    framed
+        .send(codec::encode(&reply))
+        .await
+        .map_err(|e| e.to_string())?;
     let Some(session_id) = outcome.session else {
         return Ok(());
     };

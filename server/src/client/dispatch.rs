@@ -31,7 +31,12 @@ pub struct OpTable(HashMap<&'static str, OpMetrics>);
 impl OpTable {
     /// Resolves the handles for every op once.
     pub fn new(metrics: &crate::metrics::Metrics) -> OpTable {
-        OpTable(crate::metrics::OPS.iter().map(|op| (*op, metrics.op(op))).collect())
+        OpTable(
+            crate::metrics::OPS
+                .iter()
+                .map(|op| (*op, metrics.op(op)))
+                .collect(),
+        )
     }
     /// The handles for `op` (one of [`crate::metrics::OPS`]).
     pub fn get(&self, op: &'static str) -> Option<OpMetrics> {
@@ -53,7 +58,12 @@ pub struct Pipe {
 impl Pipe {
     /// A pipe for a session.
     pub fn new(session_id: u64, ops: Arc<OpTable>) -> Pipe {
-        Pipe { session_id, last_write: None, closing: false, ops }
+        Pipe {
+            session_id,
+            last_write: None,
+            closing: false,
+            ops,
+        }
     }
 }
 
@@ -107,14 +117,25 @@ fn measured(ops: Option<OpMetrics>, fut: Reply) -> Reply {
 pub fn dispatch(ctx: &Arc<ClientContext>, pipe: &mut Pipe, req: pb::Request) -> Reply {
     let xid = req.xid;
     let Some(op) = req.op else {
-        return ready(respond::error(xid, ctx.raft.applied(), Code::BadArguments, "request without an operation"));
+        return ready(respond::error(
+            xid,
+            ctx.raft.applied(),
+            Code::BadArguments,
+            "request without an operation",
+        ));
     };
     let metrics = pipe.ops.get(op_name(&op));
     let fut = route(ctx, pipe, xid, req.linearizable, op);
     measured(metrics, fut)
 }
 
-fn route(ctx: &Arc<ClientContext>, pipe: &mut Pipe, xid: i64, linearizable: bool, op: pb::Request_oneof_op) -> Reply {
+fn route(
+    ctx: &Arc<ClientContext>,
+    pipe: &mut Pipe,
+    xid: i64,
+    linearizable: bool,
+    op: pb::Request_oneof_op,
+) -> Reply {
     use pb::Request_oneof_op as O;
     let limits = &ctx.limits;
     let checked = match &op {
@@ -126,7 +147,10 @@ fn route(ctx: &Arc<ClientContext>, pipe: &mut Pipe, xid: i64, linearizable: bool
         O::get_data(g) => validate::plain(&g.path),
         O::get_children(g) => validate::plain(&g.path),
         O::sync(s) => validate::plain(&s.path),
-        O::check(_) => Err((Code::BadArguments, "check is only valid inside a multi".into())),
+        O::check(_) => Err((
+            Code::BadArguments,
+            "check is only valid inside a multi".into(),
+        )),
         O::ping(_) | O::close_session(_) => Ok(()),
     };
     if let Err((code, message)) = checked {
@@ -149,7 +173,11 @@ fn route(ctx: &Arc<ClientContext>, pipe: &mut Pipe, xid: i64, linearizable: bool
         }
         O::ping(_) => {
             let zxid = ctx.raft.applied();
-            return ready(respond::ok(xid, zxid, pb::Response_oneof_result::ping(pb::PingResponse::new())));
+            return ready(respond::ok(
+                xid,
+                zxid,
+                pb::Response_oneof_result::ping(pb::PingResponse::new()),
+            ));
         }
         read => return read_request(ctx, pipe, xid, linearizable, read),
     }
@@ -171,7 +199,13 @@ fn write_request(ctx: &Arc<ClientContext>, pipe: &mut Pipe, xid: i64, txn: rpb::
     })
 }
 
-fn read_request(ctx: &Arc<ClientContext>, pipe: &Pipe, xid: i64, linearizable: bool, op: pb::Request_oneof_op) -> Reply {
+fn read_request(
+    ctx: &Arc<ClientContext>,
+    pipe: &Pipe,
+    xid: i64,
+    linearizable: bool,
+    op: pb::Request_oneof_op,
+) -> Reply {
     let before = pipe.last_write.clone();
     let session_id = pipe.session_id;
     let ctx = ctx.clone();
@@ -190,13 +224,23 @@ fn read_request(ctx: &Arc<ClientContext>, pipe: &Pipe, xid: i64, linearizable: b
 }
 
 /// Serves a read from the local tree.
-fn read_now(ctx: &ClientContext, session_id: u64, xid: i64, op: pb::Request_oneof_op) -> pb::Response {
+fn read_now(
+    ctx: &ClientContext,
+    session_id: u64,
+    xid: i64,
+    op: pb::Request_oneof_op,
+) -> pb::Response {
     use pb::Request_oneof_op as O;
     use pb::Response_oneof_result as R;
     let zxid = ctx.raft.applied();
     let tree = ctx.raft.tree();
     if tree.session(session_id).is_none() {
-        return respond::error(xid, zxid, Code::SessionExpired, format!("session {session_id:#x} expired"));
+        return respond::error(
+            xid,
+            zxid,
+            Code::SessionExpired,
+            format!("session {session_id:#x} expired"),
+        );
     }
     match op {
         O::get_data(g) => match tree.get(&g.path) {

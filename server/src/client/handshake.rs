@@ -38,19 +38,28 @@ fn refuse(ctx: &ClientContext, code: Code, message: impl Into<String>) -> Outcom
     r.message = message.into();
     r.server_id = ctx.member_id;
     r.admin_addr = ctx.admin_addr.clone();
-    Outcome { response: r, session: None }
+    Outcome {
+        response: r,
+        session: None,
+    }
 }
 
 /// A new session id: member id (8 bits), milliseconds (40 bits), counter (16 bits).
 fn new_session_id(member: u64) -> u64 {
-    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     let n = SESSION_COUNTER.fetch_add(1, Ordering::Relaxed);
     (member << 56) | ((ms & 0xff_ffff_ffff) << 16) | (n & 0xffff)
 }
 
 /// Current wall-clock time in ms, as stamped into transactions.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Runs the handshake for one connect request.
@@ -59,7 +68,10 @@ pub async fn accept(ctx: &ClientContext, req: &pb::ConnectRequest) -> Outcome {
         return refuse(
             ctx,
             Code::BadArguments,
-            format!("protocol version {} not supported (this member speaks {PROTOCOL_VERSION})", req.protocol_version),
+            format!(
+                "protocol version {} not supported (this member speaks {PROTOCOL_VERSION})",
+                req.protocol_version
+            ),
         );
     }
     let status = ctx.raft.status();
@@ -84,13 +96,20 @@ pub async fn accept(ctx: &ClientContext, req: &pb::ConnectRequest) -> Outcome {
             Ok(c) if c.result.is_ok() => (id, password.to_vec(), timeout_ms),
             Ok(c) => {
                 let msg = c.result.err().map(|e| e.message).unwrap_or_default();
-                return refuse(ctx, Code::SystemError, format!("session not created: {msg}"));
+                return refuse(
+                    ctx,
+                    Code::SystemError,
+                    format!("session not created: {msg}"),
+                );
             }
             Err(e) => return refuse(ctx, Code::NotReady, format!("session not created: {e}")),
         }
     } else {
         if ctx.raft.applied() < req.last_zxid_seen
-            && !ctx.raft.wait_applied(req.last_zxid_seen, CATCH_UP_WAIT).await
+            && !ctx
+                .raft
+                .wait_applied(req.last_zxid_seen, CATCH_UP_WAIT)
+                .await
         {
             return refuse(
                 ctx,
@@ -104,9 +123,17 @@ pub async fn accept(ctx: &ClientContext, req: &pb::ConnectRequest) -> Outcome {
         }
         let tree = ctx.raft.tree();
         match tree.session(req.session_id) {
-            Some(s) if s.password == req.password => (req.session_id, s.password.clone(), s.timeout_ms),
+            Some(s) if s.password == req.password => {
+                (req.session_id, s.password.clone(), s.timeout_ms)
+            }
             Some(_) => return refuse(ctx, Code::SessionExpired, "wrong session password"),
-            None => return refuse(ctx, Code::SessionExpired, format!("session {:#x} expired or unknown", req.session_id)),
+            None => {
+                return refuse(
+                    ctx,
+                    Code::SessionExpired,
+                    format!("session {:#x} expired or unknown", req.session_id),
+                )
+            }
         }
     };
     let mut r = pb::ConnectResponse::new();
@@ -117,5 +144,8 @@ pub async fn accept(ctx: &ClientContext, req: &pb::ConnectRequest) -> Outcome {
     r.server_id = ctx.member_id;
     r.zxid = ctx.raft.applied();
     r.admin_addr = ctx.admin_addr.clone();
-    Outcome { response: r, session: Some(session_id) }
+    Outcome {
+        response: r,
+        session: Some(session_id),
+    }
 }

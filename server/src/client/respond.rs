@@ -45,7 +45,9 @@ fn set_response(s: &Stat) -> pb::SetDataResponse {
 pub fn write_result(xid: i64, zxid: u64, result: TxnResult) -> pb::Response {
     use pb::Response_oneof_result as R;
     match result {
-        Ok(Output::Created { path, stat }) => ok(xid, zxid, R::create(create_response(&path, &stat))),
+        Ok(Output::Created { path, stat }) => {
+            ok(xid, zxid, R::create(create_response(&path, &stat)))
+        }
         Ok(Output::Deleted) => ok(xid, zxid, R::delete(pb::DeleteResponse::new())),
         Ok(Output::DataSet { stat }) => ok(xid, zxid, R::set_data(set_response(&stat))),
         Ok(Output::Checked) => ok(xid, zxid, R::check(pb::CheckVersionResponse::new())),
@@ -57,7 +59,9 @@ pub fn write_result(xid: i64, zxid: u64, result: TxnResult) -> pb::Response {
             ok(xid, zxid, R::multi(m))
         }
         Ok(Output::SessionCreated) => ok(xid, zxid, R::ping(pb::PingResponse::new())),
-        Ok(Output::SessionClosed) => ok(xid, zxid, R::close_session(pb::CloseSessionResponse::new())),
+        Ok(Output::SessionClosed) => {
+            ok(xid, zxid, R::close_session(pb::CloseSessionResponse::new()))
+        }
         Err(e) => txn_error(xid, zxid, e),
     }
 }

@@ -16,7 +16,11 @@ pub struct Limits {
 pub type Rejection = (Code, String);
 
 fn check_path(p: &str, sequential: bool) -> Result<(), Rejection> {
-    let r = if sequential { path::validate_sequential(p) } else { path::validate(p) };
+    let r = if sequential {
+        path::validate_sequential(p)
+    } else {
+        path::validate(p)
+    };
     r.map_err(|e| (Code::BadArguments, e))
 }
 
@@ -24,7 +28,11 @@ fn check_data(data: &[u8], limits: &Limits) -> Result<(), Rejection> {
     if data.len() > limits.max_data_bytes {
         return Err((
             Code::TooLarge,
-            format!("value of {} bytes exceeds the limit of {} bytes", data.len(), limits.max_data_bytes),
+            format!(
+                "value of {} bytes exceeds the limit of {} bytes",
+                data.len(),
+                limits.max_data_bytes
+            ),
         ));
     }
     Ok(())
@@ -42,7 +50,10 @@ pub fn create(c: &pb::CreateRequest, limits: &Limits) -> Result<(), Rejection> {
         return Err((Code::BadArguments, "a TTL node needs ttl_ms > 0".into()));
     }
     if !mode.is_ttl() && c.ttl_ms != 0 {
-        return Err((Code::BadArguments, "ttl_ms is only valid for TTL modes".into()));
+        return Err((
+            Code::BadArguments,
+            "ttl_ms is only valid for TTL modes".into(),
+        ));
     }
     Ok(())
 }
@@ -64,7 +75,11 @@ pub fn multi(m: &pb::MultiRequest, limits: &Limits) -> Result<(), Rejection> {
     if m.ops.len() > limits.max_multi_ops {
         return Err((
             Code::TooLarge,
-            format!("multi of {} operations exceeds the limit of {}", m.ops.len(), limits.max_multi_ops),
+            format!(
+                "multi of {} operations exceeds the limit of {}",
+                m.ops.len(),
+                limits.max_multi_ops
+            ),
         ));
     }
     for (i, op) in m.ops.iter().enumerate() {
@@ -84,7 +99,10 @@ pub fn multi(m: &pb::MultiRequest, limits: &Limits) -> Result<(), Rejection> {
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits { max_data_bytes: 10, max_multi_ops: 2 };
+    const LIMITS: Limits = Limits {
+        max_data_bytes: 10,
+        max_multi_ops: 2,
+    };
 
     #[test]
     fn rejects_bad_requests() {

@@ -247,7 +247,11 @@ impl RaftLoop {
         Ok(())
     }
 
-    fn propose(&mut self, mut txn: rpb::Txn, reply: oneshot::Sender<Result<Committed, ProposeError>>) {
+    fn propose(
+        &mut self,
+        mut txn: rpb::Txn,
+        reply: oneshot::Sender<Result<Committed, ProposeError>>,
+    ) {
         if self.node.raft.leader_id == raft::INVALID_ID {
             let _ = reply.send(Err(ProposeError::NoLeader));
             return;
@@ -287,10 +291,8 @@ impl RaftLoop {
                 let _ = reply.send(Err(ProposeError::Timeout));
             }
         }
-        self.reads.retain(|_, (t, reply)| {
-            let keep = now.duration_since(*t) <= limit && !reply.is_closed();
-            keep
-        });
+        self.reads
+            .retain(|_, (t, reply)| now.duration_since(*t) <= limit && !reply.is_closed());
     }
 
     fn on_ready(&mut self) -> Result<(), StorageFailure> {
@@ -307,7 +309,9 @@ impl RaftLoop {
         let committed = rd.take_committed_entries();
         self.apply(committed);
         if !rd.entries().is_empty() {
-            self.metrics.proposal_batch_size.observe(rd.entries().len() as f64);
+            self.metrics
+                .proposal_batch_size
+                .observe(rd.entries().len() as f64);
             self.node.mut_store().append(rd.entries())?;
         }
         if let Some(hs) = rd.hs() {
@@ -315,7 +319,9 @@ impl RaftLoop {
         }
         let started = Instant::now();
         if self.node.mut_store().persist()? {
-            self.metrics.fsync_duration_seconds.observe(started.elapsed().as_secs_f64());
+            self.metrics
+                .fsync_duration_seconds
+                .observe(started.elapsed().as_secs_f64());
         }
         if !rd.persisted_messages().is_empty() {
             self.outbox.send(rd.take_persisted_messages());
@@ -423,14 +429,21 @@ impl RaftLoop {
                     }),
                 };
                 if txn.origin == self.cfg.id {
-                    done.push((txn.proposal_id, Committed { zxid: entry.index, result }));
+                    done.push((
+                        txn.proposal_id,
+                        Committed {
+                            zxid: entry.index,
+                            result,
+                        },
+                    ));
                 }
             }
         }
         for (id, committed) in done {
             // Earlier proposals of this boot that never applied were dropped.
             if id & 0xffff_ffff_0000_0000 == self.boot {
-                let earlier: Vec<u64> = self.pending.range(self.boot..id).map(|(k, _)| *k).collect();
+                let earlier: Vec<u64> =
+                    self.pending.range(self.boot..id).map(|(k, _)| *k).collect();
                 for k in earlier {
                     if let Some((_, reply)) = self.pending.remove(&k) {
                         let _ = reply.send(Err(ProposeError::Dropped));
@@ -445,7 +458,8 @@ impl RaftLoop {
     }
 
     fn maybe_snapshot(&mut self) {
-        if self.snapshot_in_flight || self.applied < self.last_snapshot + self.cfg.snapshot_entries {
+        if self.snapshot_in_flight || self.applied < self.last_snapshot + self.cfg.snapshot_entries
+        {
             return;
         }
         let (index, term) = (self.applied, self.applied_term);

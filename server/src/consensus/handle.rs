@@ -12,8 +12,8 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use paddock::proto::replication as rpb;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use tokio::sync::{oneshot, watch};
 
 use crate::tree::{DataTree, TxnResult};
@@ -165,7 +165,9 @@ impl RaftHandle {
     /// the call was made (Raft ReadIndex). Returns the applied index reached.
     pub async fn read_barrier(&self) -> Result<u64, ProposeError> {
         let (tx, rx) = oneshot::channel();
-        self.inputs.send(Input::ReadIndex(tx)).map_err(|_| ProposeError::Stopped)?;
+        self.inputs
+            .send(Input::ReadIndex(tx))
+            .map_err(|_| ProposeError::Stopped)?;
         let index = match tokio::time::timeout(self.request_timeout, rx).await {
             Ok(Ok(r)) => r?,
             Ok(Err(_)) => return Err(ProposeError::Stopped),

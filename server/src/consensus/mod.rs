@@ -1,5 +1,5 @@
 //! Raft: consensus on the order of transactions (being written).
-pub mod storage;
-pub mod snapshots;
-pub mod handle;
 pub mod driver;
+pub mod handle;
+pub mod snapshots;
+pub mod storage;

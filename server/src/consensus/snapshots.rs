@@ -34,7 +34,10 @@ impl SnapshotDir {
                 let _ = fs::remove_file(&path);
             }
         }
-        Ok(SnapshotDir { dir: dir.to_path_buf(), cache: Mutex::new(None) })
+        Ok(SnapshotDir {
+            dir: dir.to_path_buf(),
+            cache: Mutex::new(None),
+        })
     }
 
     fn path(&self, index: u64) -> PathBuf {
@@ -64,7 +67,10 @@ impl SnapshotDir {
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
-                name.strip_prefix("snap-")?.strip_suffix(".snap")?.parse().ok()
+                name.strip_prefix("snap-")?
+                    .strip_suffix(".snap")?
+                    .parse()
+                    .ok()
             })
             .collect();
         out.sort_unstable_by(|a, b| b.cmp(a));

@@ -94,9 +94,15 @@ impl DiskStorage {
             ..Default::default()
         };
         let engine = Engine::open(cfg)?;
-        let hard_state = engine.get_message::<HardState>(META, KEY_HARD_STATE)?.unwrap_or_default();
-        let truncated = engine.get_message::<SnapshotMetadata>(META, KEY_TRUNCATED)?.unwrap_or_default();
-        let snapshot = engine.get_message::<SnapshotMetadata>(META, KEY_SNAPSHOT)?.unwrap_or_default();
+        let hard_state = engine
+            .get_message::<HardState>(META, KEY_HARD_STATE)?
+            .unwrap_or_default();
+        let truncated = engine
+            .get_message::<SnapshotMetadata>(META, KEY_TRUNCATED)?
+            .unwrap_or_default();
+        let snapshot = engine
+            .get_message::<SnapshotMetadata>(META, KEY_SNAPSHOT)?
+            .unwrap_or_default();
         let mut storage = DiskStorage {
             conf_state: ConfState::default(),
             engine,
@@ -106,12 +112,19 @@ impl DiskStorage {
             batch: LogBatch::default(),
             snapshots,
         };
-        match storage.engine.get_message::<ConfState>(META, KEY_CONF_STATE)? {
+        match storage
+            .engine
+            .get_message::<ConfState>(META, KEY_CONF_STATE)?
+        {
             Some(cs) => storage.conf_state = cs,
             None => {
-                let mut cs = ConfState::default();
-                cs.voters = voters.to_vec();
-                storage.batch.put_message(META, KEY_CONF_STATE.to_vec(), &cs)?;
+                let cs = ConfState {
+                    voters: voters.to_vec(),
+                    ..Default::default()
+                };
+                storage
+                    .batch
+                    .put_message(META, KEY_CONF_STATE.to_vec(), &cs)?;
                 storage.conf_state = cs;
                 storage.persist()?;
             }
@@ -175,13 +188,20 @@ impl DiskStorage {
 
     /// Records a snapshot this member took at `index` (durable on disk already) and
     /// compacts the log so that at most `keep` entries before `index` remain.
-    pub fn snapshot_taken(&mut self, index: u64, term: u64, keep: u64) -> Result<(), StorageFailure> {
+    pub fn snapshot_taken(
+        &mut self,
+        index: u64,
+        term: u64,
+        keep: u64,
+    ) -> Result<(), StorageFailure> {
         if index <= self.snapshot.index {
             return Ok(());
         }
-        let mut meta = SnapshotMetadata::default();
-        meta.index = index;
-        meta.term = term;
+        let mut meta = SnapshotMetadata {
+            index,
+            term,
+            ..Default::default()
+        };
         meta.set_conf_state(self.conf_state.clone());
         let mut batch = LogBatch::default();
         batch.put_message(META, KEY_SNAPSHOT.to_vec(), &meta)?;
@@ -236,7 +256,10 @@ fn other(msg: String) -> raft::Error {
 
 impl Storage for DiskStorage {
     fn initial_state(&self) -> raft::Result<RaftState> {
-        Ok(RaftState::new(self.hard_state.clone(), self.conf_state.clone()))
+        Ok(RaftState::new(
+            self.hard_state.clone(),
+            self.conf_state.clone(),
+        ))
     }
 
     fn entries(
@@ -288,10 +311,14 @@ impl Storage for DiskStorage {
     fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
         let meta = &self.snapshot;
         if meta.index == 0 || meta.index < request_index {
-            return Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable));
+            return Err(raft::Error::Store(
+                StorageError::SnapshotTemporarilyUnavailable,
+            ));
         }
         let Some(data) = self.snapshots.load(meta.index) else {
-            return Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable));
+            return Err(raft::Error::Store(
+                StorageError::SnapshotTemporarilyUnavailable,
+            ));
         };
         let mut snap = Snapshot::default();
         snap.set_metadata(meta.clone());

@@ -26,6 +26,7 @@ pub struct PeerOutbox {
 }
 
 impl PeerOutbox {
+    #[allow(clippy::too_many_arguments)]
     /// Starts one sender task per peer (`peers` excludes this member) on the runtime.
     pub fn start(
         rt: &tokio::runtime::Handle,
@@ -52,7 +53,10 @@ impl PeerOutbox {
             };
             rt.spawn(link.run(rx, stop.clone()));
         }
-        PeerOutbox { peers: map, metrics }
+        PeerOutbox {
+            peers: map,
+            metrics,
+        }
     }
 }
 
@@ -63,11 +67,17 @@ impl Outbox for PeerOutbox {
             match self.peers.get(&to) {
                 Some(tx) => {
                     if tx.try_send(m).is_err() {
-                        self.metrics.peer_messages_dropped_total.with_label_values(&[&to.to_string()]).inc();
+                        self.metrics
+                            .peer_messages_dropped_total
+                            .with_label_values(&[&to.to_string()])
+                            .inc();
                     }
                 }
                 None => {
-                    self.metrics.peer_messages_dropped_total.with_label_values(&[&to.to_string()]).inc();
+                    self.metrics
+                        .peer_messages_dropped_total
+                        .with_label_values(&[&to.to_string()])
+                        .inc();
                 }
             }
         }
@@ -115,7 +125,10 @@ impl Link {
             if framed.send(Bytes::from(hello)).await.is_err() {
                 continue;
             }
-            let sent = self.metrics.peer_messages_sent_total.with_label_values(&[&label]);
+            let sent = self
+                .metrics
+                .peer_messages_sent_total
+                .with_label_values(&[&label]);
             loop {
                 let first = tokio::select! {
                     _ = stop.cancelled() => return,
@@ -146,7 +159,10 @@ impl Link {
                 match flushed {
                     Ok(()) => {
                         sent.inc_by(batch.len() as u64);
-                        if batch.iter().any(|m| m.get_msg_type() == MessageType::MsgSnapshot) {
+                        if batch
+                            .iter()
+                            .any(|m| m.get_msg_type() == MessageType::MsgSnapshot)
+                        {
                             self.raft.report(Input::SnapshotSent(self.peer));
                         }
                     }

@@ -3,9 +3,9 @@
 //! Every member a test starts is killed when the [`Ensemble`] is dropped; every wait
 //! is bounded in time.
 #![allow(dead_code)]
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use paddock::{Client, ClientConfig};
@@ -55,8 +55,17 @@ impl Ensemble {
                 child: None,
             });
         }
-        let peers = members.iter().map(|m| format!("{}={}", m.id, m.peer)).collect::<Vec<_>>().join(",");
-        let mut e = Ensemble { members, peers, extra: extra.iter().map(|s| s.to_string()).collect(), _tmp: tmp };
+        let peers = members
+            .iter()
+            .map(|m| format!("{}={}", m.id, m.peer))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut e = Ensemble {
+            members,
+            peers,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            _tmp: tmp,
+        };
         for i in 0..n {
             e.spawn(i);
         }
@@ -75,7 +84,14 @@ impl Ensemble {
         let child = Command::new(env!("CARGO_BIN_EXE_paddockd"))
             .args(["--id", &m.id.to_string()])
             .args(["--data-dir", &m.dir.display().to_string()])
-            .args(["--client-addr", &m.client, "--peer-addr", &m.peer, "--admin-addr", &m.admin])
+            .args([
+                "--client-addr",
+                &m.client,
+                "--peer-addr",
+                &m.peer,
+                "--admin-addr",
+                &m.admin,
+            ])
             .args(["--peers", &self.peers])
             .args(&self.extra)
             .stdout(Stdio::null())
@@ -111,7 +127,11 @@ impl Ensemble {
 
     /// Client addresses of all members, comma-separated.
     pub fn servers(&self) -> String {
-        self.members.iter().map(|m| m.client.clone()).collect::<Vec<_>>().join(",")
+        self.members
+            .iter()
+            .map(|m| m.client.clone())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// GET /status of member `i`, parsed.
@@ -154,14 +174,18 @@ impl Ensemble {
             if statuses.iter().all(|s| s.is_some()) {
                 let s: Vec<_> = statuses.into_iter().flatten().collect();
                 let same = s.windows(2).all(|w| {
-                    w[0]["applied_index"] == w[1]["applied_index"] && w[0]["digest"] == w[1]["digest"]
+                    w[0]["applied_index"] == w[1]["applied_index"]
+                        && w[0]["digest"] == w[1]["digest"]
                 });
                 let healthy = s.iter().all(|x| x["leader_id"].as_u64().unwrap_or(0) != 0);
                 if same && healthy {
                     return s[0]["digest"].as_str().unwrap_or_default().to_string();
                 }
             }
-            assert!(Instant::now() < deadline, "members did not converge within {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "members did not converge within {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -182,15 +206,23 @@ impl Drop for Ensemble {
 }
 
 fn unsafe_sigterm(pid: u32) {
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
 }
 
 /// A minimal HTTP/1.1 GET; `None` if the member does not answer.
 pub fn http_get(addr: &str, path: &str) -> Option<String> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_millis(500)).ok()?;
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_millis(500))
+            .ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     let (head, body) = out.split_once("\r\n\r\n")?;
@@ -208,7 +240,10 @@ pub async fn client_at(server: &str, timeout: Duration) -> Client {
         match Client::connect_with(cfg).await {
             Ok(c) => return c,
             Err(e) => {
-                assert!(Instant::now() < deadline, "could not connect to {server}: {e}");
+                assert!(
+                    Instant::now() < deadline,
+                    "could not connect to {server}: {e}"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

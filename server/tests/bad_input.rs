@@ -1,0 +1,192 @@
+//! Bad input from clients: the member answers with a clear error or closes the
+//! connection, stays up, and changes nothing.
+mod common;
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use paddock::codec::{self, PROTOCOL_VERSION};
+use paddock::proto::paddock as pb;
+use paddock::{Code, CreateMode, Op};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const T: Duration = Duration::from_secs(20);
+
+type Framed = tokio_util::codec::Framed<TcpStream, tokio_util::codec::LengthDelimitedCodec>;
+
+/// Connects and opens a session over the raw protocol.
+async fn raw_session(addr: &str) -> Framed {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let mut framed = codec::framed(stream, 64 << 20);
+    let mut c = pb::ConnectRequest::new();
+    c.protocol_version = PROTOCOL_VERSION;
+    c.timeout_ms = 10_000;
+    let mut f = pb::ClientFrame::new();
+    f.set_connect(c);
+    framed.send(codec::encode(&f)).await.expect("send connect");
+    let reply: pb::ServerFrame =
+        codec::decode_frame(&framed.next().await.expect("reply").expect("frame")).expect("decode");
+    match reply.kind {
+        Some(pb::ServerFrame_oneof_kind::connect(c)) => {
+            assert_eq!(c.err, pb::ErrorCode::OK, "{}", c.message)
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    framed
+}
+
+async fn call(framed: &mut Framed, xid: i64, op: pb::Request_oneof_op) -> pb::Response {
+    let mut r = pb::Request::new();
+    r.xid = xid;
+    r.op = Some(op);
+    let mut f = pb::ClientFrame::new();
+    f.set_request(r);
+    framed.send(codec::encode(&f)).await.expect("send");
+    let reply: pb::ServerFrame =
+        codec::decode_frame(&framed.next().await.expect("reply").expect("frame")).expect("decode");
+    match reply.kind {
+        Some(pb::ServerFrame_oneof_kind::response(r)) => r,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// Reads until the member closes the connection (bounded).
+async fn expect_closed(stream: &mut TcpStream) {
+    let mut buf = [0u8; 1024];
+    let r = tokio::time::timeout(T, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(r.is_ok(), "the member did not close the connection");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_an_error_and_changes_nothing() {
+    let e = common::Ensemble::start(1, &[]);
+    let addr = e.members[0].client.clone();
+    let c = common::client_at(&addr, T).await;
+    c.create("/ok", b"1", CreateMode::Persistent)
+        .await
+        .expect("create");
+    let before = e.status(0).expect("status");
+
+    // An oversize frame is refused before it is read.
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(&(100u32 << 20).to_be_bytes())
+        .await
+        .expect("write");
+    expect_closed(&mut s).await;
+
+    // Garbage bytes instead of a connect request.
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(&[0, 0, 0, 8, 0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0xff])
+        .await
+        .expect("write");
+    expect_closed(&mut s).await;
+
+    // A wrong protocol version is refused with a reason.
+    let stream = TcpStream::connect(&addr).await.expect("connect");
+    let mut framed = codec::framed(stream, 1 << 20);
+    let mut cr = pb::ConnectRequest::new();
+    cr.protocol_version = 999;
+    let mut f = pb::ClientFrame::new();
+    f.set_connect(cr);
+    framed.send(codec::encode(&f)).await.expect("send");
+    let reply: pb::ServerFrame =
+        codec::decode_frame(&framed.next().await.expect("reply").expect("frame")).expect("decode");
+    match reply.kind {
+        Some(pb::ServerFrame_oneof_kind::connect(c)) => {
+            assert_eq!(c.err, pb::ErrorCode::BAD_ARGUMENTS);
+            assert!(c.message.contains("protocol version"), "{}", c.message);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // Invalid paths, oversize values and multis get typed errors (raw protocol, so the
+    // SDK's own checks are bypassed).
+    let mut raw = raw_session(&addr).await;
+    for (xid, bad) in ["no-slash", "/a//b", "/a/", "/a/./b", "/x\u{1}"]
+        .iter()
+        .enumerate()
+    {
+        let mut cr = pb::CreateRequest::new();
+        cr.path = bad.to_string();
+        let r = call(&mut raw, xid as i64 + 1, pb::Request_oneof_op::create(cr)).await;
+        assert_eq!(
+            r.err,
+            pb::ErrorCode::BAD_ARGUMENTS,
+            "{bad:?}: {}",
+            r.message
+        );
+    }
+    let mut cr = pb::CreateRequest::new();
+    cr.path = "/big".into();
+    cr.data = vec![7; (1 << 20) + 1];
+    let r = call(&mut raw, 10, pb::Request_oneof_op::create(cr)).await;
+    assert_eq!(r.err, pb::ErrorCode::TOO_LARGE, "{}", r.message);
+    let mut m = pb::MultiRequest::new();
+    for i in 0..1001 {
+        let mut op = pb::MultiOp::new();
+        let mut cr = pb::CreateRequest::new();
+        cr.path = format!("/m{i}");
+        op.set_create(cr);
+        m.ops.push(op);
+    }
+    let r = call(&mut raw, 11, pb::Request_oneof_op::multi(m)).await;
+    assert_eq!(r.err, pb::ErrorCode::TOO_LARGE, "{}", r.message);
+    let r = call(
+        &mut raw,
+        12,
+        pb::Request_oneof_op::check(pb::CheckVersionRequest::new()),
+    )
+    .await;
+    assert_eq!(r.err, pb::ErrorCode::BAD_ARGUMENTS);
+    let mut empty = pb::Request::new();
+    empty.xid = 13;
+    let mut f = pb::ClientFrame::new();
+    f.set_request(empty);
+    raw.send(codec::encode(&f)).await.expect("send");
+    let reply: pb::ServerFrame =
+        codec::decode_frame(&raw.next().await.expect("reply").expect("frame")).expect("decode");
+    assert!(
+        matches!(reply.kind, Some(pb::ServerFrame_oneof_kind::response(ref r)) if r.err == pb::ErrorCode::BAD_ARGUMENTS)
+    );
+    // A malformed frame after the handshake closes that connection.
+    raw.send(bytes::Bytes::from_static(&[0xff, 0xff, 0xff]))
+        .await
+        .expect("send");
+    assert!(matches!(
+        tokio::time::timeout(T, raw.next()).await,
+        Ok(None) | Ok(Some(Err(_)))
+    ));
+
+    // The SDK refuses invalid paths before sending.
+    let err = c
+        .create("/a//b", b"", CreateMode::Persistent)
+        .await
+        .expect_err("bad path");
+    assert_eq!(err.code(), Code::BadArguments);
+    let err = c
+        .multi(&[Op::Create {
+            path: "/m/".into(),
+            data: vec![],
+            mode: CreateMode::Persistent,
+            ttl_ms: 0,
+        }])
+        .await
+        .expect_err("bad multi");
+    assert_eq!(err.code(), Code::BadArguments);
+
+    // The member is still up and the tree holds exactly what it held.
+    let (data, _) = c.get("/ok").await.expect("still serving");
+    assert_eq!(data, b"1");
+    assert_eq!(c.children("/").await.expect("children"), vec!["ok"]);
+    let after = e.status(0).expect("status");
+    assert_eq!(before["znode_count"], after["znode_count"]);
+}
