@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs `paddock bench` against a fresh 3-member ensemble on 127.0.0.1 (release build),
+# for the workloads and session counts given, and prints one JSON line per cell.
+#
+#   scripts/bench-ensemble.sh [WORKDIR]          # defaults below
+#   WORKLOADS="set get" SESSIONS="64" DURATION=10 WARMUP=2 scripts/bench-ensemble.sh
+#
+# Every member fsyncs each Raft batch before it acknowledges (the only mode there is).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${1:-$(mktemp -d /tmp/paddock-bench.XXXXXX)}
+WORKLOADS=${WORKLOADS:-"create set get mixed"}
+SESSIONS=${SESSIONS:-"1 16 64"}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+cargo build --release -q -p paddock-server -p paddock-cli
+BIN=target/release
+PEERS=1=127.0.0.1:7182,2=127.0.0.1:7282,3=127.0.0.1:7382
+SERVERS=127.0.0.1:7181,127.0.0.1:7281,127.0.0.1:7381
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+for i in 1 2 3; do
+  "$BIN/paddockd" --id "$i" --data-dir "$WORK/m$i" --client-addr "127.0.0.1:7${i}81" \
+    --peer-addr "127.0.0.1:7${i}82" --admin-addr "127.0.0.1:7${i}80" --peers "$PEERS" \
+    2> "$WORK/m$i.log" &
+  pids+=($!)
+done
+for _ in $(seq 100); do
+  "$BIN/paddock" --servers "$SERVERS" sync / >/dev/null 2>&1 && break
+  sleep 0.1
+done
+for w in $WORKLOADS; do
+  for c in $SESSIONS; do
+    "$BIN/paddock" --servers "$SERVERS" --output json bench --workload "$w" --sessions "$c" \
+      --duration "$DURATION" --warmup "$WARMUP" --value-size 100
+  done
+done
