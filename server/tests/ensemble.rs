@@ -222,3 +222,36 @@ async fn five_members_keep_working_with_two_down() {
         assert_eq!(r.get("/five").await.expect("read").0, b"ok");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linearizable_reads_and_sync_across_a_leader_change() {
+    let mut e = Ensemble::start(3, &[]);
+    let leader = e.wait_leader(T);
+    let follower = (leader + 1) % 3;
+    let w = client_at(&e.members[leader].client, T).await;
+    w.create("/lin", b"1", CreateMode::Persistent)
+        .await
+        .expect("create");
+    let r = client_at(&e.members[follower].client, T).await;
+    assert_eq!(
+        r.get_linearizable("/lin")
+            .await
+            .expect("linearizable read")
+            .0,
+        b"1"
+    );
+    drop(w);
+    e.kill(leader);
+    // The new leader has not committed an entry of its term at first; the read must
+    // still complete (asked again until it does), not fail or hang.
+    let (data, _) = r
+        .get_linearizable("/lin")
+        .await
+        .expect("read across the election");
+    assert_eq!(data, b"1");
+    r.sync("/").await.expect("sync after the election");
+    r.set("/lin", b"2", None)
+        .await
+        .expect("write after the election");
+    assert_eq!(r.get_linearizable("/lin").await.expect("read").0, b"2");
+}

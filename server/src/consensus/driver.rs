@@ -98,8 +98,10 @@ pub struct RaftLoop {
     /// Proposals of this member waiting to apply, by proposal id.
     pending: BTreeMap<u64, (Instant, oneshot::Sender<Result<Committed, ProposeError>>)>,
     next_read: u64,
-    /// ReadIndex requests waiting for raft's answer, by context.
-    reads: HashMap<u64, (Instant, oneshot::Sender<Result<u64, ProposeError>>)>,
+    /// ReadIndex requests waiting for raft's answer, by context: (first asked, last
+    /// asked, reply). raft-rs drops a ReadIndex silently while a new leader has not yet
+    /// committed an entry of its term, so unanswered ones are asked again.
+    reads: HashMap<u64, (Instant, Instant, oneshot::Sender<Result<u64, ProposeError>>)>,
     applied: u64,
     applied_term: u64,
     last_snapshot: u64,
@@ -175,7 +177,7 @@ impl RaftLoop {
         for (_, (_, reply)) in std::mem::take(&mut self.pending) {
             let _ = reply.send(Err(ProposeError::Stopped));
         }
-        for (_, (_, reply)) in std::mem::take(&mut self.reads) {
+        for (_, (_, _, reply)) in std::mem::take(&mut self.reads) {
             let _ = reply.send(Err(ProposeError::Stopped));
         }
         if let Err(e) = &result {
@@ -222,7 +224,8 @@ impl RaftLoop {
                     let ctx = self.next_read;
                     self.next_read += 1;
                     self.node.read_index(ctx.to_be_bytes().to_vec());
-                    self.reads.insert(ctx, (Instant::now(), reply));
+                    let now = Instant::now();
+                    self.reads.insert(ctx, (now, now, reply));
                 }
             }
             Input::Peer(m) => {
@@ -292,7 +295,16 @@ impl RaftLoop {
             }
         }
         self.reads
-            .retain(|_, (t, reply)| now.duration_since(*t) <= limit && !reply.is_closed());
+            .retain(|_, (t, _, reply)| now.duration_since(*t) <= limit && !reply.is_closed());
+        let retry = self.cfg.tick * 3;
+        if self.node.raft.leader_id != raft::INVALID_ID {
+            for (ctx, (_, last, _)) in self.reads.iter_mut() {
+                if now.duration_since(*last) >= retry {
+                    *last = now;
+                    self.node.read_index(ctx.to_be_bytes().to_vec());
+                }
+            }
+        }
     }
 
     fn on_ready(&mut self) -> Result<(), StorageFailure> {
@@ -331,7 +343,7 @@ impl RaftLoop {
             if rs.request_ctx.len() == 8 {
                 ctx.copy_from_slice(&rs.request_ctx);
             }
-            if let Some((_, reply)) = self.reads.remove(&u64::from_be_bytes(ctx)) {
+            if let Some((_, _, reply)) = self.reads.remove(&u64::from_be_bytes(ctx)) {
                 let _ = reply.send(Ok(rs.index));
             }
         }
@@ -358,12 +370,7 @@ impl RaftLoop {
             info!(self.log, "raft role changed"; "role" => ?role, "leader" => leader,
                   "term" => self.node.raft.term);
         }
-        if self.leader != 0 && leader != self.leader {
-            // Pending ReadIndex requests went to a leader that is gone.
-            for (_, (_, reply)) in self.reads.drain() {
-                let _ = reply.send(Err(ProposeError::NoLeader));
-            }
-        }
+        // Pending ReadIndex requests are asked again (see `expire`), of the new leader.
         self.role = role;
         self.leader = leader;
     }
