@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-$(mktemp -d /tmp/paddock-bench.XXXXXX)}
+mkdir -p "$WORK"
 WORKLOADS=${WORKLOADS:-"create set get mixed"}
 SESSIONS=${SESSIONS:-"1 16 64"}
 DURATION=${DURATION:-10}
@@ -32,7 +33,7 @@ for _ in $(seq 100); do
 done
 for w in $WORKLOADS; do
   for c in $SESSIONS; do
-    "$BIN/paddock" --servers "$SERVERS" --output json bench --workload "$w" --sessions "$c" \
+    "$BIN/paddock" --servers "$SERVERS" --output json bench --workload "$w" --sessions "$c" --keys "${KEYS:-10000}" \
       --duration "$DURATION" --warmup "$WARMUP" --value-size 100
   done
 done

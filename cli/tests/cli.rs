@@ -1,4 +1,4 @@
-//! End-to-end tests of the `paddock` binary against a fake ensemble (see `support`):
+//! End-to-end tests of the `paddock` binary against real in-process members (see `support`):
 //! real processes, real sockets, the real SDK. When `paddockd` can be started by
 //! tests, the same assertions should run against it.
 mod support;
@@ -9,7 +9,7 @@ use paddock::{Client, ClientConfig};
 use serde_json::Value;
 use support::Ensemble;
 
-/// Runs the binary with `args` (blocking, off the runtime that serves the fake).
+/// Runs the binary with `args` (blocking, off the runtime that serves the members).
 async fn paddock(servers: &str, args: &[&str]) -> Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"));
     cmd.env_remove("PADDOCK_SERVERS")

@@ -64,6 +64,9 @@ pub const DEFAULT_MAX_MULTI_OPS: usize = 1000;
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 << 20;
 /// Default largest peer-link frame (1 GiB: room for a whole snapshot in one message).
 pub const DEFAULT_MAX_PEER_FRAME_BYTES: usize = 1 << 30;
+/// Largest member id: a session id carries its creating member's id in its top byte,
+/// so that members never hand out the same session id.
+pub const MAX_MEMBER_ID: u64 = 255;
 /// Default largest number of simultaneous client connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Default session tick (ZooKeeper's tickTime); session timeouts are bounded by [2, 20] x this.
@@ -216,6 +219,9 @@ pub enum ConfigError {
     /// Member id 0 (here or in `peers`); ids start at 1 (raft-rs reserves 0 for "none").
     #[error("member ids must be > 0 (raft-rs uses 0 for \"no member\")")]
     ZeroId,
+    /// Member id above [`MAX_MEMBER_ID`] (session ids carry the member id in one byte).
+    #[error("member id {0} is too large: ids go from 1 to 255")]
+    IdTooLarge(u64),
     /// This member's id is not among the voters.
     #[error("this member's id {id} is not in peers (voters: {voters:?})")]
     NotAVoter {
@@ -356,6 +362,9 @@ impl Config {
         let id = args.id.or(file.id).unwrap_or(DEFAULT_ID);
         if id == 0 {
             return Err(ConfigError::ZeroId);
+        }
+        if id > MAX_MEMBER_ID {
+            return Err(ConfigError::IdTooLarge(id));
         }
         let data_dir = args
             .data_dir
@@ -586,6 +595,9 @@ fn insert_peer(peers: &mut BTreeMap<u64, String>, id: &str, addr: &str) -> Resul
     if id == 0 {
         return Err(ConfigError::ZeroId);
     }
+    if id > MAX_MEMBER_ID {
+        return Err(ConfigError::IdTooLarge(id));
+    }
     let addr = addr.trim();
     check_host_port(addr).map_err(bad)?;
     if peers.insert(id, addr.to_string()).is_some() {
@@ -760,6 +772,10 @@ mod tests {
         assert!(e.to_string().contains("[1, 2, 3]"), "{e}");
         let e = refused(&["--peers", "1=a:1,2=b:2,3=c:3,4=d:4,5=e:5,6=f:6,7=g:7,8=h:8"]);
         assert!(matches!(e, ConfigError::TooManyVoters(8)));
+        assert!(matches!(
+            refused(&["--id", "256"]),
+            ConfigError::IdTooLarge(256)
+        ));
         for bad in [
             "1=a:1,1=b:2",
             "1",

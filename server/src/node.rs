@@ -64,6 +64,14 @@ pub enum StartError {
     /// raft-rs refused the configuration.
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
+    /// The data directory belongs to an ensemble with other voters than configured.
+    #[error("the data directory was created for voters {stored:?}, but the configuration lists {configured:?}; membership is static: use the original --peers or a new data directory")]
+    Membership {
+        /// Voters recorded in the Raft log.
+        stored: Vec<u64>,
+        /// Voters in the configuration.
+        configured: Vec<u64>,
+    },
 }
 
 /// The addresses a started member actually listens on (ports resolved when 0 was asked).
@@ -123,6 +131,14 @@ impl Node {
                 })?,
             );
         let storage = DiskStorage::open(&raft_dir, &config.voters(), snapshots.clone())?;
+        let mut stored = storage.voters();
+        stored.sort_unstable();
+        if stored != config.voters() {
+            return Err(StartError::Membership {
+                stored,
+                configured: config.voters(),
+            });
+        }
         let snap_index = storage.snapshot_metadata().index;
         let tree = if snap_index == 0 {
             DataTree::new()

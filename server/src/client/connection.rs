@@ -13,7 +13,7 @@ use paddock::codec;
 use paddock::proto::paddock as pb;
 use tokio::net::TcpStream;
 
-use super::dispatch::{dispatch, Pipe};
+use super::dispatch::{dispatch, outcome_unknown, Pipe};
 use super::{handshake, ClientContext, MAX_IN_FLIGHT};
 
 /// How long a new connection may take to send its connect request.
@@ -59,12 +59,18 @@ pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), Stri
         tokio::select! {
             biased;
             Some(resp) = inflight.next(), if !inflight.is_empty() => {
+                let mut unknown = outcome_unknown(&resp);
                 framed.feed(server_frame_response(resp)).await.map_err(|e| e.to_string())?;
                 // Write every answer that is already done in the same flush.
-                while let Some(Some(resp)) = inflight.next().now_or_never() {
+                while !unknown {
+                    let Some(Some(resp)) = inflight.next().now_or_never() else { break };
+                    unknown = outcome_unknown(&resp);
                     framed.feed(server_frame_response(resp)).await.map_err(|e| e.to_string())?;
                 }
                 SinkExt::<bytes::Bytes>::flush(&mut framed).await.map_err(|e: std::io::Error| e.to_string())?;
+                if unknown {
+                    return Err("a write's outcome is unknown; closing the connection".into());
+                }
                 if pipe.closing && inflight.is_empty() {
                     return Ok(());
                 }

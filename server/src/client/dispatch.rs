@@ -3,8 +3,11 @@
 //!
 //! Ordering (session FIFO): writes are handed to the Raft loop when the request is
 //! read, so they reach the log in request order; a read waits for the session's
-//! previous write to apply before it looks at the tree, so it sees that write. The
-//! connection answers the futures in request order.
+//! previous barrier (its latest write, sync or linearizable read) to complete before it
+//! looks at the tree, so it sees that write and is at least as fresh as that sync.
+//! The connection answers the futures in request order, and closes itself after a
+//! write whose outcome is unknown (see [`outcome_unknown`]), as ZooKeeper does, so a
+//! client never sees write N fail and a later write of the same connection succeed.
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -48,8 +51,9 @@ impl OpTable {
 pub struct Pipe {
     /// The session served on this connection.
     pub session_id: u64,
-    /// Resolves when the session's latest write has been answered.
-    last_write: Option<Shared<oneshot::Receiver<()>>>,
+    /// Resolves when the session's latest barrier (write, sync, linearizable read)
+    /// has been answered.
+    last_barrier: Option<Shared<oneshot::Receiver<()>>>,
     /// Set once a close-session request was accepted: the connection ends after it.
     pub closing: bool,
     ops: Arc<OpTable>,
@@ -60,7 +64,7 @@ impl Pipe {
     pub fn new(session_id: u64, ops: Arc<OpTable>) -> Pipe {
         Pipe {
             session_id,
-            last_write: None,
+            last_barrier: None,
             closing: false,
             ops,
         }
@@ -82,6 +86,15 @@ fn op_name(op: &pb::Request_oneof_op) -> &'static str {
         O::close_session(_) => "close_session",
         O::check(_) => "multi",
     }
+}
+
+/// Whether a response to a write leaves its outcome unknown: the connection must then
+/// be closed so that no later write of it is seen to succeed.
+pub fn outcome_unknown(r: &pb::Response) -> bool {
+    matches!(
+        r.err,
+        pb::ErrorCode::CONNECTION_LOSS | pb::ErrorCode::OPERATION_TIMEOUT
+    )
 }
 
 fn propose_error(xid: i64, zxid: u64, e: ProposeError) -> pb::Response {
@@ -187,7 +200,7 @@ fn route(
 fn write_request(ctx: &Arc<ClientContext>, pipe: &mut Pipe, xid: i64, txn: rpb::Txn) -> Reply {
     let pending = ctx.raft.submit(txn);
     let (done_tx, done_rx) = oneshot::channel();
-    pipe.last_write = Some(done_rx.shared());
+    pipe.last_barrier = Some(done_rx.shared());
     let ctx = ctx.clone();
     Box::pin(async move {
         let resp = match pending.await {
@@ -201,25 +214,38 @@ fn write_request(ctx: &Arc<ClientContext>, pipe: &mut Pipe, xid: i64, txn: rpb::
 
 fn read_request(
     ctx: &Arc<ClientContext>,
-    pipe: &Pipe,
+    pipe: &mut Pipe,
     xid: i64,
     linearizable: bool,
     op: pb::Request_oneof_op,
 ) -> Reply {
-    let before = pipe.last_write.clone();
+    let before = pipe.last_barrier.clone();
     let session_id = pipe.session_id;
     let ctx = ctx.clone();
-    let is_sync = matches!(op, pb::Request_oneof_op::sync(_));
+    let barrier = linearizable || matches!(op, pb::Request_oneof_op::sync(_));
+    let done = if barrier {
+        let (tx, rx) = oneshot::channel();
+        pipe.last_barrier = Some(rx.shared());
+        Some(tx)
+    } else {
+        None
+    };
     Box::pin(async move {
         if let Some(w) = before {
             let _ = w.await;
         }
-        if linearizable || is_sync {
-            if let Err(e) = ctx.raft.read_barrier().await {
-                return propose_error(xid, ctx.raft.applied(), e);
+        let resp = if barrier {
+            match ctx.raft.read_barrier().await {
+                Ok(_) => read_now(&ctx, session_id, xid, op),
+                Err(e) => propose_error(xid, ctx.raft.applied(), e),
             }
+        } else {
+            read_now(&ctx, session_id, xid, op)
+        };
+        if let Some(tx) = done {
+            let _ = tx.send(());
         }
-        read_now(&ctx, session_id, xid, op)
+        resp
     })
 }
 

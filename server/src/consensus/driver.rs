@@ -58,6 +58,9 @@ pub trait ApplyObserver: Send {
     fn restored(&mut self, _zxid: u64) {}
 }
 
+/// A ReadIndex request: (first asked, last asked, reply).
+type PendingRead = (Instant, Instant, oneshot::Sender<Result<u64, ProposeError>>);
+
 /// Settings of the loop.
 #[derive(Debug, Clone)]
 pub struct LoopConfig {
@@ -101,7 +104,7 @@ pub struct RaftLoop {
     /// ReadIndex requests waiting for raft's answer, by context: (first asked, last
     /// asked, reply). raft-rs drops a ReadIndex silently while a new leader has not yet
     /// committed an entry of its term, so unanswered ones are asked again.
-    reads: HashMap<u64, (Instant, Instant, oneshot::Sender<Result<u64, ProposeError>>)>,
+    reads: HashMap<u64, PendingRead>,
     applied: u64,
     applied_term: u64,
     last_snapshot: u64,
@@ -245,6 +248,7 @@ impl RaftLoop {
                 self.last_snapshot = index;
                 info!(self.log, "snapshot taken"; "index" => index, "term" => term);
             }
+            Input::SnapshotWriteFailed(reason) => return Err(StorageFailure::Snapshot(reason)),
             Input::Stop => {}
         }
         Ok(())
@@ -294,8 +298,17 @@ impl RaftLoop {
                 let _ = reply.send(Err(ProposeError::Timeout));
             }
         }
-        self.reads
-            .retain(|_, (t, _, reply)| now.duration_since(*t) <= limit && !reply.is_closed());
+        let late: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|(_, (t, _, reply))| now.duration_since(*t) > limit || reply.is_closed())
+            .map(|(ctx, _)| *ctx)
+            .collect();
+        for ctx in late {
+            if let Some((_, _, reply)) = self.reads.remove(&ctx) {
+                let _ = reply.send(Err(ProposeError::Timeout));
+            }
+        }
         let retry = self.cfg.tick * 3;
         if self.node.raft.leader_id != raft::INVALID_ID {
             for (ctx, (_, last, _)) in self.reads.iter_mut() {
@@ -377,17 +390,20 @@ impl RaftLoop {
 
     fn install_snapshot(&mut self, snap: Snapshot) -> Result<(), StorageFailure> {
         let meta = snap.get_metadata().clone();
-        let tree = match DataTree::restore(&snap.data) {
-            Ok(t) => t,
-            Err(e) => {
-                // A bad snapshot from the leader must not replace good state.
-                warn!(self.log, "rejected a snapshot from the leader"; "error" => %e);
-                return Ok(());
-            }
-        };
+        // raft-rs already considers the snapshot installed once this Ready is advanced,
+        // so a snapshot that cannot be restored or stored must stop the member rather
+        // than leave Raft's view and the tree apart.
+        let tree = DataTree::restore(&snap.data).map_err(|e| {
+            StorageFailure::Snapshot(format!(
+                "snapshot {} from the leader is unusable: {e}",
+                meta.index
+            ))
+        })?;
         self.snapshots
             .save(meta.index, Arc::new(snap.data.to_vec()))
-            .map_err(|e| StorageFailure::Engine(raft_engine::Error::Io(e)))?;
+            .map_err(|e| {
+                StorageFailure::Snapshot(format!("writing snapshot {}: {e}", meta.index))
+            })?;
         self.node.mut_store().install_snapshot(&meta)?;
         *self.shared.tree.write() = tree;
         self.observer.restored(meta.index);
@@ -481,7 +497,12 @@ impl RaftLoop {
             Ok(()) => {
                 let _ = inputs.send(Input::SnapshotSaved(index, term));
             }
-            Err(e) => crit!(log, "could not write a snapshot"; "index" => index, "error" => %e),
+            Err(e) => {
+                crit!(log, "could not write a snapshot"; "index" => index, "error" => %e);
+                let _ = inputs.send(Input::SnapshotWriteFailed(format!(
+                    "writing snapshot {index}: {e}"
+                )));
+            }
         });
     }
 

@@ -111,6 +111,8 @@ pub enum Input {
     SnapshotSent(u64),
     /// A snapshot file finished writing (index, term).
     SnapshotSaved(u64, u64),
+    /// Writing a snapshot file failed: fatal for the member.
+    SnapshotWriteFailed(String),
     /// Stop the loop.
     Stop,
 }

@@ -44,6 +44,9 @@ pub enum StorageFailure {
     /// A stored record could not be decoded.
     #[error("raft log record: {0}")]
     Codec(#[from] protobuf::ProtobufError),
+    /// A snapshot could not be written, or one from the leader could not be restored.
+    #[error("snapshot: {0}")]
+    Snapshot(String),
 }
 
 #[derive(Clone)]
@@ -235,6 +238,11 @@ impl DiskStorage {
     /// Metadata of the newest durable snapshot (index 0 when there is none).
     pub fn snapshot_metadata(&self) -> &SnapshotMetadata {
         &self.snapshot
+    }
+
+    /// The voters recorded in the log's configuration.
+    pub fn voters(&self) -> Vec<u64> {
+        self.conf_state.voters.clone()
     }
 
     /// The current hard state.
