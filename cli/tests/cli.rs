@@ -1,6 +1,5 @@
 //! End-to-end tests of the `paddock` binary against real in-process members (see `support`):
-//! real processes, real sockets, the real SDK. When `paddockd` can be started by
-//! tests, the same assertions should run against it.
+//! the real `paddock` binary, real sockets, the real SDK and real storage.
 mod support;
 
 use std::process::Output;
