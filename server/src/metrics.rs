@@ -43,6 +43,9 @@ pub const OPS: &[&str] = &[
     "close_session",
     "set_watches",
     "remove_watches",
+    "add_watch",
+    "get_ephemerals",
+    "get_all_children_number",
 ];
 
 /// Every metric of one server, registered in its own registry.

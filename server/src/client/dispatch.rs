@@ -85,6 +85,11 @@ fn op_name(op: &pb::Request_oneof_op) -> &'static str {
         O::multi(_) => "multi",
         O::close_session(_) => "close_session",
         O::check(_) => "multi",
+        O::set_watches(_) => "set_watches",
+        O::add_watch(_) => "add_watch",
+        O::remove_watches(_) => "remove_watches",
+        O::get_ephemerals(_) => "get_ephemerals",
+        O::get_all_children_number(_) => "get_all_children_number",
     }
 }
 
@@ -160,6 +165,10 @@ fn route(
         O::get_data(g) => validate::plain(&g.path),
         O::get_children(g) => validate::plain(&g.path),
         O::sync(s) => validate::plain(&s.path),
+        O::add_watch(a) => validate::plain(&a.path),
+        O::remove_watches(r) => validate::plain(&r.path),
+        O::get_all_children_number(g) => validate::plain(&g.path),
+        O::get_ephemerals(_) | O::set_watches(_) => Ok(()),
         O::check(_) => Err((
             Code::BadArguments,
             "check is only valid inside a multi".into(),
@@ -299,6 +308,28 @@ fn read_now(
             r.path = s.path;
             respond::ok(xid, zxid, R::sync(r))
         }
+        O::get_ephemerals(g) => {
+            let mut r = pb::GetEphemeralsResponse::new();
+            let prefix = if g.prefix.is_empty() {
+                "/"
+            } else {
+                g.prefix.as_str()
+            };
+            r.paths = tree
+                .ephemerals(session_id)
+                .into_iter()
+                .filter(|p| p.starts_with(prefix))
+                .collect();
+            respond::ok(xid, zxid, R::get_ephemerals(r))
+        }
+        O::get_all_children_number(g) => match tree.all_children_number(&g.path) {
+            Ok(n) => {
+                let mut r = pb::GetAllChildrenNumberResponse::new();
+                r.number = n as i64;
+                respond::ok(xid, zxid, R::get_all_children_number(r))
+            }
+            Err(e) => respond::txn_error(xid, zxid, e),
+        },
         _ => respond::error(xid, zxid, Code::Unimplemented, "not a read"),
     }
 }
