@@ -53,6 +53,23 @@ pub trait AdminSource: Send + Sync + 'static {
     /// `Ok` if this member can serve clients; `Err(reason)` makes `GET /health` answer 503 with
     /// `reason` as the body.
     fn healthy(&self) -> Result<(), String>;
+    /// The sessions this member knows (all sessions of the ensemble), for `GET /sessions`.
+    fn sessions(&self) -> Vec<SessionRow> {
+        Vec::new()
+    }
+}
+
+/// One session as `GET /sessions` lists it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    /// Session id, `0x`-prefixed hex.
+    pub id: String,
+    /// Negotiated timeout in ms.
+    pub timeout_ms: u32,
+    /// Ephemeral nodes the session owns.
+    pub ephemerals: usize,
+    /// Time left before the leader expires it, in ms (only on the leader).
+    pub expires_in_ms: Option<u64>,
 }
 
 /// This member's state as `GET /status` returns it (JSON, these field names).
@@ -123,6 +140,7 @@ pub fn router(source: Arc<dyn AdminSource>) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
+        .route("/sessions", get(sessions))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(source)
@@ -147,10 +165,14 @@ async fn health(State(source): State<Arc<dyn AdminSource>>) -> Response {
     }
 }
 
+async fn sessions(State(source): State<Arc<dyn AdminSource>>) -> Json<Vec<SessionRow>> {
+    Json(source.sessions())
+}
+
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        "not found; try /status, /metrics or /health\n",
+        "not found; try /status, /metrics, /health or /sessions\n",
     )
         .into_response()
 }

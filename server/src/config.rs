@@ -64,6 +64,10 @@ pub const DEFAULT_MAX_MULTI_OPS: usize = 1000;
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 << 20;
 /// Default largest peer-link frame (1 GiB: room for a whole snapshot in one message).
 pub const DEFAULT_MAX_PEER_FRAME_BYTES: usize = 1 << 30;
+/// Default largest number of watches per session on one member.
+pub const DEFAULT_MAX_WATCHES_PER_SESSION: usize = 100_000;
+/// Default period of the leader's container/TTL check, in ms.
+pub const DEFAULT_CONTAINER_CHECK_MS: u64 = 1000;
 /// Largest member id: a session id carries its creating member's id in its top byte,
 /// so that members never hand out the same session id.
 pub const MAX_MEMBER_ID: u64 = 255;
@@ -133,6 +137,13 @@ pub struct Args {
     /// Largest number of simultaneous client connections. [default: 10000]
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
+    /// Largest number of watches one session may hold on a member. [default: 100000]
+    #[arg(long, value_name = "N")]
+    pub max_watches_per_session: Option<usize>,
+    /// How often the leader looks for empty containers and expired TTL nodes, in ms.
+    /// [default: 1000]
+    #[arg(long, value_name = "MS")]
+    pub container_check_ms: Option<u64>,
     /// Session tick in milliseconds (ZooKeeper's tickTime). [default: 2000]
     #[arg(long, value_name = "MS")]
     pub session_tick_ms: Option<u64>,
@@ -166,6 +177,8 @@ struct FileConfig {
     max_request_bytes: Option<usize>,
     max_peer_frame_bytes: Option<usize>,
     max_connections: Option<usize>,
+    max_watches_per_session: Option<usize>,
+    container_check_ms: Option<u64>,
     session_tick_ms: Option<u64>,
     min_session_timeout_ms: Option<u64>,
     max_session_timeout_ms: Option<u64>,
@@ -289,6 +302,10 @@ pub struct Config {
     pub max_peer_frame_bytes: usize,
     /// Largest number of simultaneous client connections.
     pub max_connections: usize,
+    /// Largest number of watches one session may hold on a member.
+    pub max_watches_per_session: usize,
+    /// How often the leader looks for empty containers and expired TTL nodes.
+    pub container_check: Duration,
     /// Session tick (ZooKeeper's tickTime); the unit of the session timeout defaults.
     pub session_tick: Duration,
     /// Smallest session timeout granted; a client asking for less gets this.
@@ -340,6 +357,8 @@ impl Config {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_peer_frame_bytes: DEFAULT_MAX_PEER_FRAME_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_watches_per_session: DEFAULT_MAX_WATCHES_PER_SESSION,
+            container_check: Duration::from_millis(DEFAULT_CONTAINER_CHECK_MS),
             session_tick,
             min_session_timeout: session_tick * 2,
             max_session_timeout: session_tick * 20,
@@ -467,6 +486,19 @@ impl Config {
             as_u64(args.max_connections.or(file.max_connections)),
             DEFAULT_MAX_CONNECTIONS as u64,
         )? as usize;
+        let max_watches_per_session = limit(
+            "max_watches_per_session",
+            as_u64(
+                args.max_watches_per_session
+                    .or(file.max_watches_per_session),
+            ),
+            DEFAULT_MAX_WATCHES_PER_SESSION as u64,
+        )? as usize;
+        let container_check_ms = limit(
+            "container_check_ms",
+            args.container_check_ms.or(file.container_check_ms),
+            DEFAULT_CONTAINER_CHECK_MS,
+        )?;
         if max_peer_frame_bytes < max_request_bytes {
             // A client request is forwarded and replicated inside a peer message.
             return Err(ConfigError::Limit {
@@ -519,6 +551,8 @@ impl Config {
             max_request_bytes,
             max_peer_frame_bytes,
             max_connections,
+            max_watches_per_session,
+            container_check: Duration::from_millis(container_check_ms),
             session_tick: Duration::from_millis(session_tick_ms),
             min_session_timeout: Duration::from_millis(min_ms),
             max_session_timeout: Duration::from_millis(max_ms),

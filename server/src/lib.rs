@@ -19,6 +19,8 @@
 //! - [`consensus`]: the Raft loop, its durable log and snapshot files.
 //! - [`peer`]: Raft messages between members.
 //! - [`client`]: the client listener and request pipeline.
+//! - [`watch`]: watches per member, fired from the apply path's change events.
+//! - [`sessions`]: session liveness, the leader's expiry queue, container/TTL timers.
 //! - [`node`]: wires a member together, starts and stops it.
 //!
 //! Operator-facing pieces:
@@ -34,5 +36,7 @@ pub mod logging;
 pub mod metrics;
 pub mod node;
 pub mod peer;
+pub mod sessions;
 pub mod tree;
 pub mod txn_codec;
+pub mod watch;

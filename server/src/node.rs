@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::{self, AdminSource, Status};
+use crate::admin::{self, AdminSource, SessionRow, Status};
 use crate::client::{self, dispatch::OpTable, validate::Limits, ClientContext};
 use crate::config::Config;
 use crate::consensus::driver::{ApplyObserver, LoopConfig, RaftLoop};
@@ -27,7 +27,9 @@ use crate::consensus::snapshots::SnapshotDir;
 use crate::consensus::storage::{DiskStorage, StorageFailure};
 use crate::metrics::Metrics;
 use crate::peer;
+use crate::sessions::{reaper, Sessions};
 use crate::tree::{Change, DataTree};
+use crate::watch::Hub;
 
 /// Why a member could not start.
 #[derive(Debug, thiserror::Error)]
@@ -98,9 +100,28 @@ pub struct Node {
     log: Logger,
 }
 
-struct NoWatches;
-impl ApplyObserver for NoWatches {
-    fn applied(&mut self, _zxid: u64, _changes: &[Change]) {}
+/// What the apply path tells the rest of the member: watch events, session changes.
+struct Notifier {
+    hub: Arc<Hub>,
+    sessions: Arc<Sessions>,
+}
+
+impl ApplyObserver for Notifier {
+    fn applied(&mut self, zxid: u64, changes: &[Change]) {
+        self.hub.fire(zxid, changes);
+    }
+    fn restored(&mut self, _zxid: u64) {
+        // What changed is unknown: every client reconnects and re-registers its
+        // watches with its last seen zxid, and those fire for whatever changed.
+        self.hub.close_all();
+    }
+    fn session_opened(&mut self, session: u64, timeout_ms: u32) {
+        self.sessions.opened(session, timeout_ms);
+    }
+    fn session_closed(&mut self, session: u64) {
+        self.sessions.closed(session);
+        self.hub.session_ended(session);
+    }
 }
 
 fn data_dir(path: &std::path::Path) -> Result<(), StartError> {
@@ -191,6 +212,8 @@ impl Node {
         };
 
         let stop = CancellationToken::new();
+        let hub = Arc::new(Hub::new(config.max_watches_per_session));
+        let sessions = Arc::new(Sessions::new(raft.clone(), config.session_tick));
         let others: Vec<(u64, String)> = config
             .peers
             .iter()
@@ -207,6 +230,7 @@ impl Node {
             stop.clone(),
             &log,
         );
+        sessions.set_peers(outbox.clone());
         let loop_cfg = LoopConfig {
             id: config.id,
             tick: config.tick,
@@ -224,7 +248,10 @@ impl Node {
             rx,
             tx,
             Box::new(outbox),
-            Box::new(NoWatches),
+            Box::new(Notifier {
+                hub: hub.clone(),
+                sessions: sessions.clone(),
+            }),
             shared.clone(),
             snapshots,
             metrics.clone(),
@@ -251,6 +278,7 @@ impl Node {
             voters,
             config.max_peer_frame_bytes,
             raft.clone(),
+            sessions.clone(),
             stop.clone(),
             log.new(slog::o!("component" => "peer-listener")),
         )));
@@ -266,6 +294,8 @@ impl Node {
             min_session_timeout: config.min_session_timeout,
             max_session_timeout: config.max_session_timeout,
             ops: Arc::new(OpTable::new(&metrics)),
+            hub: hub.clone(),
+            sessions: sessions.clone(),
             metrics: metrics.clone(),
             log: log.new(slog::o!("component" => "client")),
         });
@@ -275,10 +305,19 @@ impl Node {
             config.max_connections,
             stop.clone(),
         )));
+        tasks.push(tokio::spawn(reaper::run(
+            sessions.clone(),
+            raft.clone(),
+            config.container_check,
+            stop.clone(),
+            log.new(slog::o!("component" => "sessions")),
+        )));
         let source: Arc<dyn AdminSource> = Arc::new(NodeAdmin {
             raft: raft.clone(),
             metrics: metrics.clone(),
             addrs,
+            hub,
+            sessions,
         });
         let admin_stop = stop.clone();
         tasks.push(tokio::spawn(async move {
@@ -348,6 +387,8 @@ struct NodeAdmin {
     raft: RaftHandle,
     metrics: Arc<Metrics>,
     addrs: BoundAddrs,
+    hub: Arc<Hub>,
+    sessions: Arc<Sessions>,
 }
 
 impl AdminSource for NodeAdmin {
@@ -367,7 +408,7 @@ impl AdminSource for NodeAdmin {
             digest: format!("{digest:016x}"),
             znode_count: znodes as u64,
             session_count: sessions as u64,
-            watch_count: 0,
+            watch_count: self.hub.count() as u64,
             client_addr: self.addrs.client.to_string(),
             peer_addr: self.addrs.peer.to_string(),
             admin_addr: self.addrs.admin.to_string(),
@@ -388,6 +429,19 @@ impl AdminSource for NodeAdmin {
             m.sessions.set(tree.session_count() as i64);
         }
         m.render()
+    }
+
+    fn sessions(&self) -> Vec<SessionRow> {
+        let deadlines = self.sessions.leader_deadlines();
+        let tree = self.raft.tree();
+        tree.sessions()
+            .map(|(id, info)| SessionRow {
+                id: format!("{id:#x}"),
+                timeout_ms: info.timeout_ms,
+                ephemerals: info.ephemerals.len(),
+                expires_in_ms: deadlines.get(&id).copied(),
+            })
+            .collect()
     }
 
     fn healthy(&self) -> Result<(), String> {

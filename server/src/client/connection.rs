@@ -5,13 +5,19 @@
 //! limit, ends the connection (its requests in flight are answered by nobody; their
 //! writes may still apply). A valid frame with a bad request gets an error response.
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, SinkExt, StreamExt};
 use paddock::codec;
 use paddock::proto::paddock as pb;
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::sessions::TOUCH_EVERY;
+use crate::watch::{ConnEvent, ConnId, Hub};
+
+type Framed = tokio_util::codec::Framed<TcpStream, tokio_util::codec::LengthDelimitedCodec>;
 
 use super::dispatch::{dispatch, outcome_unknown, Pipe};
 use super::{handshake, ClientContext, MAX_IN_FLIGHT};
@@ -23,6 +29,39 @@ fn server_frame_response(r: pb::Response) -> bytes::Bytes {
     let mut f = pb::ServerFrame::new();
     f.set_response(r);
     codec::encode(&f)
+}
+
+/// Unregisters the connection's watches however the connection ends.
+struct ConnGuard {
+    hub: Arc<Hub>,
+    id: ConnId,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.hub.unregister_conn(self.id);
+    }
+}
+
+/// Writes one hub event; `false` when the connection must end.
+async fn write_event(framed: &mut Framed, ev: ConnEvent) -> Result<bool, String> {
+    match ev {
+        ConnEvent::Watch(e) => {
+            let mut f = pb::ServerFrame::new();
+            f.set_event(e);
+            framed
+                .feed(codec::encode(&f))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(true)
+        }
+        ConnEvent::Close => {
+            SinkExt::<bytes::Bytes>::flush(framed)
+                .await
+                .map_err(|e: std::io::Error| e.to_string())?;
+            Ok(false)
+        }
+    }
 }
 
 /// Serves a connection until the client goes away, closes its session, or breaks
@@ -40,6 +79,7 @@ pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), Stri
         return Err("the first frame must be a connect request".into());
     };
     let outcome = handshake::accept(ctx, &connect).await;
+    let lease_ms = outcome.response.timeout_ms;
     let mut reply = pb::ServerFrame::new();
     reply.set_connect(outcome.response);
     framed
@@ -53,19 +93,53 @@ pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), Stri
         m.request();
     }
 
-    let mut pipe = Pipe::new(session_id, ctx.ops.clone());
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let conn = ConnGuard {
+        hub: ctx.hub.clone(),
+        id: ctx.hub.register_conn(session_id, events_tx),
+    };
+    ctx.sessions.touch(session_id);
+    let mut last_touch = Instant::now();
+    let mut pipe = Pipe::new(session_id, conn.id, ctx.ops.clone());
     let mut inflight = FuturesOrdered::new();
     loop {
         tokio::select! {
             biased;
+            ev = events.recv() => {
+                // Watch events go out before any response that follows them.
+                let Some(ev) = ev else { return Ok(()) };
+                // A session the client itself is closing ends after the close's answer.
+                if !write_event(&mut framed, ev).await? && !pipe.closing {
+                    return Ok(());
+                }
+                while let Ok(ev) = events.try_recv() {
+                    if !write_event(&mut framed, ev).await? && !pipe.closing {
+                        return Ok(());
+                    }
+                }
+                SinkExt::<bytes::Bytes>::flush(&mut framed).await.map_err(|e: std::io::Error| e.to_string())?;
+            }
             Some(resp) = inflight.next(), if !inflight.is_empty() => {
-                let mut unknown = outcome_unknown(&resp);
-                framed.feed(server_frame_response(resp)).await.map_err(|e| e.to_string())?;
-                // Write every answer that is already done in the same flush.
-                while !unknown {
-                    let Some(Some(resp)) = inflight.next().now_or_never() else { break };
-                    unknown = outcome_unknown(&resp);
+                let mut resp = resp;
+                let mut unknown = false;
+                loop {
+                    // Events queued before this response was ready precede it.
+                    while let Ok(ev) = events.try_recv() {
+                        if !write_event(&mut framed, ev).await? && !pipe.closing {
+                            return Ok(());
+                        }
+                    }
+                    unknown = unknown || outcome_unknown(&resp);
+                    resp.lease_ms = lease_ms;
                     framed.feed(server_frame_response(resp)).await.map_err(|e| e.to_string())?;
+                    if unknown {
+                        break;
+                    }
+                    // Write every answer that is already done in the same flush.
+                    match inflight.next().now_or_never() {
+                        Some(Some(next)) => resp = next,
+                        _ => break,
+                    }
                 }
                 SinkExt::<bytes::Bytes>::flush(&mut framed).await.map_err(|e: std::io::Error| e.to_string())?;
                 if unknown {
@@ -81,6 +155,10 @@ pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), Stri
                     Some(Err(e)) => return Err(format!("bad frame: {e}")),
                     Some(Ok(buf)) => buf,
                 };
+                if last_touch.elapsed() >= TOUCH_EVERY {
+                    ctx.sessions.touch(session_id);
+                    last_touch = Instant::now();
+                }
                 let frame: pb::ClientFrame = codec::decode_frame(&buf).map_err(|e| e.to_string())?;
                 match frame.kind {
                     Some(pb::ClientFrame_oneof_kind::request(req)) => {

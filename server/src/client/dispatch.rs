@@ -24,6 +24,7 @@ use super::handshake::now_ms;
 use super::{respond, validate, ClientContext};
 use crate::consensus::handle::ProposeError;
 use crate::metrics::OpMetrics;
+use crate::watch::{set_watches, ConnId, WatchKind};
 
 /// A response being computed.
 pub type Reply = Pin<Box<dyn Future<Output = pb::Response> + Send>>;
@@ -51,6 +52,8 @@ impl OpTable {
 pub struct Pipe {
     /// The session served on this connection.
     pub session_id: u64,
+    /// This connection in the watch hub.
+    pub conn: ConnId,
     /// Resolves when the session's latest barrier (write, sync, linearizable read)
     /// has been answered.
     last_barrier: Option<Shared<oneshot::Receiver<()>>>,
@@ -61,9 +64,10 @@ pub struct Pipe {
 
 impl Pipe {
     /// A pipe for a session.
-    pub fn new(session_id: u64, ops: Arc<OpTable>) -> Pipe {
+    pub fn new(session_id: u64, conn: ConnId, ops: Arc<OpTable>) -> Pipe {
         Pipe {
             session_id,
+            conn,
             last_barrier: None,
             closing: false,
             ops,
@@ -230,6 +234,7 @@ fn read_request(
 ) -> Reply {
     let before = pipe.last_barrier.clone();
     let session_id = pipe.session_id;
+    let conn = pipe.conn;
     let ctx = ctx.clone();
     let barrier = linearizable || matches!(op, pb::Request_oneof_op::sync(_));
     let done = if barrier {
@@ -245,11 +250,11 @@ fn read_request(
         }
         let resp = if barrier {
             match ctx.raft.read_barrier().await {
-                Ok(_) => read_now(&ctx, session_id, xid, op),
+                Ok(_) => read_now(&ctx, session_id, conn, xid, op),
                 Err(e) => propose_error(xid, ctx.raft.applied(), e),
             }
         } else {
-            read_now(&ctx, session_id, xid, op)
+            read_now(&ctx, session_id, conn, xid, op)
         };
         if let Some(tx) = done {
             let _ = tx.send(());
@@ -262,13 +267,15 @@ fn read_request(
 fn read_now(
     ctx: &ClientContext,
     session_id: u64,
+    conn: ConnId,
     xid: i64,
     op: pb::Request_oneof_op,
 ) -> pb::Response {
     use pb::Request_oneof_op as O;
     use pb::Response_oneof_result as R;
-    let zxid = ctx.raft.applied();
     let tree = ctx.raft.tree();
+    // Taken under the tree's lock: the zxid the returned state reflects (at least).
+    let zxid = ctx.raft.applied().max(tree.applied_zxid());
     if tree.session(session_id).is_none() {
         return respond::error(
             xid,
@@ -280,6 +287,11 @@ fn read_now(
     match op {
         O::get_data(g) => match tree.get(&g.path) {
             Ok((data, stat)) => {
+                if g.watch {
+                    if let Err(e) = ctx.hub.add(conn, WatchKind::Data, &g.path) {
+                        return respond::error(xid, zxid, Code::QuotaExceeded, e.to_string());
+                    }
+                }
                 let mut r = pb::GetDataResponse::new();
                 r.data = data.to_vec();
                 r.set_stat(respond::stat(&stat));
@@ -288,6 +300,13 @@ fn read_now(
             Err(e) => respond::txn_error(xid, zxid, e),
         },
         O::exists(e) => {
+            if e.watch {
+                // On a missing node this is an exist watch (fires on creation); on an
+                // existing one a data watch. Both live in the data-watch table.
+                if let Err(err) = ctx.hub.add(conn, WatchKind::Data, &e.path) {
+                    return respond::error(xid, zxid, Code::QuotaExceeded, err.to_string());
+                }
+            }
             let mut r = pb::ExistsResponse::new();
             if let Some(stat) = tree.exists(&e.path) {
                 r.set_stat(respond::stat(&stat));
@@ -296,6 +315,11 @@ fn read_now(
         }
         O::get_children(g) => match tree.children(&g.path) {
             Ok((children, stat)) => {
+                if g.watch {
+                    if let Err(e) = ctx.hub.add(conn, WatchKind::Child, &g.path) {
+                        return respond::error(xid, zxid, Code::QuotaExceeded, e.to_string());
+                    }
+                }
                 let mut r = pb::GetChildrenResponse::new();
                 r.children = children.into();
                 r.set_stat(respond::stat(&stat));
@@ -308,6 +332,45 @@ fn read_now(
             r.path = s.path;
             respond::ok(xid, zxid, R::sync(r))
         }
+        O::add_watch(a) => {
+            let kind = match a.mode {
+                pb::AddWatchMode::PERSISTENT => WatchKind::Persistent,
+                pb::AddWatchMode::PERSISTENT_RECURSIVE => WatchKind::PersistentRecursive,
+            };
+            match ctx.hub.add(conn, kind, &a.path) {
+                Ok(()) => respond::ok(xid, zxid, R::add_watch(pb::AddWatchResponse::new())),
+                Err(e) => respond::error(xid, zxid, Code::QuotaExceeded, e.to_string()),
+            }
+        }
+        O::remove_watches(r) => {
+            use pb::WatcherType as W;
+            let kinds: &[WatchKind] = match r.watcher_type {
+                W::CHILDREN => &[WatchKind::Child],
+                W::DATA => &[WatchKind::Data],
+                W::ANY => &[
+                    WatchKind::Data,
+                    WatchKind::Child,
+                    WatchKind::Persistent,
+                    WatchKind::PersistentRecursive,
+                ],
+                W::PERSISTENT_WATCHER => &[WatchKind::Persistent],
+                W::PERSISTENT_RECURSIVE_WATCHER => &[WatchKind::PersistentRecursive],
+                W::WATCHER_TYPE_NONE => &[],
+            };
+            if ctx.hub.remove(conn, kinds, &r.path) {
+                respond::ok(
+                    xid,
+                    zxid,
+                    R::remove_watches(pb::RemoveWatchesResponse::new()),
+                )
+            } else {
+                respond::error(xid, zxid, Code::NoWatcher, r.path.clone())
+            }
+        }
+        O::set_watches(s) => match set_watches::apply(&tree, &ctx.hub, conn, zxid, &s) {
+            Ok(()) => respond::ok(xid, zxid, R::set_watches(pb::SetWatchesResponse::new())),
+            Err(e) => respond::error(xid, zxid, Code::QuotaExceeded, e.to_string()),
+        },
         O::get_ephemerals(g) => {
             let mut r = pb::GetEphemeralsResponse::new();
             let prefix = if g.prefix.is_empty() {

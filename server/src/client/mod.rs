@@ -50,6 +50,10 @@ pub struct ClientContext {
     pub metrics: Arc<Metrics>,
     /// Cached per-op metric handles.
     pub ops: Arc<dispatch::OpTable>,
+    /// This member's watches and connection registry.
+    pub hub: Arc<crate::watch::Hub>,
+    /// Session liveness.
+    pub sessions: Arc<crate::sessions::Sessions>,
     /// Logger.
     pub log: Logger,
 }

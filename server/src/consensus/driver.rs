@@ -39,7 +39,7 @@ use super::handle::{Committed, Input, ProposeError, RaftStatus, Role, Shared};
 use super::snapshots::SnapshotDir;
 use super::storage::{DiskStorage, StorageFailure};
 use crate::metrics::Metrics;
-use crate::tree::{Change, DataTree, TxnError};
+use crate::tree::{Change, DataTree, TxnError, TxnOp};
 use crate::txn_codec;
 
 /// Where the loop sends messages for peers. Must not block.
@@ -56,6 +56,10 @@ pub trait ApplyObserver: Send {
     fn applied(&mut self, zxid: u64, changes: &[Change]);
     /// Called when the tree is replaced by a snapshot.
     fn restored(&mut self, _zxid: u64) {}
+    /// Called when a session was created through Raft.
+    fn session_opened(&mut self, _session: u64, _timeout_ms: u32) {}
+    /// Called when a session was closed (by its client or by expiry) through Raft.
+    fn session_closed(&mut self, _session: u64) {}
 }
 
 /// A ReadIndex request: (first asked, last asked, reply).
@@ -442,6 +446,19 @@ impl RaftLoop {
                         let applied = tree.apply(entry.index, &t);
                         if !applied.changes.is_empty() {
                             self.observer.applied(entry.index, &applied.changes);
+                        }
+                        if applied.result.is_ok() {
+                            match &t.op {
+                                TxnOp::CreateSession {
+                                    session_id,
+                                    timeout_ms,
+                                    ..
+                                } => self.observer.session_opened(*session_id, *timeout_ms),
+                                TxnOp::CloseSession { session_id } => {
+                                    self.observer.session_closed(*session_id)
+                                }
+                                _ => {}
+                            }
                         }
                         applied.result
                     }

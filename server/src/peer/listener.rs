@@ -10,16 +10,19 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::HELLO_MAGIC;
+use super::{TouchSink, HELLO_MAGIC, TAG_RAFT, TAG_TOUCH};
 use crate::consensus::handle::RaftHandle;
+use paddock::proto::replication as rpb;
 
 /// Accepts peer connections until `stop` fires.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     listener: TcpListener,
     my_id: u64,
     voters: BTreeSet<u64>,
     max_frame: usize,
     raft: RaftHandle,
+    touches: Arc<dyn TouchSink>,
     stop: CancellationToken,
     log: Logger,
 ) {
@@ -42,12 +45,13 @@ pub async fn serve(
             continue;
         };
         let conn_log = log.new(slog::o!("from" => addr.to_string()));
-        let (raft, voters, stop) = (raft.clone(), voters.clone(), stop.clone());
+        let (raft, voters, stop, touches) =
+            (raft.clone(), voters.clone(), stop.clone(), touches.clone());
         tokio::spawn(async move {
             let _permit = permit;
             tokio::select! {
                 _ = stop.cancelled() => {}
-                r = read_peer(stream, my_id, &voters, max_frame, &raft) => {
+                r = read_peer(stream, my_id, &voters, max_frame, &raft, touches.as_ref()) => {
                     if let Err(e) = r {
                         debug!(conn_log, "peer connection ended"; "reason" => e);
                     }
@@ -63,6 +67,7 @@ async fn read_peer(
     voters: &BTreeSet<u64>,
     max_frame: usize,
     raft: &RaftHandle,
+    touches: &dyn TouchSink,
 ) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
     let mut framed = paddock::codec::framed(stream, max_frame);
@@ -81,11 +86,21 @@ async fn read_peer(
     }
     while let Some(frame) = framed.next().await {
         let frame = frame.map_err(|e| e.to_string())?;
-        let m = Message::parse_from_bytes(&frame).map_err(|e| e.to_string())?;
-        if m.from != from || m.to != my_id {
-            return Err(format!("misaddressed message {} -> {}", m.from, m.to));
+        match frame.first() {
+            Some(&TAG_RAFT) => {
+                let m = Message::parse_from_bytes(&frame[1..]).map_err(|e| e.to_string())?;
+                if m.from != from || m.to != my_id {
+                    return Err(format!("misaddressed message {} -> {}", m.from, m.to));
+                }
+                raft.step(m);
+            }
+            Some(&TAG_TOUCH) => {
+                let t =
+                    rpb::SessionTouch::parse_from_bytes(&frame[1..]).map_err(|e| e.to_string())?;
+                touches.touched(&t.session_ids);
+            }
+            _ => return Err("unknown frame tag".into()),
         }
-        raft.step(m);
     }
     Ok(())
 }

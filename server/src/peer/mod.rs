@@ -3,7 +3,9 @@
 //! Each member listens on its peer address; for every other voter it keeps one
 //! outgoing connection, owned by a sender task that reconnects with exponential
 //! backoff. A connection starts with a hello frame (magic + the sender's id), then
-//! carries length-delimited frames of one `raft::eraftpb::Message` each.
+//! carries length-delimited frames, each a one-byte tag and a protobuf message:
+//! [`TAG_RAFT`] + `raft::eraftpb::Message`, or [`TAG_TOUCH`] + `replication::SessionTouch`
+//! (sessions whose clients this member heard from, for the leader's expiry queue).
 //!
 //! Guarantees and limits:
 //! - Sending never blocks the Raft loop: messages go into a bounded queue per peer
@@ -20,5 +22,24 @@ mod sender;
 pub use listener::serve as listen;
 pub use sender::PeerOutbox;
 
+/// Receives session liveness from other members (the leader's session tracker).
+pub trait TouchSink: Send + Sync {
+    /// Sessions another member heard from.
+    fn touched(&self, sessions: &[u64]);
+}
+
 /// First bytes of every peer connection.
-pub(crate) const HELLO_MAGIC: &[u8; 8] = b"PDKPEER1";
+pub(crate) const HELLO_MAGIC: &[u8; 8] = b"PDKPEER2";
+/// Frame tag: a Raft message follows.
+pub const TAG_RAFT: u8 = 0;
+/// Frame tag: a `SessionTouch` follows.
+pub const TAG_TOUCH: u8 = 1;
+
+/// What travels to a peer.
+#[derive(Debug, Clone)]
+pub enum PeerMsg {
+    /// A Raft message.
+    Raft(raft::eraftpb::Message),
+    /// Sessions heard from (for the leader).
+    Touch(Vec<u64>),
+}

@@ -11,17 +11,19 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::HELLO_MAGIC;
+use super::{PeerMsg, HELLO_MAGIC, TAG_RAFT, TAG_TOUCH};
 use crate::consensus::driver::Outbox;
 use crate::consensus::handle::{Input, RaftHandle};
 use crate::metrics::Metrics;
+use paddock::proto::replication as rpb;
 
 /// Messages queued per peer before new ones are dropped.
 const QUEUE: usize = 4096;
 
 /// The Raft loop's outbox: routes messages to the per-peer sender tasks.
+#[derive(Clone)]
 pub struct PeerOutbox {
-    peers: HashMap<u64, mpsc::Sender<Message>>,
+    peers: HashMap<u64, mpsc::Sender<PeerMsg>>,
     metrics: std::sync::Arc<Metrics>,
 }
 
@@ -40,7 +42,7 @@ impl PeerOutbox {
     ) -> PeerOutbox {
         let mut map = HashMap::new();
         for (id, addr) in peers {
-            let (tx, rx) = mpsc::channel(QUEUE);
+            let (tx, rx) = mpsc::channel::<PeerMsg>(QUEUE);
             map.insert(*id, tx);
             let link = Link {
                 my_id,
@@ -60,13 +62,23 @@ impl PeerOutbox {
     }
 }
 
+impl PeerOutbox {
+    /// Sends session liveness to member `to` (dropped if its link is saturated: the
+    /// next round repeats it).
+    pub fn send_touch(&self, to: u64, sessions: Vec<u64>) {
+        if let Some(tx) = self.peers.get(&to) {
+            let _ = tx.try_send(PeerMsg::Touch(sessions));
+        }
+    }
+}
+
 impl Outbox for PeerOutbox {
     fn send(&self, msgs: Vec<Message>) {
         for m in msgs {
             let to = m.to;
             match self.peers.get(&to) {
                 Some(tx) => {
-                    if tx.try_send(m).is_err() {
+                    if tx.try_send(PeerMsg::Raft(m)).is_err() {
                         self.metrics
                             .peer_messages_dropped_total
                             .with_label_values(&[&to.to_string()])
@@ -95,7 +107,7 @@ struct Link {
 }
 
 impl Link {
-    async fn run(self, mut rx: mpsc::Receiver<Message>, stop: CancellationToken) {
+    async fn run(self, mut rx: mpsc::Receiver<PeerMsg>, stop: CancellationToken) {
         let mut backoff = Duration::from_millis(50);
         let label = self.peer.to_string();
         loop {
@@ -143,10 +155,7 @@ impl Link {
                 }
                 let mut failed = None;
                 for m in &batch {
-                    let bytes = match m.write_to_bytes() {
-                        Ok(b) => Bytes::from(b),
-                        Err(_) => continue,
-                    };
+                    let Some(bytes) = encode(m) else { continue };
                     if let Err(e) = framed.feed(bytes).await {
                         failed = Some(e);
                         break;
@@ -159,10 +168,7 @@ impl Link {
                 match flushed {
                     Ok(()) => {
                         sent.inc_by(batch.len() as u64);
-                        if batch
-                            .iter()
-                            .any(|m| m.get_msg_type() == MessageType::MsgSnapshot)
-                        {
+                        if batch.iter().any(is_snapshot) {
                             self.raft.report(Input::SnapshotSent(self.peer));
                         }
                     }
@@ -178,7 +184,7 @@ impl Link {
         }
     }
 
-    fn discard(&self, rx: &mut mpsc::Receiver<Message>) {
+    fn discard(&self, rx: &mut mpsc::Receiver<PeerMsg>) {
         let mut any = false;
         while let Ok(m) = rx.try_recv() {
             self.report_failure(&m);
@@ -189,9 +195,31 @@ impl Link {
         }
     }
 
-    fn report_failure(&self, m: &Message) {
-        if m.get_msg_type() == MessageType::MsgSnapshot {
+    fn report_failure(&self, m: &PeerMsg) {
+        if is_snapshot(m) {
             self.raft.report(Input::SnapshotFailed(self.peer));
         }
     }
+}
+
+fn is_snapshot(m: &PeerMsg) -> bool {
+    matches!(m, PeerMsg::Raft(r) if r.get_msg_type() == MessageType::MsgSnapshot)
+}
+
+/// A tagged frame for `m`.
+fn encode(m: &PeerMsg) -> Option<Bytes> {
+    let mut out = Vec::new();
+    match m {
+        PeerMsg::Raft(r) => {
+            out.push(TAG_RAFT);
+            r.write_to_vec(&mut out).ok()?;
+        }
+        PeerMsg::Touch(ids) => {
+            out.push(TAG_TOUCH);
+            let mut t = rpb::SessionTouch::new();
+            t.session_ids = ids.clone();
+            t.write_to_vec(&mut out).ok()?;
+        }
+    }
+    Some(Bytes::from(out))
 }

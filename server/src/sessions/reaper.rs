@@ -1,0 +1,107 @@
+//! The timers that turn time into replicated changes, run on every member but acting
+//! only on the leader: session expiry, container and TTL node deletion. Each proposes
+//! an ordinary transaction (session 0, the ensemble itself) through Raft, so every
+//! replica applies the same deletion at the same zxid.
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use paddock::proto::paddock as pb;
+use paddock::proto::replication as rpb;
+use parking_lot::Mutex;
+use slog::{debug, info, Logger};
+use tokio_util::sync::CancellationToken;
+
+use super::Sessions;
+use crate::client::handshake::now_ms;
+use crate::consensus::handle::{RaftHandle, Role};
+
+/// Runs the forwarder and the leader's timers until `stop` fires.
+pub async fn run(
+    sessions: Arc<Sessions>,
+    raft: RaftHandle,
+    container_check: Duration,
+    stop: CancellationToken,
+    log: Logger,
+) {
+    let forward_every = (sessions.interval / 2).max(Duration::from_millis(10));
+    let mut forward = tokio::time::interval(forward_every);
+    let mut expire = tokio::time::interval(sessions.interval.max(Duration::from_millis(10)));
+    let mut nodes = tokio::time::interval(container_check.max(Duration::from_millis(10)));
+    for t in [&mut forward, &mut expire, &mut nodes] {
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    let deleting: Arc<Mutex<HashSet<String>>> = Arc::default();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = forward.tick() => sessions.forward(),
+            _ = expire.tick() => {
+                for id in sessions.due() {
+                    let (sessions, raft, log) = (sessions.clone(), raft.clone(), log.clone());
+                    tokio::spawn(async move {
+                        let mut txn = rpb::Txn::new();
+                        txn.time_ms = now_ms();
+                        let mut cs = rpb::CloseSession::new();
+                        cs.session_id = id;
+                        txn.set_close_session(cs);
+                        match raft.propose(txn).await {
+                            Ok(c) => info!(log, "session expired"; "session" => format!("{id:#x}"), "zxid" => c.zxid),
+                            Err(e) => {
+                                debug!(log, "expiring a session failed; will retry"; "session" => format!("{id:#x}"), "error" => %e);
+                                sessions.close_failed(id);
+                            }
+                        }
+                    });
+                }
+            }
+            _ = nodes.tick() => {
+                if raft.status().role == Role::Leader {
+                    delete_idle_nodes(&raft, &deleting, &log);
+                }
+            }
+        }
+    }
+}
+
+/// Proposes deletion of empty containers and expired TTL nodes (one proposal each;
+/// the tree re-checks emptiness and, for TTL nodes, the version, at apply time).
+fn delete_idle_nodes(raft: &RaftHandle, deleting: &Arc<Mutex<HashSet<String>>>, log: &Logger) {
+    let candidates: Vec<(String, i32)> = {
+        let tree = raft.tree();
+        let mut out: Vec<(String, i32)> = tree
+            .containers_to_delete()
+            .into_iter()
+            .map(|p| (p, -1))
+            .collect();
+        for p in tree.expired_ttl_nodes(now_ms()) {
+            // The version pins "unchanged since the check": a set in between makes the
+            // delete fail with BadVersion and the node lives on.
+            if let Some(stat) = tree.exists(&p) {
+                out.push((p, stat.version));
+            }
+        }
+        out
+    };
+    for (path, version) in candidates {
+        if !deleting.lock().insert(path.clone()) {
+            continue;
+        }
+        let (raft, deleting, log) = (raft.clone(), deleting.clone(), log.clone());
+        tokio::spawn(async move {
+            let mut txn = rpb::Txn::new();
+            txn.time_ms = now_ms();
+            let mut d = pb::DeleteRequest::new();
+            d.path = path.clone();
+            d.version = version;
+            txn.set_delete(d);
+            match raft.propose(txn).await {
+                Ok(c) if c.result.is_ok() => {
+                    debug!(log, "deleted an idle node"; "path" => &path, "zxid" => c.zxid)
+                }
+                Ok(_) | Err(_) => {}
+            }
+            deleting.lock().remove(&path);
+        });
+    }
+}

@@ -1,0 +1,405 @@
+//! Watches, kept per member: which connection waits for which change, and the
+//! fan-out of the tree's change events to them.
+//!
+//! The tree never knows about watches: the Raft loop hands every applied change list
+//! to [`Hub::fire`] (while it still holds the tree's write lock), and the hub turns
+//! changes into `WatchEvent`s on the connections' event channels. Reads that set a
+//! watch register it while they hold the tree's read lock. Together this gives:
+//! - no lost events: a watch set by a read sees every change after the state that
+//!   read returned;
+//! - a client sees a watch event before any response that reflects the change (the
+//!   event is queued before the tree's new state is visible, and connections write
+//!   queued events before responses);
+//! - events reach a connection in zxid order.
+//!
+//! Rules (ZooKeeper 3.9's): one-shot data watches (getData, and exists on an existing
+//! node) fire on NodeDataChanged / NodeDeleted, exist watches (exists on a missing node)
+//! on NodeCreated, child watches (getChildren) on NodeChildrenChanged / NodeDeleted;
+//! a one-shot watch fires once and is gone. Persistent watches fire on every event of
+//! their node; persistent-recursive watches on NodeCreated, NodeDeleted and
+//! NodeDataChanged of their node and every node below it. A connection gets at most
+//! one event per change, however many of its watches match.
+//!
+//! Limit: at most `max_per_session` watches per connection (one session has one
+//! connection at a time); one more gets QuotaExceeded.
+pub mod set_watches;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use paddock::proto::paddock as pb;
+use parking_lot::Mutex;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::tree::{Change, ChangeKind};
+
+/// Identifies one client connection on this member.
+pub type ConnId = u64;
+
+/// What the hub sends to a connection.
+#[derive(Debug, Clone)]
+pub enum ConnEvent {
+    /// A watch fired.
+    Watch(pb::WatchEvent),
+    /// The connection must end: its session was closed or expired, or this member's
+    /// tree was replaced by a snapshot (the client reconnects and re-registers its
+    /// watches, which then fire for whatever changed).
+    Close,
+}
+
+/// Kinds of watch a connection can hold on a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WatchKind {
+    /// One-shot: data changes and deletion (getData; exists on an existing node), and
+    /// creation (exists on a missing node).
+    Data,
+    /// One-shot: children changes and deletion (getChildren).
+    Child,
+    /// Every event of the node until removed.
+    Persistent,
+    /// Created/deleted/data events of the node and its descendants until removed.
+    PersistentRecursive,
+}
+
+struct Conn {
+    session: u64,
+    sink: UnboundedSender<ConnEvent>,
+    watches: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    conns: HashMap<ConnId, Conn>,
+    by_session: HashMap<u64, HashSet<ConnId>>,
+    table: HashMap<WatchKind, HashMap<String, HashSet<ConnId>>>,
+    total: usize,
+}
+
+impl Inner {
+    fn map(&mut self, kind: WatchKind) -> &mut HashMap<String, HashSet<ConnId>> {
+        self.table.entry(kind).or_default()
+    }
+
+    fn take(&mut self, kind: WatchKind, path: &str, out: &mut HashSet<ConnId>) {
+        let Some(set) = self.table.get_mut(&kind).and_then(|m| m.remove(path)) else {
+            return;
+        };
+        for c in set {
+            if let Some(conn) = self.conns.get_mut(&c) {
+                conn.watches = conn.watches.saturating_sub(1);
+            }
+            self.total = self.total.saturating_sub(1);
+            out.insert(c);
+        }
+    }
+
+    fn peek(&self, kind: WatchKind, path: &str, out: &mut HashSet<ConnId>) {
+        if let Some(set) = self.table.get(&kind).and_then(|m| m.get(path)) {
+            out.extend(set.iter().copied());
+        }
+    }
+}
+
+/// The watch registry of one member, shared by connections and the apply path.
+pub struct Hub {
+    inner: Mutex<Inner>,
+    next_conn: AtomicU64,
+    max_per_session: usize,
+}
+
+/// Refusal of a new watch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("watch limit of {0} per session reached")]
+pub struct TooManyWatches(pub usize);
+
+fn event(kind: pb::EventType, path: &str, zxid: u64) -> pb::WatchEvent {
+    let mut e = pb::WatchEvent::new();
+    e.field_type = kind;
+    e.path = path.to_string();
+    e.zxid = zxid;
+    e
+}
+
+impl Hub {
+    /// An empty hub with a per-session watch limit.
+    pub fn new(max_per_session: usize) -> Hub {
+        Hub {
+            inner: Mutex::new(Inner::default()),
+            next_conn: AtomicU64::new(1),
+            max_per_session,
+        }
+    }
+
+    /// Registers a connection of `session` and where its events go.
+    pub fn register_conn(&self, session: u64, sink: UnboundedSender<ConnEvent>) -> ConnId {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let mut inner = self.inner.lock();
+        inner.conns.insert(
+            id,
+            Conn {
+                session,
+                sink,
+                watches: 0,
+            },
+        );
+        inner.by_session.entry(session).or_default().insert(id);
+        id
+    }
+
+    /// Forgets a connection and every watch it held.
+    pub fn unregister_conn(&self, conn: ConnId) {
+        let mut inner = self.inner.lock();
+        let Some(c) = inner.conns.remove(&conn) else {
+            return;
+        };
+        if let Some(set) = inner.by_session.get_mut(&c.session) {
+            set.remove(&conn);
+            if set.is_empty() {
+                inner.by_session.remove(&c.session);
+            }
+        }
+        let mut removed = 0;
+        for map in inner.table.values_mut() {
+            map.retain(|_, set| {
+                if set.remove(&conn) {
+                    removed += 1;
+                }
+                !set.is_empty()
+            });
+        }
+        inner.total = inner.total.saturating_sub(removed);
+    }
+
+    /// Adds a watch for a connection (idempotent).
+    pub fn add(&self, conn: ConnId, kind: WatchKind, path: &str) -> Result<(), TooManyWatches> {
+        let mut inner = self.inner.lock();
+        let max = self.max_per_session;
+        let count = match inner.conns.get(&conn) {
+            Some(c) => c.watches,
+            None => return Ok(()),
+        };
+        let present = inner
+            .table
+            .get(&kind)
+            .and_then(|m| m.get(path))
+            .is_some_and(|s| s.contains(&conn));
+        if present {
+            return Ok(());
+        }
+        if count >= max {
+            return Err(TooManyWatches(max));
+        }
+        inner
+            .map(kind)
+            .entry(path.to_string())
+            .or_default()
+            .insert(conn);
+        inner.total += 1;
+        if let Some(c) = inner.conns.get_mut(&conn) {
+            c.watches += 1;
+        }
+        Ok(())
+    }
+
+    /// Removes a connection's watches of the given kinds on `path`; whether any was there.
+    pub fn remove(&self, conn: ConnId, kinds: &[WatchKind], path: &str) -> bool {
+        let mut inner = self.inner.lock();
+        let mut any = false;
+        for kind in kinds {
+            let mut gone = false;
+            if let Some(map) = inner.table.get_mut(kind) {
+                if let Some(set) = map.get_mut(path) {
+                    gone = set.remove(&conn);
+                    if set.is_empty() {
+                        map.remove(path);
+                    }
+                }
+            }
+            if gone {
+                any = true;
+                inner.total = inner.total.saturating_sub(1);
+                if let Some(c) = inner.conns.get_mut(&conn) {
+                    c.watches = c.watches.saturating_sub(1);
+                }
+            }
+        }
+        any
+    }
+
+    /// Sends one event to one connection (used when re-registered watches fire at once).
+    pub fn send(&self, conn: ConnId, kind: pb::EventType, path: &str, zxid: u64) {
+        let inner = self.inner.lock();
+        if let Some(c) = inner.conns.get(&conn) {
+            let _ = c.sink.send(ConnEvent::Watch(event(kind, path, zxid)));
+        }
+    }
+
+    /// Fires the watches matched by the changes of the transaction at `zxid`. Called
+    /// by the apply path, in zxid order, while it holds the tree's write lock.
+    pub fn fire(&self, zxid: u64, changes: &[Change]) {
+        let mut inner = self.inner.lock();
+        if inner.total == 0 {
+            return;
+        }
+        for change in changes {
+            let path = change.path.as_str();
+            let mut hit = HashSet::new();
+            let kind = match change.kind {
+                ChangeKind::NodeCreated => {
+                    inner.take(WatchKind::Data, path, &mut hit);
+                    pb::EventType::NODE_CREATED
+                }
+                ChangeKind::NodeDeleted => {
+                    inner.take(WatchKind::Data, path, &mut hit);
+                    inner.take(WatchKind::Child, path, &mut hit);
+                    pb::EventType::NODE_DELETED
+                }
+                ChangeKind::NodeDataChanged => {
+                    inner.take(WatchKind::Data, path, &mut hit);
+                    pb::EventType::NODE_DATA_CHANGED
+                }
+                ChangeKind::NodeChildrenChanged => {
+                    inner.take(WatchKind::Child, path, &mut hit);
+                    pb::EventType::NODE_CHILDREN_CHANGED
+                }
+            };
+            inner.peek(WatchKind::Persistent, path, &mut hit);
+            if change.kind != ChangeKind::NodeChildrenChanged
+                && inner
+                    .table
+                    .get(&WatchKind::PersistentRecursive)
+                    .is_some_and(|m| !m.is_empty())
+            {
+                let mut p = path;
+                loop {
+                    inner.peek(WatchKind::PersistentRecursive, p, &mut hit);
+                    match paddock::path::parent(p) {
+                        Some(parent) => p = parent,
+                        None => break,
+                    }
+                }
+            }
+            if hit.is_empty() {
+                continue;
+            }
+            let ev = event(kind, path, zxid);
+            let mut targets: Vec<ConnId> = hit.into_iter().collect();
+            targets.sort_unstable();
+            for c in targets {
+                if let Some(conn) = inner.conns.get(&c) {
+                    let _ = conn.sink.send(ConnEvent::Watch(ev.clone()));
+                }
+            }
+        }
+    }
+
+    /// Tells the connections of a session that it has ended.
+    pub fn session_ended(&self, session: u64) {
+        let inner = self.inner.lock();
+        if let Some(conns) = inner.by_session.get(&session) {
+            for c in conns {
+                if let Some(conn) = inner.conns.get(c) {
+                    let _ = conn.sink.send(ConnEvent::Close);
+                }
+            }
+        }
+    }
+
+    /// Tells every connection to end (after the tree was replaced by a snapshot).
+    pub fn close_all(&self) {
+        let inner = self.inner.lock();
+        for conn in inner.conns.values() {
+            let _ = conn.sink.send(ConnEvent::Close);
+        }
+    }
+
+    /// Watches currently registered on this member.
+    pub fn count(&self) -> usize {
+        self.inner.lock().total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc;
+
+    fn change(kind: ChangeKind, path: &str) -> Change {
+        Change {
+            kind,
+            path: path.to_string(),
+        }
+    }
+
+    fn drain(rx: &mut mpsc::UnboundedReceiver<ConnEvent>) -> Vec<(pb::EventType, String)> {
+        let mut out = Vec::new();
+        while let Ok(ConnEvent::Watch(e)) = rx.try_recv() {
+            out.push((e.field_type, e.path));
+        }
+        out
+    }
+
+    #[test]
+    fn one_shot_fires_once_persistent_stays() {
+        let hub = Hub::new(100);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let c = hub.register_conn(7, tx);
+        hub.add(c, WatchKind::Data, "/a").expect("add");
+        hub.add(c, WatchKind::Persistent, "/a").expect("add");
+        hub.fire(5, &[change(ChangeKind::NodeDataChanged, "/a")]);
+        // One event although two watches matched.
+        assert_eq!(
+            drain(&mut rx),
+            vec![(pb::EventType::NODE_DATA_CHANGED, "/a".into())]
+        );
+        hub.fire(6, &[change(ChangeKind::NodeDataChanged, "/a")]);
+        assert_eq!(drain(&mut rx).len(), 1, "the persistent watch stays");
+        assert_eq!(hub.count(), 1);
+        hub.unregister_conn(c);
+        assert_eq!(hub.count(), 0);
+    }
+
+    #[test]
+    fn child_and_recursive_rules() {
+        let hub = Hub::new(100);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let c = hub.register_conn(1, tx);
+        hub.add(c, WatchKind::Child, "/p").expect("add");
+        hub.add(c, WatchKind::PersistentRecursive, "/p")
+            .expect("add");
+        hub.fire(
+            9,
+            &[
+                change(ChangeKind::NodeCreated, "/p/x/y"),
+                change(ChangeKind::NodeChildrenChanged, "/p/x"),
+            ],
+        );
+        // Recursive sees the create below; it never sees children-changed events.
+        assert_eq!(
+            drain(&mut rx),
+            vec![(pb::EventType::NODE_CREATED, "/p/x/y".into())]
+        );
+        hub.fire(10, &[change(ChangeKind::NodeChildrenChanged, "/p")]);
+        assert_eq!(
+            drain(&mut rx),
+            vec![(pb::EventType::NODE_CHILDREN_CHANGED, "/p".into())]
+        );
+        hub.fire(11, &[change(ChangeKind::NodeChildrenChanged, "/p")]);
+        assert!(drain(&mut rx).is_empty(), "child watches are one-shot");
+    }
+
+    #[test]
+    fn limit_and_remove() {
+        let hub = Hub::new(2);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let c = hub.register_conn(1, tx);
+        hub.add(c, WatchKind::Data, "/a").expect("add");
+        hub.add(c, WatchKind::Data, "/a")
+            .expect("same watch again is free");
+        hub.add(c, WatchKind::Child, "/a").expect("add");
+        assert_eq!(hub.add(c, WatchKind::Data, "/b"), Err(TooManyWatches(2)));
+        assert!(hub.remove(c, &[WatchKind::Data, WatchKind::Child], "/a"));
+        assert!(!hub.remove(c, &[WatchKind::Data], "/a"));
+        hub.add(c, WatchKind::Data, "/b").expect("room again");
+    }
+}
