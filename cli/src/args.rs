@@ -139,6 +139,10 @@ pub struct CreateArgs {
     /// Persistent node deleted after MS milliseconds without changes or children.
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(i64).range(1..))]
     pub ttl: Option<i64>,
+    /// Keep the session (and so an ephemeral node) alive until this process is
+    /// interrupted (SIGINT/SIGTERM); exits 1 if the session expires meanwhile.
+    #[arg(long)]
+    pub hold: bool,
     /// Path of the node (for --sequential, the prefix).
     pub path: String,
     /// Initial data.

@@ -206,7 +206,10 @@ async fn cluster_status() {
     );
     let rows = v.as_array().unwrap();
     assert_eq!(rows[0]["ok"].as_bool(), Some(true));
-    assert!(matches!(rows[0]["role"].as_str(), Some("leader" | "follower")), "{v}");
+    assert!(
+        matches!(rows[0]["role"].as_str(), Some("leader" | "follower")),
+        "{v}"
+    );
     assert_eq!(rows[1]["ok"], false);
 
     // Nobody answers: exit 1, but the table still shows the members.

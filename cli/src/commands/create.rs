@@ -17,5 +17,28 @@ pub async fn run(ctx: &Ctx, client: &Client, args: &CreateArgs) -> anyhow::Resul
         || path.clone(),
         || json!({ "path": path, "stat": stat_json(&stat) }),
     );
+    if args.hold {
+        hold(client).await?;
+    }
     Ok(())
+}
+
+/// Keeps the session alive (the SDK pings) until SIGINT/SIGTERM; fails if the
+/// session expires or is closed meanwhile.
+async fn hold(client: &Client) -> anyhow::Result<()> {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let mut states = client.state_changes();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = term.recv() => return Ok(()),
+            changed = states.changed() => {
+                if changed.is_err() || states.borrow().is_terminal() {
+                    anyhow::bail!("session ended while holding: {:?}", *states.borrow());
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,324 @@
+//! Sessions on real ensembles: expiry through Raft, resume rules, ephemeral and
+//! sequential nodes, containers and TTL nodes.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{client_at, Ensemble};
+use futures::{SinkExt, StreamExt};
+use paddock::codec::{self, PROTOCOL_VERSION};
+use paddock::proto::paddock as pb;
+use paddock::{Client, ClientConfig, Code, CreateMode};
+
+const T: Duration = Duration::from_secs(30);
+/// Session tick for these ensembles: timeouts are clamped to [400 ms, 4 s].
+const TICK: &[&str] = &["--session-tick-ms", "200", "--container-check-ms", "200"];
+
+async fn client(servers: &str, timeout_ms: u64) -> Client {
+    let cfg = ClientConfig::from_list(servers).session_timeout(Duration::from_millis(timeout_ms));
+    Client::connect_with(cfg).await.expect("connect")
+}
+
+/// Waits (bounded) until `check` holds on every running member.
+async fn on_every_member<F>(e: &Ensemble, what: &str, check: F)
+where
+    F: Fn(&Client) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>>,
+{
+    let deadline = Instant::now() + T;
+    for m in e.members.iter().filter(|m| m.child.is_some()) {
+        let c = client_at(&m.client, T).await;
+        loop {
+            if check(&c).await {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not true on member {} in time",
+                m.id
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Raw handshake; returns the response.
+async fn raw_connect(
+    addr: &str,
+    session: u64,
+    password: Vec<u8>,
+    last_zxid: u64,
+) -> pb::ConnectResponse {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut framed = codec::framed(stream, 1 << 20);
+    let mut c = pb::ConnectRequest::new();
+    c.protocol_version = PROTOCOL_VERSION;
+    c.session_id = session;
+    c.password = password;
+    c.timeout_ms = 2000;
+    c.last_zxid_seen = last_zxid;
+    let mut f = pb::ClientFrame::new();
+    f.set_connect(c);
+    framed.send(codec::encode(&f)).await.expect("send");
+    let reply: pb::ServerFrame =
+        codec::decode_frame(&framed.next().await.expect("reply").expect("frame")).expect("decode");
+    match reply.kind {
+        Some(pb::ServerFrame_oneof_kind::connect(c)) => c,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_session_that_stops_pinging_expires() {
+    let e = Ensemble::start(3, TICK);
+    e.wait_leader(T);
+    let setup = client_at(&e.servers(), T).await;
+    setup
+        .create("/raw", b"", CreateMode::Persistent)
+        .await
+        .expect("parent");
+    // A raw session: create an ephemeral, then drop the socket without closing.
+    let stream = tokio::net::TcpStream::connect(&e.members[1].client)
+        .await
+        .expect("connect");
+    let mut framed = codec::framed(stream, 1 << 20);
+    let mut c = pb::ConnectRequest::new();
+    c.protocol_version = PROTOCOL_VERSION;
+    c.timeout_ms = 500;
+    let mut f = pb::ClientFrame::new();
+    f.set_connect(c);
+    framed.send(codec::encode(&f)).await.expect("send");
+    let reply: pb::ServerFrame =
+        codec::decode_frame(&framed.next().await.expect("reply").expect("frame")).expect("decode");
+    let Some(pb::ServerFrame_oneof_kind::connect(resp)) = reply.kind else {
+        panic!("no connect response")
+    };
+    assert_eq!(resp.err, pb::ErrorCode::OK);
+    assert_eq!(resp.timeout_ms, 500);
+    let mut req = pb::Request::new();
+    req.xid = 1;
+    let mut cr = pb::CreateRequest::new();
+    cr.path = "/raw/eph".into();
+    cr.mode = pb::CreateMode::EPHEMERAL;
+    req.set_create(cr);
+    let mut f = pb::ClientFrame::new();
+    f.set_request(req);
+    framed.send(codec::encode(&f)).await.expect("send");
+    let reply: pb::ServerFrame =
+        codec::decode_frame(&framed.next().await.expect("reply").expect("frame")).expect("decode");
+    let Some(pb::ServerFrame_oneof_kind::response(r)) = reply.kind else {
+        panic!("no response")
+    };
+    assert_eq!(r.err, pb::ErrorCode::OK, "{}", r.message);
+    assert_eq!(r.lease_ms, 500, "responses carry the lease");
+    drop(framed);
+    let started = Instant::now();
+    on_every_member(&e, "raw ephemeral gone", |c| {
+        Box::pin(async move { c.exists("/raw/eph").await.ok() == Some(None) })
+    })
+    .await;
+    eprintln!(
+        "ephemeral of a dropped raw session (timeout 500 ms) vanished everywhere after {:?}",
+        started.elapsed()
+    );
+    let again = raw_connect(
+        &e.members[0].client,
+        resp.session_id,
+        resp.password.clone(),
+        0,
+    )
+    .await;
+    assert_eq!(
+        again.err,
+        pb::ErrorCode::SESSION_EXPIRED,
+        "an expired session is never renewed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_session_removes_its_ephemerals_at_once() {
+    let e = Ensemble::start(3, TICK);
+    e.wait_leader(T);
+    let c = client(&e.servers(), 4000).await;
+    c.create("/eph", b"", CreateMode::Persistent)
+        .await
+        .expect("parent");
+    c.create("/eph/x", b"", CreateMode::Ephemeral)
+        .await
+        .expect("ephemeral");
+    let seq = c
+        .create("/eph/s-", b"", CreateMode::EphemeralSequential)
+        .await
+        .expect("ephemeral seq");
+    let err = c
+        .create("/eph/x/child", b"", CreateMode::Persistent)
+        .await
+        .expect_err("no children");
+    assert_eq!(err.code(), Code::NoChildrenForEphemerals);
+    let (id, pw) = (c.session_id(), ());
+    let _ = pw;
+    c.close().await.expect("close");
+    for m in &e.members {
+        let r = client_at(&m.client, T).await;
+        r.sync("/").await.expect("sync");
+        assert_eq!(r.exists("/eph/x").await.expect("exists"), None);
+        assert_eq!(r.exists(&seq).await.expect("exists"), None);
+    }
+    // A closed session can never be resumed.
+    let r = raw_connect(&e.members[2].client, id, vec![1; 16], 0).await;
+    assert_eq!(r.err, pb::ErrorCode::SESSION_EXPIRED);
+    let r = raw_connect(&e.members[2].client, 0xdead_beef, vec![1; 16], 0).await;
+    assert_eq!(
+        r.err,
+        pb::ErrorCode::SESSION_EXPIRED,
+        "unknown sessions are not silently created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_behind_the_clients_zxid_refuses_it() {
+    let e = Ensemble::start(3, TICK);
+    e.wait_leader(T);
+    let c = client(&e.servers(), 4000).await;
+    c.create("/z", b"", CreateMode::Persistent)
+        .await
+        .expect("create");
+    let applied = e.status(0).expect("status")["applied_index"]
+        .as_u64()
+        .expect("applied");
+    // Resuming with a last seen zxid beyond what the member has applied is refused...
+    let pw = vec![0u8; 16];
+    let r = raw_connect(&e.members[0].client, c.session_id(), pw, applied + 1000).await;
+    assert_eq!(r.err, pb::ErrorCode::NOT_READY, "{}", r.message);
+    assert!(r.message.contains("behind"), "{}", r.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_election_alone_expires_no_session() {
+    let mut e = Ensemble::start(3, TICK);
+    let leader = e.wait_leader(T);
+    let others: Vec<String> = (0..3)
+        .filter(|i| *i != leader)
+        .map(|i| e.members[i].client.clone())
+        .collect();
+    let mut clients = Vec::new();
+    for i in 0..6 {
+        let c = client(&others.join(","), 1500).await;
+        if i == 0 {
+            c.create("/idle", b"", CreateMode::Persistent)
+                .await
+                .expect("parent");
+        }
+        c.create(&format!("/idle/c{i}"), b"", CreateMode::Ephemeral)
+            .await
+            .expect("ephemeral");
+        clients.push(c);
+    }
+    e.kill(leader);
+    let new_leader = e.wait_leader(T);
+    assert_ne!(new_leader, leader);
+    // Idle (pings only) for several session timeouts across the election.
+    tokio::time::sleep(Duration::from_millis(4000)).await;
+    let r = client_at(&e.members[new_leader].client, T).await;
+    r.sync("/").await.expect("sync");
+    assert_eq!(
+        r.children("/idle").await.expect("children").len(),
+        6,
+        "no session expired"
+    );
+    for c in &clients {
+        assert!(!c.state().is_terminal(), "{:?}", c.state());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sequential_ephemerals_are_unique_and_increasing() {
+    let e = Ensemble::start(3, TICK);
+    e.wait_leader(T);
+    let setup = client_at(&e.servers(), T).await;
+    setup
+        .create("/q", b"", CreateMode::Persistent)
+        .await
+        .expect("parent");
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let server = e.members[i % 3].client.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = client(&server, 4000).await;
+            let mut mine = Vec::new();
+            for _ in 0..10 {
+                mine.push(
+                    c.create("/q/n-", b"", CreateMode::EphemeralSequential)
+                        .await
+                        .expect("create"),
+                );
+            }
+            (c, mine)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut keep = Vec::new();
+    for t in tasks {
+        let (c, mine) = t.await.expect("task");
+        let mut sorted = mine.clone();
+        sorted.sort();
+        assert_eq!(mine, sorted, "one session's sequence numbers increase");
+        all.extend(mine);
+        keep.push(c);
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "sequence numbers are unique");
+    assert_eq!(setup.children("/q").await.expect("children").len(), n);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_and_ttl_nodes_vanish_through_raft_and_survive_restarts() {
+    let mut e = Ensemble::start(3, TICK);
+    e.wait_leader(T);
+    let c = client_at(&e.servers(), T).await;
+    c.create("/box", b"", CreateMode::Container)
+        .await
+        .expect("container");
+    c.create("/box/item", b"", CreateMode::Persistent)
+        .await
+        .expect("child");
+    c.create("/empty-box", b"", CreateMode::Container)
+        .await
+        .expect("container never used");
+    c.create_with_stat("/short", b"", CreateMode::PersistentWithTtl, 300)
+        .await
+        .expect("ttl");
+    c.create_with_stat("/long", b"", CreateMode::PersistentWithTtl, 600_000)
+        .await
+        .expect("ttl");
+    c.delete("/box/item", None).await.expect("delete child");
+    on_every_member(&e, "container and short TTL node gone", |c| {
+        Box::pin(async move {
+            c.exists("/box").await.ok() == Some(None) && c.exists("/short").await.ok() == Some(None)
+        })
+    })
+    .await;
+    // A container that never had children stays; a TTL node within its TTL stays.
+    let digest = e.wait_converged(T);
+    drop(c);
+    for i in 0..3 {
+        e.stop(i);
+    }
+    for i in 0..3 {
+        e.spawn(i);
+    }
+    e.wait_leader(T);
+    assert_eq!(e.wait_converged(T), digest);
+    let c = client_at(&e.servers(), T).await;
+    assert!(c.exists("/empty-box").await.expect("exists").is_some());
+    assert!(c.exists("/long").await.expect("exists").is_some());
+    // The TTL kind survives the restart: a short TTL node made now still expires.
+    c.create_with_stat("/short2", b"", CreateMode::PersistentWithTtl, 300)
+        .await
+        .expect("ttl");
+    on_every_member(&e, "short2 gone", |c| {
+        Box::pin(async move { c.exists("/short2").await.ok() == Some(None) })
+    })
+    .await;
+}
