@@ -31,6 +31,11 @@ pub struct Ensemble {
 impl Ensemble {
     /// Starts `n` members and waits until they have a leader.
     pub async fn start(n: usize) -> Ensemble {
+        Self::start_with(n, |_| {}).await
+    }
+
+    /// Like [`Ensemble::start`], with every member's config adjusted by `tweak`.
+    pub async fn start_with(n: usize, tweak: impl Fn(&mut Config)) -> Ensemble {
         let tmp = tempfile::tempdir().expect("tempdir");
         let k = ENSEMBLES.fetch_add(1, Ordering::Relaxed);
         let p = 10 + std::process::id() % 240;
@@ -49,6 +54,7 @@ impl Ensemble {
                 addr(7180),
             );
             cfg.peers = peers.clone();
+            tweak(&mut cfg);
             let log = paddock_server::logging::discard();
             let node = Node::start(cfg, log).await.expect("start member");
             members.push(Member {
