@@ -6,10 +6,33 @@
 //!   they were issued, even when many are in flight at once (pipelining); a read
 //!   issued after a write sees that write.
 //! - **No going back in time.** After a reconnect the client only resumes on a member
-//!   that has applied at least the highest zxid it has already seen.
+//!   that has applied at least the highest zxid it has already seen (in a response or
+//!   a watch event). A member that is behind, or that cannot serve now, is skipped
+//!   like an unreachable one.
 //! - **At most once.** A write is applied at most once. When the connection is lost
 //!   while a write is in flight, the call fails with [`Error::ConnectionLoss`] and the
 //!   write may or may not have been applied (as in ZooKeeper).
+//! - **Transparent reconnect.** When the connection fails, the client reconnects to
+//!   the members in turn (the next one first) and resumes the same session. Requests
+//!   issued meanwhile wait (for at most the session timeout) and are sent after the
+//!   reconnect; requests that were in flight fail with [`Error::ConnectionLoss`].
+//! - **Expiry.** The session ends for good ([`State::Expired`], every call and pending
+//!   watch fails with [`Error::SessionExpired`]) when the ensemble says it expired, or
+//!   when the client has heard nothing from any member for the negotiated session
+//!   timeout (the ensemble will have expired it too, so the client stops pretending
+//!   to hold its ephemeral nodes). Create a new [`Client`] to go on.
+//! - **Watch ordering.** Watch events are delivered in the order the member sent them
+//!   (zxid order), and an event reaches its watchers before the caller of any later
+//!   request gets the response that reflects the change. A one-shot watch is set when
+//!   the response of the read that set it arrives, so no event after that read is missed.
+//! - **Watch re-registration.** After every reconnect, before any other request, the
+//!   client re-registers every watch somebody still waits on, with its last seen zxid:
+//!   the member fires at once the one-shot watches whose node changed in between, so a
+//!   change during the disconnection is not lost. Re-registration is sent in chunks of
+//!   at most [`SET_WATCHES_CHUNK_BYTES`] path bytes. A watch the member refuses to
+//!   re-register (for example over its watch quota) ends with that error.
+//! - **Connection states.** [`Client::states`] is a stream of every state transition
+//!   ([`State`]); [`Client::state_changes`] is a `watch` of the latest one.
 //!
 //! ```no_run
 //! # async fn demo() -> paddock::Result<()> {
@@ -22,9 +45,43 @@
 //! client.close().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! Watches: a one-shot watch is a future, a persistent watch is a stream.
+//!
+//! ```no_run
+//! # async fn demo() -> paddock::Result<()> {
+//! use futures::StreamExt;
+//! use paddock::{Client, EventKind, WatcherKind};
+//! let client = Client::connect("127.0.0.1:7181,127.0.0.1:7281").await?;
+//!
+//! // One-shot: read the config and wait for its next change.
+//! let (data, _stat, changed) = client.get_watch("/config").await?;
+//! println!("config: {data:?}");
+//! let event = changed.await?; // resolves exactly once
+//! assert!(matches!(event.kind, EventKind::NodeDataChanged | EventKind::NodeDeleted));
+//!
+//! // Wait for a node to appear.
+//! let (stat, created) = client.exists_watch("/ready").await?;
+//! if stat.is_none() {
+//!     created.await?;
+//! }
+//!
+//! // Persistent and recursive: every create, delete and data change below /services.
+//! let mut events = client.add_watch("/services", true).await?;
+//! while let Some(event) = events.next().await {
+//!     println!("{:?} {} at zxid {}", event.kind, event.path, event.zxid);
+//!     if event.path == "/services/stop" {
+//!         break;
+//!     }
+//! }
+//! client.remove_watches("/services", WatcherKind::PersistentRecursive).await?;
+//! # Ok(()) }
+//! ```
 mod config;
 mod session;
 mod state;
+#[cfg(test)]
+mod tests;
 mod watches;
 
 pub use config::ClientConfig;

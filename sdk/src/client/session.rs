@@ -209,9 +209,7 @@ pub(crate) async fn run(
         .await;
         match ended {
             Ended::Closed => return finish(&shared, State::Closed, &mut waiting, &mut commands),
-            Ended::Expired => {
-                return finish(&shared, State::Expired, &mut waiting, &mut commands)
-            }
+            Ended::Expired => return finish(&shared, State::Expired, &mut waiting, &mut commands),
             Ended::Lost(_) => {
                 shared.state.set(State::Disconnected);
                 let timeout = shared.session.lock().timeout;

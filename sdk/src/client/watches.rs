@@ -395,7 +395,11 @@ impl WatchRegistry {
                 }
                 at = crate::path::parent(p);
             }
-        } else if self.paths.get(&event.path).is_some_and(PathWatches::is_empty) {
+        } else if self
+            .paths
+            .get(&event.path)
+            .is_some_and(PathWatches::is_empty)
+        {
             self.paths.remove(&event.path);
         }
         reached
@@ -725,11 +729,16 @@ mod tests {
         let mut p = stream(&mut reg, "/r", false);
         let mut r = stream(&mut reg, "/r", true);
         reg.remove("/r", WatcherKind::Data, 12);
-        assert!(matches!(fired(&mut d), Some(Ok(x)) if x.kind == EventKind::DataWatchRemoved && x.zxid == 12));
+        assert!(
+            matches!(fired(&mut d), Some(Ok(x)) if x.kind == EventKind::DataWatchRemoved && x.zxid == 12)
+        );
         assert!(matches!(fired(&mut ex), Some(Ok(x)) if x.kind == EventKind::DataWatchRemoved));
         assert!(fired(&mut c).is_none());
         reg.remove("/r", WatcherKind::Persistent, 13);
-        assert!(matches!(p.rx.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)));
+        assert!(matches!(
+            p.rx.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
         assert_eq!(
             reg.live(),
             vec![
@@ -739,7 +748,10 @@ mod tests {
         );
         reg.remove("/r", WatcherKind::Any, 14);
         assert!(matches!(fired(&mut c), Some(Ok(x)) if x.kind == EventKind::ChildWatchRemoved));
-        assert!(matches!(r.rx.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)));
+        assert!(matches!(
+            r.rx.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
         assert!(reg.is_empty());
     }
 
@@ -750,7 +762,10 @@ mod tests {
         let mut p = stream(&mut reg, "/f", true);
         reg.fail_all(&Error::SessionExpired);
         assert_eq!(fired(&mut d), Some(Err(Error::SessionExpired)));
-        assert!(matches!(p.rx.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)));
+        assert!(matches!(
+            p.rx.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
         assert!(reg.is_empty());
     }
 
@@ -788,7 +803,10 @@ mod tests {
         for chunk in &chunks {
             assert!(!chunk.is_empty());
             let bytes: usize = chunk.iter().map(|(_, p)| p.len()).sum();
-            assert!(bytes <= budget || chunk.len() == 1, "chunk of {bytes} bytes");
+            assert!(
+                bytes <= budget || chunk.len() == 1,
+                "chunk of {bytes} bytes"
+            );
             // Kinds survive the conversion to the wire message.
             let req = set_watches_request(42, chunk);
             assert_eq!(req.relative_zxid, 42);
