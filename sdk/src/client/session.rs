@@ -32,7 +32,7 @@ use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::{Framed, FramedParts, FramedWrite};
 
 use super::config::ClientConfig;
 use super::state::{State, StateHub};
@@ -268,7 +268,7 @@ async fn connect_any(
     config: &ClientConfig,
     shared: &Shared,
     start: usize,
-) -> Result<(TcpStream, u64, usize)> {
+) -> Result<(Connection, u64, usize)> {
     let n = config.servers.len().max(1);
     let mut last_err = Error::ConnectionLoss("no servers configured".into());
     for k in 0..config.servers.len() {
@@ -285,7 +285,11 @@ async fn connect_any(
 }
 
 /// Connects to one member and performs the session handshake.
-async fn handshake(config: &ClientConfig, shared: &Shared, addr: &str) -> Result<(TcpStream, u64)> {
+async fn handshake(
+    config: &ClientConfig,
+    shared: &Shared,
+    addr: &str,
+) -> Result<(Connection, u64)> {
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| Error::ConnectionLoss(format!("{addr}: {e}")))?;
@@ -341,14 +345,27 @@ async fn handshake(config: &ClientConfig, shared: &Shared, addr: &str) -> Result
     // through this session's responses or events, and using it as the re-registration
     // point would hide changes the client's watches have not been told about.
     *shared.last_heard.lock() = Instant::now();
-    Ok((framed.into_inner(), resp.server_id))
+    // Keep whatever the member sent right after its answer.
+    let parts = framed.into_parts();
+    let conn = Connection {
+        stream: parts.io,
+        buffered: parts.read_buf,
+    };
+    Ok((conn, resp.server_id))
+}
+
+/// An established connection: the socket, and bytes the member already sent after
+/// its handshake answer.
+struct Connection {
+    stream: TcpStream,
+    buffered: bytes::BytesMut,
 }
 
 /// Serves one established connection until it ends.
 async fn serve(
     config: &ClientConfig,
     shared: &Arc<Shared>,
-    stream: TcpStream,
+    conn: Connection,
     commands: &mut mpsc::Receiver<Command>,
     waiting: &mut VecDeque<Command>,
     next_xid: &mut i64,
@@ -358,9 +375,12 @@ async fn serve(
         .lock()
         .timeout
         .max(Duration::from_millis(300));
-    let (read_half, write_half) = stream.into_split();
+    let (read_half, write_half) = conn.stream.into_split();
     let mut writer = FramedWrite::new(write_half, codec::codec(config.max_frame));
-    let reader = FramedRead::new(read_half, codec::codec(config.max_frame));
+    // A `Framed` (only ever read from) because it can start from buffered bytes.
+    let mut parts = FramedParts::new::<bytes::Bytes>(read_half, codec::codec(config.max_frame));
+    parts.read_buf = conn.buffered;
+    let reader = Framed::from_parts(parts);
     let (inflight_tx, inflight_rx) = mpsc::unbounded_channel::<InFlight>();
     let mut reader_task = tokio::spawn(read_loop(
         reader,
@@ -524,7 +544,7 @@ async fn rewatch(
 
 /// Reads frames, answers in-flight requests in order, and reports why it stopped.
 async fn read_loop(
-    mut reader: FramedRead<tokio::net::tcp::OwnedReadHalf, tokio_util::codec::LengthDelimitedCodec>,
+    mut reader: Framed<tokio::net::tcp::OwnedReadHalf, tokio_util::codec::LengthDelimitedCodec>,
     mut inflight: mpsc::UnboundedReceiver<InFlight>,
     shared: Arc<Shared>,
     read_timeout: Duration,

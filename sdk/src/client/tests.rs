@@ -40,6 +40,16 @@ async fn accept(
     timeout_ms: u32,
     err: pb::ErrorCode,
 ) -> (Conn, pb::ConnectRequest) {
+    accept_then(listener, timeout_ms, err, Vec::new()).await
+}
+
+/// Like [`accept`], writing `extra` frames in the same flush as the handshake answer.
+async fn accept_then(
+    listener: &TcpListener,
+    timeout_ms: u32,
+    err: pb::ErrorCode,
+    extra: Vec<pb::ServerFrame>,
+) -> (Conn, pb::ConnectRequest) {
     let (stream, _) = tokio::time::timeout(WAIT, listener.accept())
         .await
         .expect("client connects in time")
@@ -60,7 +70,13 @@ async fn accept(
     resp.zxid = 1000;
     let mut frame = pb::ServerFrame::new();
     frame.set_connect(resp);
-    send(&mut conn, frame).await;
+    conn.feed(codec::encode(&frame)).await.expect("feed");
+    for f in extra {
+        conn.feed(codec::encode(&f)).await.expect("feed");
+    }
+    SinkExt::<bytes::Bytes>::flush(&mut conn)
+        .await
+        .expect("flush");
     (conn, req)
 }
 
@@ -365,4 +381,28 @@ async fn unreachable_for_the_session_timeout_expires_locally() {
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(states.next().await, None);
     assert_eq!(waiting.await.expect("join"), Err(Error::SessionExpired));
+}
+
+#[tokio::test]
+async fn frames_sent_right_after_the_handshake_are_not_lost() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (client, mut conn) = connected(&listener, 3000).await;
+    let c = client.clone();
+    let call = tokio::spawn(async move { c.exists_watch("/n").await });
+    let req = request(&mut conn).await;
+    respond(&mut conn, req.xid, 2, absent()).await;
+    let (_, created) = call.await.expect("join").expect("exists_watch");
+    drop(conn);
+    let mut ev = pb::WatchEvent::new();
+    ev.field_type = pb::EventType::NODE_CREATED;
+    ev.path = "/n".into();
+    ev.zxid = 3;
+    let mut frame = pb::ServerFrame::new();
+    frame.set_event(ev);
+    let (_conn, _) = accept_then(&listener, 3000, pb::ErrorCode::OK, vec![frame]).await;
+    let ev = tokio::time::timeout(WAIT, created)
+        .await
+        .expect("in time")
+        .expect("fired");
+    assert_eq!((ev.kind, ev.zxid), (EventKind::NodeCreated, 3));
 }
