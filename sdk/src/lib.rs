@@ -7,7 +7,8 @@
 //! - [`path`]: ZooKeeper's path rules.
 //! - [`types`]: plain Rust types for stats, create modes and multi operations.
 //! - [`error`]: the error codes (ZooKeeper's) and the SDK's error type.
-//! - [`client`]: the session: connect, pipelined requests, reconnect.
+//! - [`client`]: the session: connect, pipelined requests, reconnect, watches and
+//!   connection states.
 pub mod client;
 pub mod codec;
 pub mod error;
@@ -15,6 +16,9 @@ pub mod path;
 pub mod proto;
 pub mod types;
 
-pub use client::{Client, ClientConfig, State};
+pub use client::{
+    Client, ClientConfig, EventKind, State, StateStream, WatchFuture, WatchStream, WatchedEvent,
+    WatcherKind,
+};
 pub use error::{Code, Error, Result};
 pub use types::{CreateMode, Op, OpResult, Stat};

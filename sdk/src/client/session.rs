@@ -12,7 +12,17 @@
 //!   `ConnectionLoss` (its outcome is unknown); requests submitted while reconnecting
 //!   wait, up to the session timeout.
 //! - The handshake carries the highest zxid seen, so the client never resumes on a
-//!   member that is behind what it already observed.
+//!   member that is behind what it already observed. That zxid only comes from
+//!   responses and watch events (never from the handshake itself), so it also tells a
+//!   member which changes the client's watches may have missed.
+//! - Frames are handled in arrival order by one reader task: a watch event is routed
+//!   before the response that follows it is handed to its caller, and a watch set by a
+//!   read is registered locally when that read's response is handled.
+//! - After every (re)connect, before any queued request, the live watches are
+//!   re-registered with `SetWatchesRequest`s in chunks of at most
+//!   [`SET_WATCHES_CHUNK_BYTES`] path bytes.
+//! - While disconnected, the session is given up locally (`Expired`) once nothing has
+//!   been heard from any member for the negotiated session timeout.
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,11 +31,15 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::{Framed, FramedParts, FramedWrite};
 
 use super::config::ClientConfig;
-use super::state::State;
+use super::state::{State, StateHub};
+use super::watches::{
+    chunk_watches, set_watches_request, EventKind, Hook, WatchRegistry, WatchedEvent,
+    SET_WATCHES_CHUNK_BYTES,
+};
 use crate::codec::{self, PROTOCOL_VERSION};
 use crate::error::{Error, Result};
 use crate::proto::paddock as pb;
@@ -39,6 +53,8 @@ pub(crate) struct Command {
     pub linearizable: bool,
     pub reply: oneshot::Sender<Result<pb::Response>>,
     pub submitted: Instant,
+    /// What the reader does with the watch table when the response arrives.
+    pub hook: Hook,
 }
 
 /// Session identity, shared with the client handle.
@@ -56,7 +72,35 @@ pub(crate) struct SessionIds {
 /// State shared between the client handles and the session task.
 pub(crate) struct Shared {
     pub session: Mutex<SessionIds>,
+    /// Highest zxid seen in a response or a watch event.
     pub last_zxid: AtomicU64,
+    /// Last non-zero `lease_ms` seen in a response (0: none yet).
+    pub lease_ms: AtomicU64,
+    /// When a frame last arrived from a member (or the last handshake succeeded).
+    pub last_heard: Mutex<Instant>,
+    /// Every watch registered on the ensemble, with its local waiters.
+    pub watches: Mutex<WatchRegistry>,
+    /// Connection state, published to the handles and state streams.
+    pub state: Arc<StateHub>,
+}
+
+impl Shared {
+    pub fn new(config: &ClientConfig) -> Shared {
+        Shared {
+            session: Mutex::new(SessionIds {
+                id: 0,
+                password: Vec::new(),
+                timeout: config.session_timeout,
+                server_id: 0,
+                admin_addr: String::new(),
+            }),
+            last_zxid: AtomicU64::new(0),
+            lease_ms: AtomicU64::new(0),
+            last_heard: Mutex::new(Instant::now()),
+            watches: Mutex::new(WatchRegistry::default()),
+            state: StateHub::new(State::Connecting),
+        }
+    }
 }
 
 /// What ended one connection.
@@ -74,14 +118,20 @@ struct InFlight {
     xid: i64,
     reply: Option<oneshot::Sender<Result<pb::Response>>>,
     close: bool,
+    hook: Hook,
 }
+
+/// Pause before reconnecting after a connection that ended within
+/// [`SHORT_CONNECTION`], so that a member that accepts and then drops us is not
+/// hammered.
+const SHORT_CONNECTION_BACKOFF: Duration = Duration::from_millis(100);
+const SHORT_CONNECTION: Duration = Duration::from_secs(1);
 
 /// Runs the session until it is closed or expired.
 pub(crate) async fn run(
     config: ClientConfig,
     shared: Arc<Shared>,
     mut commands: mpsc::Receiver<Command>,
-    state: watch::Sender<State>,
     mut first_connect: Option<oneshot::Sender<Result<()>>>,
 ) {
     let mut next_xid: i64 = 1;
@@ -91,30 +141,50 @@ pub(crate) async fn run(
     } else {
         rand::random::<usize>()
     };
+    // While disconnected: when the session is given up locally.
+    let mut deadline: Option<Instant> = None;
     loop {
         // Connect phase: keep queuing commands while we look for a member.
         let connected = {
             let connect = connect_any(&config, &shared, start);
             tokio::pin!(connect);
+            let expiry = async move {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::pin!(expiry);
             loop {
                 tokio::select! {
-                    res = &mut connect => break res,
+                    res = &mut connect => break Some(res),
+                    () = &mut expiry => break None,
                     cmd = commands.recv(), if first_connect.is_none() => match cmd {
                         Some(cmd) => waiting.push_back(cmd),
-                        None => return finish(&state, State::Closed, &mut waiting),
+                        None => {
+                            return finish(&shared, State::Closed, &mut waiting, &mut commands)
+                        }
                     },
                 }
             }
+        };
+        let Some(connected) = connected else {
+            // Nothing heard from any member for a whole session timeout: the ensemble
+            // has (or is about to have) expired the session.
+            return finish(&shared, State::Expired, &mut waiting, &mut commands);
         };
         let (stream, server_id, index) = match connected {
             Ok(c) => c,
             Err(err) => {
                 if let Some(tx) = first_connect.take() {
                     let _ = tx.send(Err(err));
-                    return finish(&state, State::Closed, &mut waiting);
+                    return finish(&shared, State::Closed, &mut waiting, &mut commands);
                 }
                 if matches!(err, Error::SessionExpired) {
-                    return finish(&state, State::Expired, &mut waiting);
+                    return finish(&shared, State::Expired, &mut waiting, &mut commands);
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return finish(&shared, State::Expired, &mut waiting, &mut commands);
                 }
                 // Nobody reachable this round: fail what waited too long, then retry.
                 let limit = shared.session.lock().timeout;
@@ -123,10 +193,11 @@ pub(crate) async fn run(
                 continue;
             }
         };
-        let _ = state.send(State::Connected { server_id });
+        shared.state.set(State::Connected { server_id });
         if let Some(tx) = first_connect.take() {
             let _ = tx.send(Ok(()));
         }
+        let connected_at = Instant::now();
         let ended = serve(
             &config,
             &shared,
@@ -137,27 +208,43 @@ pub(crate) async fn run(
         )
         .await;
         match ended {
-            Ended::Closed => return finish(&state, State::Closed, &mut waiting),
-            Ended::Expired => return finish(&state, State::Expired, &mut waiting),
+            Ended::Closed => return finish(&shared, State::Closed, &mut waiting, &mut commands),
+            Ended::Expired => return finish(&shared, State::Expired, &mut waiting, &mut commands),
             Ended::Lost(_) => {
-                let _ = state.send(State::Disconnected);
+                shared.state.set(State::Disconnected);
+                let timeout = shared.session.lock().timeout;
+                deadline = Some(*shared.last_heard.lock() + timeout);
                 // Try the next member first.
                 start = index + 1;
+                if connected_at.elapsed() < SHORT_CONNECTION {
+                    tokio::time::sleep(SHORT_CONNECTION_BACKOFF).await;
+                }
             }
         }
     }
 }
 
-/// Marks a terminal state and fails everything still waiting.
-fn finish(state: &watch::Sender<State>, last: State, waiting: &mut VecDeque<Command>) {
-    let _ = state.send(last);
+/// Marks a terminal state and fails everything still waiting: queued commands and
+/// every watch (one-shot watches resolve to the error, watch streams end).
+fn finish(
+    shared: &Shared,
+    last: State,
+    waiting: &mut VecDeque<Command>,
+    commands: &mut mpsc::Receiver<Command>,
+) {
+    shared.state.set(last);
+    let err = if last == State::Expired {
+        Error::SessionExpired
+    } else {
+        Error::Closed
+    };
+    shared.watches.lock().fail_all(&err);
     for cmd in waiting.drain(..) {
-        let err = if last == State::Expired {
-            Error::SessionExpired
-        } else {
-            Error::Closed
-        };
-        let _ = cmd.reply.send(Err(err));
+        let _ = cmd.reply.send(Err(err.clone()));
+    }
+    commands.close();
+    while let Ok(cmd) = commands.try_recv() {
+        let _ = cmd.reply.send(Err(err.clone()));
     }
 }
 
@@ -181,7 +268,7 @@ async fn connect_any(
     config: &ClientConfig,
     shared: &Shared,
     start: usize,
-) -> Result<(TcpStream, u64, usize)> {
+) -> Result<(Connection, u64, usize)> {
     let n = config.servers.len().max(1);
     let mut last_err = Error::ConnectionLoss("no servers configured".into());
     for k in 0..config.servers.len() {
@@ -198,7 +285,11 @@ async fn connect_any(
 }
 
 /// Connects to one member and performs the session handshake.
-async fn handshake(config: &ClientConfig, shared: &Shared, addr: &str) -> Result<(TcpStream, u64)> {
+async fn handshake(
+    config: &ClientConfig,
+    shared: &Shared,
+    addr: &str,
+) -> Result<(Connection, u64)> {
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| Error::ConnectionLoss(format!("{addr}: {e}")))?;
@@ -238,6 +329,10 @@ async fn handshake(config: &ClientConfig, shared: &Shared, addr: &str) -> Result
             other => Error::ConnectionLoss(format!("{addr}: {other}")),
         });
     }
+    if ids.id != 0 && resp.session_id != ids.id {
+        // Asked to resume a session and got another one: ours is gone.
+        return Err(Error::SessionExpired);
+    }
     {
         let mut s = shared.session.lock();
         s.id = resp.session_id;
@@ -246,15 +341,31 @@ async fn handshake(config: &ClientConfig, shared: &Shared, addr: &str) -> Result
         s.server_id = resp.server_id;
         s.admin_addr = resp.admin_addr.clone();
     }
-    shared.last_zxid.fetch_max(resp.zxid, Ordering::AcqRel);
-    Ok((framed.into_inner(), resp.server_id))
+    // Deliberately not `last_zxid`: the member's zxid at connect time was not observed
+    // through this session's responses or events, and using it as the re-registration
+    // point would hide changes the client's watches have not been told about.
+    *shared.last_heard.lock() = Instant::now();
+    // Keep whatever the member sent right after its answer.
+    let parts = framed.into_parts();
+    let conn = Connection {
+        stream: parts.io,
+        buffered: parts.read_buf,
+    };
+    Ok((conn, resp.server_id))
+}
+
+/// An established connection: the socket, and bytes the member already sent after
+/// its handshake answer.
+struct Connection {
+    stream: TcpStream,
+    buffered: bytes::BytesMut,
 }
 
 /// Serves one established connection until it ends.
 async fn serve(
     config: &ClientConfig,
     shared: &Arc<Shared>,
-    stream: TcpStream,
+    conn: Connection,
     commands: &mut mpsc::Receiver<Command>,
     waiting: &mut VecDeque<Command>,
     next_xid: &mut i64,
@@ -264,9 +375,12 @@ async fn serve(
         .lock()
         .timeout
         .max(Duration::from_millis(300));
-    let (read_half, write_half) = stream.into_split();
+    let (read_half, write_half) = conn.stream.into_split();
     let mut writer = FramedWrite::new(write_half, codec::codec(config.max_frame));
-    let reader = FramedRead::new(read_half, codec::codec(config.max_frame));
+    // A `Framed` (only ever read from) because it can start from buffered bytes.
+    let mut parts = FramedParts::new::<bytes::Bytes>(read_half, codec::codec(config.max_frame));
+    parts.read_buf = conn.buffered;
+    let reader = Framed::from_parts(parts);
     let (inflight_tx, inflight_rx) = mpsc::unbounded_channel::<InFlight>();
     let mut reader_task = tokio::spawn(read_loop(
         reader,
@@ -279,7 +393,13 @@ async fn serve(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_write = Instant::now();
 
-    // Requests queued while we were disconnected go first, in order.
+    // Watches are re-registered before anything else is sent.
+    if let Err(e) = rewatch(shared, &mut writer, &inflight_tx, next_xid).await {
+        drop(inflight_tx);
+        reader_task.abort();
+        return Ended::Lost(e);
+    }
+    // Requests queued while we were disconnected go next, in order.
     let mut batch: Vec<Command> = waiting.drain(..).collect();
     let result = loop {
         if !batch.is_empty() {
@@ -309,7 +429,12 @@ async fn serve(
                     req.set_ping(pb::PingRequest::new());
                     let mut frame = pb::ClientFrame::new();
                     frame.set_request(req);
-                    let _ = inflight_tx.send(InFlight { xid: PING_XID, reply: None, close: false });
+                    let _ = inflight_tx.send(InFlight {
+                        xid: PING_XID,
+                        reply: None,
+                        close: false,
+                        hook: Hook::None,
+                    });
                     if let Err(e) = writer.send(codec::encode(&frame)).await {
                         break Ended::Lost(e.to_string());
                     }
@@ -328,35 +453,89 @@ async fn serve(
     result
 }
 
+type Writer = FramedWrite<tokio::net::tcp::OwnedWriteHalf, tokio_util::codec::LengthDelimitedCodec>;
+
+/// Queues one request (with the next xid) for writing and announces it to the reader.
+async fn feed_request(
+    writer: &mut Writer,
+    inflight: &mpsc::UnboundedSender<InFlight>,
+    next_xid: &mut i64,
+    op: pb::Request_oneof_op,
+    linearizable: bool,
+    reply: Option<oneshot::Sender<Result<pb::Response>>>,
+    hook: Hook,
+) -> std::result::Result<(), String> {
+    let close = matches!(op, pb::Request_oneof_op::close_session(_));
+    let xid = *next_xid;
+    *next_xid += 1;
+    let mut req = pb::Request::new();
+    req.xid = xid;
+    req.linearizable = linearizable;
+    req.op = Some(op);
+    let mut frame = pb::ClientFrame::new();
+    frame.set_request(req);
+    let _ = inflight.send(InFlight {
+        xid,
+        reply,
+        close,
+        hook,
+    });
+    writer
+        .feed(codec::encode(&frame))
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Writes a batch of requests (assigning xids in order) and flushes once.
 async fn write_batch(
-    writer: &mut FramedWrite<
-        tokio::net::tcp::OwnedWriteHalf,
-        tokio_util::codec::LengthDelimitedCodec,
-    >,
+    writer: &mut Writer,
     inflight: &mpsc::UnboundedSender<InFlight>,
     batch: &mut Vec<Command>,
     next_xid: &mut i64,
 ) -> std::result::Result<(), String> {
     for cmd in batch.drain(..) {
-        let close = matches!(cmd.op, pb::Request_oneof_op::close_session(_));
-        let xid = *next_xid;
-        *next_xid += 1;
-        let mut req = pb::Request::new();
-        req.xid = xid;
-        req.linearizable = cmd.linearizable;
-        req.op = Some(cmd.op);
-        let mut frame = pb::ClientFrame::new();
-        frame.set_request(req);
-        let _ = inflight.send(InFlight {
-            xid,
-            reply: Some(cmd.reply),
-            close,
-        });
-        writer
-            .feed(codec::encode(&frame))
-            .await
-            .map_err(|e| e.to_string())?;
+        feed_request(
+            writer,
+            inflight,
+            next_xid,
+            cmd.op,
+            cmd.linearizable,
+            Some(cmd.reply),
+            cmd.hook,
+        )
+        .await?;
+    }
+    SinkExt::<bytes::Bytes>::flush(writer)
+        .await
+        .map_err(|e: std::io::Error| e.to_string())
+}
+
+/// Re-registers every live watch on a fresh connection, relative to the last zxid
+/// seen, in chunks of at most [`SET_WATCHES_CHUNK_BYTES`] path bytes. The responses
+/// are handled by the reader (see [`Hook::Rewatch`]).
+async fn rewatch(
+    shared: &Shared,
+    writer: &mut Writer,
+    inflight: &mpsc::UnboundedSender<InFlight>,
+    next_xid: &mut i64,
+) -> std::result::Result<(), String> {
+    let relative_zxid = shared.last_zxid.load(Ordering::Acquire);
+    let live = shared.watches.lock().live();
+    if live.is_empty() {
+        return Ok(());
+    }
+    for chunk in chunk_watches(live, SET_WATCHES_CHUNK_BYTES) {
+        let op = pb::Request_oneof_op::set_watches(set_watches_request(relative_zxid, &chunk));
+        feed_request(
+            writer,
+            inflight,
+            next_xid,
+            op,
+            false,
+            None,
+            Hook::Rewatch(chunk),
+        )
+        .await?;
     }
     SinkExt::<bytes::Bytes>::flush(writer)
         .await
@@ -365,7 +544,7 @@ async fn write_batch(
 
 /// Reads frames, answers in-flight requests in order, and reports why it stopped.
 async fn read_loop(
-    mut reader: FramedRead<tokio::net::tcp::OwnedReadHalf, tokio_util::codec::LengthDelimitedCodec>,
+    mut reader: Framed<tokio::net::tcp::OwnedReadHalf, tokio_util::codec::LengthDelimitedCodec>,
     mut inflight: mpsc::UnboundedReceiver<InFlight>,
     shared: Arc<Shared>,
     read_timeout: Duration,
@@ -380,20 +559,32 @@ async fn read_loop(
             Ok(Some(Err(e))) => break Ended::Lost(e.to_string()),
             Ok(Some(Ok(buf))) => buf,
         };
+        *shared.last_heard.lock() = Instant::now();
         let frame = match codec::decode_frame::<pb::ServerFrame>(&frame) {
             Ok(f) => f,
             Err(e) => break Ended::Lost(format!("undecodable frame: {e}")),
         };
         let resp = match frame.kind {
             Some(pb::ServerFrame_oneof_kind::response(r)) => r,
-            // Watch events are delivered by the watch layer (not yet wired): ignore.
-            Some(pb::ServerFrame_oneof_kind::event(_)) => continue,
+            Some(pb::ServerFrame_oneof_kind::event(ev)) => {
+                // Routed now, before any later frame is looked at.
+                shared.last_zxid.fetch_max(ev.zxid, Ordering::AcqRel);
+                if let Some(kind) = EventKind::from_proto(ev.field_type) {
+                    let event = WatchedEvent {
+                        kind,
+                        path: ev.path,
+                        zxid: ev.zxid,
+                    };
+                    shared.watches.lock().route(&event);
+                }
+                continue;
+            }
             _ => break Ended::Lost("unexpected frame from the member".into()),
         };
         while let Ok(f) = inflight.try_recv() {
             pending.push_back(f);
         }
-        let Some(front) = pending.pop_front() else {
+        let Some(mut front) = pending.pop_front() else {
             break Ended::Lost(format!("response xid {} without a request", resp.xid));
         };
         if front.xid != resp.xid {
@@ -403,11 +594,19 @@ async fn read_loop(
             break Ended::Lost(format!("expected xid {}, got {}", front.xid, resp.xid));
         }
         shared.last_zxid.fetch_max(resp.zxid, Ordering::AcqRel);
+        if resp.lease_ms > 0 {
+            shared
+                .lease_ms
+                .store(u64::from(resp.lease_ms), Ordering::Release);
+        }
         if resp.err == pb::ErrorCode::SESSION_EXPIRED {
             if let Some(reply) = front.reply {
                 let _ = reply.send(Err(Error::SessionExpired));
             }
             break Ended::Expired;
+        }
+        if let Err(reason) = apply_hook(&shared, std::mem::take(&mut front.hook), &resp) {
+            break Ended::Lost(reason);
         }
         let close_ok = front.close && resp.err == pb::ErrorCode::OK;
         if let Some(reply) = front.reply {
@@ -438,4 +637,39 @@ async fn read_loop(
         }
     }
     ended
+}
+
+/// Applies a request's watch-table effect once its response arrives (in frame order).
+/// An `Err` asks for the connection to be dropped and re-established elsewhere.
+fn apply_hook(shared: &Shared, hook: Hook, resp: &pb::Response) -> std::result::Result<(), String> {
+    let ok = resp.err == pb::ErrorCode::OK;
+    match hook {
+        Hook::None => {}
+        Hook::Watch(reg) => {
+            if ok {
+                let exists = matches!(
+                    &resp.result,
+                    Some(pb::Response_oneof_result::exists(e)) if e.has_stat()
+                );
+                shared.watches.lock().register(reg, exists);
+            }
+        }
+        Hook::Remove { path, kind } => {
+            // NO_WATCHER: the member has none, so local ones could never fire either.
+            if ok || resp.err == pb::ErrorCode::NO_WATCHER {
+                shared.watches.lock().remove(&path, kind, resp.zxid);
+            }
+        }
+        Hook::Rewatch(chunk) => {
+            if let Some(err) = Error::from_server(resp.err, resp.message.clone()) {
+                if err.is_retryable() {
+                    // This member cannot take them now: try another one.
+                    return Err(format!("re-registering watches: {err}"));
+                }
+                // Not (all) registered and never will be: tell their owners.
+                shared.watches.lock().drop_watches(&chunk, &err);
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,893 @@
+//! Watches: the public event types, the future and stream handed to callers, and the
+//! client-side registration table that routes the ensemble's watch events.
+//!
+//! The table is owned by the session (shared with the reader task). It is only changed
+//! while the reader handles frames, in the order they arrive, so an event is always
+//! routed before the response that follows it is handed to its caller, and a watch is
+//! registered locally exactly when the response that set it on the member arrives.
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+use crate::proto::paddock as pb;
+
+/// Upper bound on the path bytes carried by one `SetWatchesRequest` when watches are
+/// re-registered after a reconnect (like ZooKeeper's 128 KiB `SetWatches2` chunks).
+/// A chunk only exceeds it when a single path alone is longer.
+pub const SET_WATCHES_CHUNK_BYTES: usize = 128 * 1024;
+
+/// What happened to a watched node. Mirrors the wire `EventType` (and ZooKeeper's
+/// `Watcher.Event.EventType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The node was created (exist watches, persistent watches).
+    NodeCreated,
+    /// The node was deleted (data, exist, child and persistent watches).
+    NodeDeleted,
+    /// The node's data changed (data, exist and persistent watches).
+    NodeDataChanged,
+    /// A child was added or removed (child watches and non-recursive persistent
+    /// watches; never recursive ones).
+    NodeChildrenChanged,
+    /// A data or exist watch was removed with [`Client::remove_watches`](crate::Client::remove_watches).
+    DataWatchRemoved,
+    /// A child watch was removed with [`Client::remove_watches`](crate::Client::remove_watches).
+    ChildWatchRemoved,
+    /// A persistent watch was removed.
+    PersistentWatchRemoved,
+}
+
+impl EventKind {
+    /// The kind for a wire event type; `None` for `NONE`.
+    pub fn from_proto(t: pb::EventType) -> Option<EventKind> {
+        Some(match t {
+            pb::EventType::NONE => return None,
+            pb::EventType::NODE_CREATED => EventKind::NodeCreated,
+            pb::EventType::NODE_DELETED => EventKind::NodeDeleted,
+            pb::EventType::NODE_DATA_CHANGED => EventKind::NodeDataChanged,
+            pb::EventType::NODE_CHILDREN_CHANGED => EventKind::NodeChildrenChanged,
+            pb::EventType::DATA_WATCH_REMOVED => EventKind::DataWatchRemoved,
+            pb::EventType::CHILD_WATCH_REMOVED => EventKind::ChildWatchRemoved,
+            pb::EventType::PERSISTENT_WATCH_REMOVED => EventKind::PersistentWatchRemoved,
+        })
+    }
+
+    /// The wire value of this kind.
+    pub fn to_proto(self) -> pb::EventType {
+        match self {
+            EventKind::NodeCreated => pb::EventType::NODE_CREATED,
+            EventKind::NodeDeleted => pb::EventType::NODE_DELETED,
+            EventKind::NodeDataChanged => pb::EventType::NODE_DATA_CHANGED,
+            EventKind::NodeChildrenChanged => pb::EventType::NODE_CHILDREN_CHANGED,
+            EventKind::DataWatchRemoved => pb::EventType::DATA_WATCH_REMOVED,
+            EventKind::ChildWatchRemoved => pb::EventType::CHILD_WATCH_REMOVED,
+            EventKind::PersistentWatchRemoved => pb::EventType::PERSISTENT_WATCH_REMOVED,
+        }
+    }
+}
+
+/// One watch notification: what happened, to which node, at which zxid.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WatchedEvent {
+    /// What happened.
+    pub kind: EventKind,
+    /// The node it happened to (for recursive watches: the node below the watched
+    /// one that changed).
+    pub path: String,
+    /// The zxid the member stamped on the event (for watch removals: the zxid of the
+    /// removal's response).
+    pub zxid: u64,
+}
+
+/// Which watches [`Client::remove_watches`](crate::Client::remove_watches) removes.
+/// Values match ZooKeeper's `Watcher.WatcherType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WatcherKind {
+    /// Child watches (set by `children_watch`).
+    Children,
+    /// Data and exist watches (set by `get_watch` and `exists_watch`).
+    Data,
+    /// Every watch on the path: data, exist, child, persistent and recursive.
+    Any,
+    /// Persistent (non-recursive) watches (`add_watch(path, false)`).
+    Persistent,
+    /// Persistent recursive watches (`add_watch(path, true)`).
+    PersistentRecursive,
+}
+
+impl WatcherKind {
+    /// The wire value of this kind.
+    pub fn to_proto(self) -> pb::WatcherType {
+        match self {
+            WatcherKind::Children => pb::WatcherType::CHILDREN,
+            WatcherKind::Data => pb::WatcherType::DATA,
+            WatcherKind::Any => pb::WatcherType::ANY,
+            WatcherKind::Persistent => pb::WatcherType::PERSISTENT_WATCHER,
+            WatcherKind::PersistentRecursive => pb::WatcherType::PERSISTENT_RECURSIVE_WATCHER,
+        }
+    }
+
+    fn covers(self, class: WatchClass) -> bool {
+        match self {
+            WatcherKind::Children => class == WatchClass::Child,
+            WatcherKind::Data => matches!(class, WatchClass::Data | WatchClass::Exist),
+            WatcherKind::Any => true,
+            WatcherKind::Persistent => class == WatchClass::Persistent,
+            WatcherKind::PersistentRecursive => class == WatchClass::PersistentRecursive,
+        }
+    }
+}
+
+/// A one-shot watch: resolves exactly once, to the event that fired it, or to an
+/// error if the watch can no longer fire.
+///
+/// - `Ok(event)`: the watched node changed (see [`EventKind`]), or the watch was removed
+///   with [`Client::remove_watches`](crate::Client::remove_watches)
+///   ([`EventKind::DataWatchRemoved`] / [`EventKind::ChildWatchRemoved`]).
+/// - `Err(Error::SessionExpired)` / `Err(Error::Closed)`: the session ended first.
+/// - `Err(other)`: the watch could not be re-registered after a reconnect (for example
+///   `QuotaExceeded`); it will not fire.
+///
+/// Dropping the future does not remove the watch from the member; it just discards the
+/// notification.
+#[derive(Debug)]
+#[must_use = "a watch does nothing unless awaited"]
+pub struct WatchFuture {
+    rx: oneshot::Receiver<Result<WatchedEvent>>,
+}
+
+impl WatchFuture {
+    pub(crate) fn new(rx: oneshot::Receiver<Result<WatchedEvent>>) -> Self {
+        WatchFuture { rx }
+    }
+}
+
+impl Future for WatchFuture {
+    type Output = Result<WatchedEvent>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Ready(Ok(r)) => Poll::Ready(r),
+            // The table was dropped without resolving us: the session is gone.
+            Poll::Ready(Err(_)) => Poll::Ready(Err(Error::Closed)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// A persistent watch as a stream of events, in zxid order. It stays registered
+/// across reconnects and ends (yields `None`) after the watch is removed with
+/// [`Client::remove_watches`](crate::Client::remove_watches), when the session
+/// expires or is closed, or if the watch could not be re-registered after a reconnect.
+///
+/// Events are buffered without bound until the stream is polled. Dropping the stream
+/// stops local delivery; the member keeps the watch until `remove_watches` or the next
+/// reconnect (the SDK does not re-register watches nobody listens to).
+#[derive(Debug)]
+#[must_use = "streams do nothing unless polled"]
+pub struct WatchStream {
+    rx: mpsc::UnboundedReceiver<WatchedEvent>,
+}
+
+impl WatchStream {
+    pub(crate) fn new(rx: mpsc::UnboundedReceiver<WatchedEvent>) -> Self {
+        WatchStream { rx }
+    }
+}
+
+impl Stream for WatchStream {
+    type Item = WatchedEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+type OnceTx = oneshot::Sender<Result<WatchedEvent>>;
+type StreamTx = mpsc::UnboundedSender<WatchedEvent>;
+
+/// The five kinds of server-side watch registrations (the lists of `SetWatchesRequest`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum WatchClass {
+    Data,
+    Exist,
+    Child,
+    Persistent,
+    PersistentRecursive,
+}
+
+const CLASSES: [WatchClass; 5] = [
+    WatchClass::Data,
+    WatchClass::Exist,
+    WatchClass::Child,
+    WatchClass::Persistent,
+    WatchClass::PersistentRecursive,
+];
+
+/// Which one-shot watch a read request sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OneShotClass {
+    /// `get_watch`: a data watch if the read succeeds.
+    Data,
+    /// `exists_watch`: a data watch if the node exists, else an exist watch.
+    Exists,
+    /// `children_watch`: a child watch if the read succeeds.
+    Child,
+}
+
+/// A watch to register locally when its request's response arrives with `OK`.
+#[derive(Debug)]
+pub(crate) enum Registration {
+    OneShot {
+        path: String,
+        class: OneShotClass,
+        tx: OnceTx,
+    },
+    Persistent {
+        path: String,
+        recursive: bool,
+        tx: StreamTx,
+    },
+}
+
+/// What the reader does with the watch table when a request's response arrives.
+#[derive(Debug, Default)]
+pub(crate) enum Hook {
+    /// Nothing.
+    #[default]
+    None,
+    /// Register a watch (on `OK`).
+    Watch(Registration),
+    /// Remove local watches (on `OK` or `NO_WATCHER`).
+    Remove { path: String, kind: WatcherKind },
+    /// An internal re-registration chunk: on a non-retryable error, its watches are
+    /// dropped (they may not be registered on the member).
+    Rewatch(Vec<(WatchClass, String)>),
+}
+
+#[derive(Debug, Default)]
+struct PathWatches {
+    data: Vec<OnceTx>,
+    exist: Vec<OnceTx>,
+    child: Vec<OnceTx>,
+    persistent: Vec<StreamTx>,
+    recursive: Vec<StreamTx>,
+}
+
+impl PathWatches {
+    fn is_empty(&self) -> bool {
+        self.data.is_empty()
+            && self.exist.is_empty()
+            && self.child.is_empty()
+            && self.persistent.is_empty()
+            && self.recursive.is_empty()
+    }
+
+    fn once(&mut self, class: WatchClass) -> Option<&mut Vec<OnceTx>> {
+        match class {
+            WatchClass::Data => Some(&mut self.data),
+            WatchClass::Exist => Some(&mut self.exist),
+            WatchClass::Child => Some(&mut self.child),
+            _ => None,
+        }
+    }
+
+    fn streams(&mut self, class: WatchClass) -> Option<&mut Vec<StreamTx>> {
+        match class {
+            WatchClass::Persistent => Some(&mut self.persistent),
+            WatchClass::PersistentRecursive => Some(&mut self.recursive),
+            _ => None,
+        }
+    }
+
+    /// Drops waiters nobody listens to any more.
+    fn prune(&mut self) {
+        for v in [&mut self.data, &mut self.exist, &mut self.child] {
+            v.retain(|tx| !tx.is_closed());
+        }
+        for v in [&mut self.persistent, &mut self.recursive] {
+            v.retain(|tx| !tx.is_closed());
+        }
+    }
+
+    fn has(&self, class: WatchClass) -> bool {
+        match class {
+            WatchClass::Data => !self.data.is_empty(),
+            WatchClass::Exist => !self.exist.is_empty(),
+            WatchClass::Child => !self.child.is_empty(),
+            WatchClass::Persistent => !self.persistent.is_empty(),
+            WatchClass::PersistentRecursive => !self.recursive.is_empty(),
+        }
+    }
+}
+
+/// The client's watch table: every watch registered on the ensemble, by path and
+/// class, with the local waiters it notifies.
+#[derive(Debug, Default)]
+pub(crate) struct WatchRegistry {
+    paths: HashMap<String, PathWatches>,
+    /// The last event routed, to drop an identical repeat (one change reported twice).
+    last_event: Option<WatchedEvent>,
+}
+
+impl WatchRegistry {
+    /// Registers a watch whose request succeeded. `exists` is whether the node exists
+    /// (only used for `exists_watch`).
+    pub fn register(&mut self, reg: Registration, exists: bool) {
+        match reg {
+            Registration::OneShot { path, class, tx } => {
+                let w = self.paths.entry(path).or_default();
+                match class {
+                    OneShotClass::Data => w.data.push(tx),
+                    OneShotClass::Exists if exists => w.data.push(tx),
+                    OneShotClass::Exists => w.exist.push(tx),
+                    OneShotClass::Child => w.child.push(tx),
+                }
+            }
+            Registration::Persistent {
+                path,
+                recursive,
+                tx,
+            } => {
+                let w = self.paths.entry(path).or_default();
+                if recursive {
+                    w.recursive.push(tx);
+                } else {
+                    w.persistent.push(tx);
+                }
+            }
+        }
+    }
+
+    /// Delivers an event with ZooKeeper's rules and returns how many waiters it reached:
+    /// - created / data changed: the data and exist watches of the path (then dropped);
+    /// - deleted: the data, exist and child watches of the path (then dropped);
+    /// - children changed: the child watches of the path (then dropped);
+    /// - every event: the persistent watches of the path;
+    /// - every event but children changed: the recursive watches of the path and of
+    ///   each of its ancestors.
+    pub fn route(&mut self, event: &WatchedEvent) -> usize {
+        if self.last_event.as_ref() == Some(event) {
+            return 0;
+        }
+        self.last_event = Some(event.clone());
+        let one_shot: &[WatchClass] = match event.kind {
+            EventKind::NodeCreated | EventKind::NodeDataChanged => {
+                &[WatchClass::Data, WatchClass::Exist]
+            }
+            EventKind::NodeDeleted => &[WatchClass::Data, WatchClass::Exist, WatchClass::Child],
+            EventKind::NodeChildrenChanged => &[WatchClass::Child],
+            // Removal notices are produced locally; the member has nothing to add.
+            _ => return 0,
+        };
+        let mut reached = 0;
+        if let Some(w) = self.paths.get_mut(&event.path) {
+            for &class in one_shot {
+                if let Some(list) = w.once(class) {
+                    for tx in list.drain(..) {
+                        if tx.send(Ok(event.clone())).is_ok() {
+                            reached += 1;
+                        }
+                    }
+                }
+            }
+            reached += send_all(&mut w.persistent, event);
+        }
+        if event.kind != EventKind::NodeChildrenChanged {
+            let mut at = Some(event.path.as_str());
+            while let Some(p) = at {
+                if let Some(w) = self.paths.get_mut(p) {
+                    reached += send_all(&mut w.recursive, event);
+                }
+                at = crate::path::parent(p);
+            }
+            // Clean up emptied entries on the whole ancestor chain.
+            let mut at = Some(event.path.as_str());
+            while let Some(p) = at {
+                if self.paths.get(p).is_some_and(PathWatches::is_empty) {
+                    self.paths.remove(p);
+                }
+                at = crate::path::parent(p);
+            }
+        } else if self
+            .paths
+            .get(&event.path)
+            .is_some_and(PathWatches::is_empty)
+        {
+            self.paths.remove(&event.path);
+        }
+        reached
+    }
+
+    /// Removes the local watches of `kind` on `path` (after the member removed them):
+    /// one-shot waiters resolve to a removal event, streams end.
+    pub fn remove(&mut self, path: &str, kind: WatcherKind, zxid: u64) {
+        let Some(w) = self.paths.get_mut(path) else {
+            return;
+        };
+        for class in CLASSES {
+            if !kind.covers(class) {
+                continue;
+            }
+            let removed = match class {
+                WatchClass::Child => EventKind::ChildWatchRemoved,
+                _ => EventKind::DataWatchRemoved,
+            };
+            if let Some(list) = w.once(class) {
+                for tx in list.drain(..) {
+                    let _ = tx.send(Ok(WatchedEvent {
+                        kind: removed,
+                        path: path.to_string(),
+                        zxid,
+                    }));
+                }
+            }
+            if let Some(list) = w.streams(class) {
+                list.clear();
+            }
+        }
+        if w.is_empty() {
+            self.paths.remove(path);
+        }
+    }
+
+    /// Drops the given watches because they could not be re-registered: one-shot
+    /// waiters get `err`, streams end.
+    pub fn drop_watches(&mut self, watches: &[(WatchClass, String)], err: &Error) {
+        for (class, path) in watches {
+            let Some(w) = self.paths.get_mut(path) else {
+                continue;
+            };
+            if let Some(list) = w.once(*class) {
+                for tx in list.drain(..) {
+                    let _ = tx.send(Err(err.clone()));
+                }
+            }
+            if let Some(list) = w.streams(*class) {
+                list.clear();
+            }
+            if w.is_empty() {
+                self.paths.remove(path);
+            }
+        }
+    }
+
+    /// Ends every watch: one-shot waiters get `err`, streams end. Used when the session
+    /// expires or is closed.
+    pub fn fail_all(&mut self, err: &Error) {
+        for (_, mut w) in self.paths.drain() {
+            for list in [&mut w.data, &mut w.exist, &mut w.child] {
+                for tx in list.drain(..) {
+                    let _ = tx.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+
+    /// Every watch somebody still listens to, as (class, path), sorted; forgets the
+    /// ones nobody listens to.
+    pub fn live(&mut self) -> Vec<(WatchClass, String)> {
+        self.paths.retain(|_, w| {
+            w.prune();
+            !w.is_empty()
+        });
+        let mut out = Vec::new();
+        for (path, w) in &self.paths {
+            for class in CLASSES {
+                if w.has(class) {
+                    out.push((class, path.clone()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+}
+
+fn send_all(list: &mut Vec<StreamTx>, event: &WatchedEvent) -> usize {
+    list.retain(|tx| tx.send(event.clone()).is_ok());
+    list.len()
+}
+
+/// Splits watches into re-registration chunks whose path bytes stay within `budget`
+/// (a single longer path gets a chunk of its own). Order is preserved.
+pub(crate) fn chunk_watches(
+    watches: Vec<(WatchClass, String)>,
+    budget: usize,
+) -> Vec<Vec<(WatchClass, String)>> {
+    let mut chunks = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0usize;
+    for (class, path) in watches {
+        if !current.is_empty() && bytes + path.len() > budget {
+            chunks.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += path.len();
+        current.push((class, path));
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
+}
+
+/// Builds the `SetWatchesRequest` for one chunk.
+pub(crate) fn set_watches_request(
+    relative_zxid: u64,
+    chunk: &[(WatchClass, String)],
+) -> pb::SetWatchesRequest {
+    let mut req = pb::SetWatchesRequest::new();
+    req.relative_zxid = relative_zxid;
+    for (class, path) in chunk {
+        let list = match class {
+            WatchClass::Data => &mut req.data_watches,
+            WatchClass::Exist => &mut req.exist_watches,
+            WatchClass::Child => &mut req.child_watches,
+            WatchClass::Persistent => &mut req.persistent_watches,
+            WatchClass::PersistentRecursive => &mut req.persistent_recursive_watches,
+        };
+        list.push(path.clone());
+    }
+    req
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn ev(kind: EventKind, path: &str, zxid: u64) -> WatchedEvent {
+        WatchedEvent {
+            kind,
+            path: path.into(),
+            zxid,
+        }
+    }
+
+    fn once(reg: &mut WatchRegistry, path: &str, class: OneShotClass, exists: bool) -> WatchFuture {
+        let (tx, rx) = oneshot::channel();
+        reg.register(
+            Registration::OneShot {
+                path: path.into(),
+                class,
+                tx,
+            },
+            exists,
+        );
+        WatchFuture::new(rx)
+    }
+
+    fn stream(reg: &mut WatchRegistry, path: &str, recursive: bool) -> WatchStream {
+        let (tx, rx) = mpsc::unbounded_channel();
+        reg.register(
+            Registration::Persistent {
+                path: path.into(),
+                recursive,
+                tx,
+            },
+            true,
+        );
+        WatchStream::new(rx)
+    }
+
+    fn fired(f: &mut WatchFuture) -> Option<Result<WatchedEvent>> {
+        f.rx.try_recv().ok()
+    }
+
+    fn drain(s: &mut WatchStream) -> Vec<WatchedEvent> {
+        let mut out = Vec::new();
+        while let Ok(e) = s.rx.try_recv() {
+            out.push(e);
+        }
+        out
+    }
+
+    #[test]
+    fn data_change_reaches_data_and_exist_watches_once() {
+        let mut reg = WatchRegistry::default();
+        let mut d1 = once(&mut reg, "/a", OneShotClass::Data, true);
+        let mut d2 = once(&mut reg, "/a", OneShotClass::Data, true);
+        let mut ex = once(&mut reg, "/a", OneShotClass::Exists, true); // exists -> data watch
+        let mut c = once(&mut reg, "/a", OneShotClass::Child, true);
+        let mut other = once(&mut reg, "/ab", OneShotClass::Data, true);
+        let e = ev(EventKind::NodeDataChanged, "/a", 7);
+        assert_eq!(reg.route(&e), 3);
+        assert_eq!(fired(&mut d1), Some(Ok(e.clone())));
+        assert_eq!(fired(&mut d2), Some(Ok(e.clone())));
+        assert_eq!(fired(&mut ex), Some(Ok(e.clone())));
+        assert!(fired(&mut c).is_none());
+        assert!(fired(&mut other).is_none());
+        // One-shot: a second change reaches nobody.
+        assert_eq!(reg.route(&ev(EventKind::NodeDataChanged, "/a", 8)), 0);
+        // The child watch is still there.
+        assert_eq!(reg.route(&ev(EventKind::NodeChildrenChanged, "/a", 9)), 1);
+        assert!(matches!(fired(&mut c), Some(Ok(x)) if x.zxid == 9));
+    }
+
+    #[test]
+    fn created_reaches_exist_watch_of_missing_node() {
+        let mut reg = WatchRegistry::default();
+        let mut ex = once(&mut reg, "/n", OneShotClass::Exists, false);
+        let mut c = once(&mut reg, "/n", OneShotClass::Child, true);
+        assert_eq!(reg.route(&ev(EventKind::NodeCreated, "/n", 3)), 1);
+        assert!(matches!(fired(&mut ex), Some(Ok(x)) if x.kind == EventKind::NodeCreated));
+        assert!(fired(&mut c).is_none());
+        assert_eq!(reg.live(), vec![(WatchClass::Child, "/n".to_string())]);
+    }
+
+    #[test]
+    fn deleted_reaches_data_exist_and_child_watches() {
+        let mut reg = WatchRegistry::default();
+        let mut d = once(&mut reg, "/x", OneShotClass::Data, true);
+        let mut ex = once(&mut reg, "/x", OneShotClass::Exists, false);
+        let mut c = once(&mut reg, "/x", OneShotClass::Child, true);
+        let mut parent_child = once(&mut reg, "/", OneShotClass::Child, true);
+        assert_eq!(reg.route(&ev(EventKind::NodeDeleted, "/x", 5)), 3);
+        for f in [&mut d, &mut ex, &mut c] {
+            assert!(matches!(fired(f), Some(Ok(x)) if x.kind == EventKind::NodeDeleted));
+        }
+        assert!(fired(&mut parent_child).is_none());
+        assert_eq!(reg.live(), vec![(WatchClass::Child, "/".to_string())]);
+    }
+
+    #[test]
+    fn children_changed_reaches_only_child_and_persistent_watches() {
+        let mut reg = WatchRegistry::default();
+        let mut d = once(&mut reg, "/p", OneShotClass::Data, true);
+        let mut c = once(&mut reg, "/p", OneShotClass::Child, true);
+        let mut p = stream(&mut reg, "/p", false);
+        let mut r = stream(&mut reg, "/p", true);
+        let mut r_root = stream(&mut reg, "/", true);
+        assert_eq!(reg.route(&ev(EventKind::NodeChildrenChanged, "/p", 4)), 2);
+        assert!(fired(&mut d).is_none());
+        assert!(fired(&mut c).is_some());
+        assert_eq!(drain(&mut p).len(), 1);
+        assert!(drain(&mut r).is_empty());
+        assert!(drain(&mut r_root).is_empty());
+    }
+
+    #[test]
+    fn persistent_watches_get_every_event_of_their_path_and_stay() {
+        let mut reg = WatchRegistry::default();
+        let mut p = stream(&mut reg, "/p", false);
+        let kinds = [
+            EventKind::NodeCreated,
+            EventKind::NodeDataChanged,
+            EventKind::NodeChildrenChanged,
+            EventKind::NodeDeleted,
+        ];
+        for (i, k) in kinds.iter().enumerate() {
+            assert_eq!(reg.route(&ev(*k, "/p", i as u64 + 1)), 1);
+        }
+        // Not for children or parents.
+        assert_eq!(reg.route(&ev(EventKind::NodeCreated, "/p/c", 10)), 0);
+        assert_eq!(reg.route(&ev(EventKind::NodeCreated, "/", 11)), 0);
+        let got: Vec<EventKind> = drain(&mut p).into_iter().map(|e| e.kind).collect();
+        assert_eq!(got, kinds.to_vec());
+        assert_eq!(reg.live(), vec![(WatchClass::Persistent, "/p".to_string())]);
+    }
+
+    #[test]
+    fn recursive_watches_match_ancestors_or_self_only() {
+        let mut reg = WatchRegistry::default();
+        let mut root = stream(&mut reg, "/", true);
+        let mut a = stream(&mut reg, "/a", true);
+        let mut ab = stream(&mut reg, "/a/b", true);
+        let mut sibling = stream(&mut reg, "/ab", true);
+        let mut deeper = stream(&mut reg, "/a/b/c/d", true);
+        assert_eq!(reg.route(&ev(EventKind::NodeCreated, "/a/b/c", 1)), 3);
+        assert_eq!(reg.route(&ev(EventKind::NodeDataChanged, "/a", 2)), 2);
+        assert_eq!(reg.route(&ev(EventKind::NodeDeleted, "/a/b", 3)), 3);
+        assert_eq!(reg.route(&ev(EventKind::NodeChildrenChanged, "/a", 4)), 0);
+        assert_eq!(drain(&mut root).len(), 3);
+        assert_eq!(drain(&mut a).len(), 3);
+        let ab_events = drain(&mut ab);
+        assert_eq!(ab_events.len(), 2);
+        assert_eq!(ab_events[0].path, "/a/b/c");
+        assert!(drain(&mut sibling).is_empty());
+        assert!(drain(&mut deeper).is_empty());
+    }
+
+    #[test]
+    fn identical_repeat_is_dropped() {
+        let mut reg = WatchRegistry::default();
+        let mut p = stream(&mut reg, "/p", false);
+        let e = ev(EventKind::NodeDeleted, "/p", 9);
+        assert_eq!(reg.route(&e), 1);
+        assert_eq!(reg.route(&e), 0);
+        assert_eq!(drain(&mut p).len(), 1);
+    }
+
+    #[test]
+    fn dropped_waiters_are_pruned() {
+        let mut reg = WatchRegistry::default();
+        drop(stream(&mut reg, "/gone", false));
+        drop(once(&mut reg, "/gone2", OneShotClass::Data, true));
+        let _keep = once(&mut reg, "/kept", OneShotClass::Child, true);
+        assert_eq!(reg.live(), vec![(WatchClass::Child, "/kept".to_string())]);
+        assert_eq!(reg.route(&ev(EventKind::NodeCreated, "/gone", 1)), 0);
+    }
+
+    #[test]
+    fn remove_by_kind() {
+        let mut reg = WatchRegistry::default();
+        let mut d = once(&mut reg, "/r", OneShotClass::Data, true);
+        let mut ex = once(&mut reg, "/r", OneShotClass::Exists, false);
+        let mut c = once(&mut reg, "/r", OneShotClass::Child, true);
+        let mut p = stream(&mut reg, "/r", false);
+        let mut r = stream(&mut reg, "/r", true);
+        reg.remove("/r", WatcherKind::Data, 12);
+        assert!(
+            matches!(fired(&mut d), Some(Ok(x)) if x.kind == EventKind::DataWatchRemoved && x.zxid == 12)
+        );
+        assert!(matches!(fired(&mut ex), Some(Ok(x)) if x.kind == EventKind::DataWatchRemoved));
+        assert!(fired(&mut c).is_none());
+        reg.remove("/r", WatcherKind::Persistent, 13);
+        assert!(matches!(
+            p.rx.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+        assert_eq!(
+            reg.live(),
+            vec![
+                (WatchClass::Child, "/r".to_string()),
+                (WatchClass::PersistentRecursive, "/r".to_string())
+            ]
+        );
+        reg.remove("/r", WatcherKind::Any, 14);
+        assert!(matches!(fired(&mut c), Some(Ok(x)) if x.kind == EventKind::ChildWatchRemoved));
+        assert!(matches!(
+            r.rx.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+        assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn fail_all_resolves_one_shots_and_ends_streams() {
+        let mut reg = WatchRegistry::default();
+        let mut d = once(&mut reg, "/f", OneShotClass::Data, true);
+        let mut p = stream(&mut reg, "/f", true);
+        reg.fail_all(&Error::SessionExpired);
+        assert_eq!(fired(&mut d), Some(Err(Error::SessionExpired)));
+        assert!(matches!(
+            p.rx.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+        assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn drop_watches_only_touches_the_chunk() {
+        let mut reg = WatchRegistry::default();
+        let mut d = once(&mut reg, "/q", OneShotClass::Data, true);
+        let mut c = once(&mut reg, "/q", OneShotClass::Child, true);
+        let err = Error::Server {
+            code: crate::Code::QuotaExceeded,
+            message: "too many".into(),
+        };
+        reg.drop_watches(&[(WatchClass::Data, "/q".to_string())], &err);
+        assert_eq!(fired(&mut d), Some(Err(err)));
+        assert!(fired(&mut c).is_none());
+        assert_eq!(reg.live(), vec![(WatchClass::Child, "/q".to_string())]);
+    }
+
+    #[tokio::test]
+    async fn watch_future_resolves_once() {
+        let mut reg = WatchRegistry::default();
+        let f = once(&mut reg, "/w", OneShotClass::Data, true);
+        reg.route(&ev(EventKind::NodeDataChanged, "/w", 2));
+        assert_eq!(f.await, Ok(ev(EventKind::NodeDataChanged, "/w", 2)));
+        // A future whose table is gone resolves to Closed.
+        let mut reg = WatchRegistry::default();
+        let f = once(&mut reg, "/w", OneShotClass::Data, true);
+        drop(reg);
+        assert_eq!(f.await, Err(Error::Closed));
+    }
+
+    fn check_chunks(watches: Vec<(WatchClass, String)>, budget: usize) {
+        let chunks = chunk_watches(watches.clone(), budget);
+        let mut seen = Vec::new();
+        for chunk in &chunks {
+            assert!(!chunk.is_empty());
+            let bytes: usize = chunk.iter().map(|(_, p)| p.len()).sum();
+            assert!(
+                bytes <= budget || chunk.len() == 1,
+                "chunk of {bytes} bytes"
+            );
+            // Kinds survive the conversion to the wire message.
+            let req = set_watches_request(42, chunk);
+            assert_eq!(req.relative_zxid, 42);
+            let total = req.data_watches.len()
+                + req.exist_watches.len()
+                + req.child_watches.len()
+                + req.persistent_watches.len()
+                + req.persistent_recursive_watches.len();
+            assert_eq!(total, chunk.len());
+            for (class, path) in chunk {
+                let list = match class {
+                    WatchClass::Data => &req.data_watches,
+                    WatchClass::Exist => &req.exist_watches,
+                    WatchClass::Child => &req.child_watches,
+                    WatchClass::Persistent => &req.persistent_watches,
+                    WatchClass::PersistentRecursive => &req.persistent_recursive_watches,
+                };
+                assert!(list.contains(path));
+            }
+            seen.extend(chunk.iter().cloned());
+        }
+        // Every watch exactly once, in order.
+        assert_eq!(seen, watches);
+    }
+
+    #[test]
+    fn chunks_respect_the_budget() {
+        let mut watches = Vec::new();
+        for i in 0..20_000 {
+            let class = CLASSES[i % CLASSES.len()];
+            watches.push((class, format!("/some/fairly/long/path/number/{i:08}")));
+        }
+        let chunks = chunk_watches(watches.clone(), SET_WATCHES_CHUNK_BYTES);
+        assert!(chunks.len() > 1);
+        check_chunks(watches, SET_WATCHES_CHUNK_BYTES);
+        check_chunks(Vec::new(), SET_WATCHES_CHUNK_BYTES);
+        // A path longer than the budget travels alone.
+        let big = format!("/{}", "x".repeat(100));
+        check_chunks(
+            vec![
+                (WatchClass::Data, "/a".into()),
+                (WatchClass::Child, big),
+                (WatchClass::Exist, "/b".into()),
+            ],
+            50,
+        );
+    }
+
+    #[test]
+    fn chunking_quickcheck() {
+        fn prop(paths: Vec<(u8, String)>, budget: u16) -> bool {
+            let budget = usize::from(budget) + 1;
+            let watches: Vec<(WatchClass, String)> = paths
+                .into_iter()
+                .map(|(k, p)| (CLASSES[usize::from(k) % CLASSES.len()], format!("/{p}")))
+                .collect();
+            check_chunks(watches, budget);
+            true
+        }
+        quickcheck::quickcheck(prop as fn(Vec<(u8, String)>, u16) -> bool);
+    }
+
+    #[test]
+    fn live_lists_each_class_and_path_once() {
+        let mut reg = WatchRegistry::default();
+        let _a = once(&mut reg, "/a", OneShotClass::Data, true);
+        let _b = once(&mut reg, "/a", OneShotClass::Data, true);
+        let _c = once(&mut reg, "/a", OneShotClass::Exists, false);
+        let _d = stream(&mut reg, "/a", true);
+        let _e = stream(&mut reg, "/b", false);
+        let live = reg.live();
+        let unique: HashSet<_> = live.iter().cloned().collect();
+        assert_eq!(unique.len(), live.len());
+        assert_eq!(
+            live,
+            vec![
+                (WatchClass::Data, "/a".to_string()),
+                (WatchClass::Exist, "/a".to_string()),
+                (WatchClass::Persistent, "/b".to_string()),
+                (WatchClass::PersistentRecursive, "/a".to_string()),
+            ]
+        );
+    }
+}
