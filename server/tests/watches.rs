@@ -1,0 +1,274 @@
+//! Watches on real ensembles: ordering against reads, one-shot semantics,
+//! persistent-recursive streams, and sessions and watches that survive the loss of
+//! the member a client is connected to.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{client_at, Ensemble};
+use futures::{FutureExt, SinkExt, StreamExt};
+use paddock::codec::{self, PROTOCOL_VERSION};
+use paddock::proto::paddock as pb;
+use paddock::{Client, ClientConfig, CreateMode, EventKind};
+
+const T: Duration = Duration::from_secs(30);
+const TICK: &[&str] = &["--session-tick-ms", "200"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_event_comes_before_a_read_that_sees_the_change() {
+    let e = Ensemble::start(3, TICK);
+    let leader = e.wait_leader(T);
+    let reader_at = (leader + 1) % 3;
+    let writer_at = (leader + 2) % 3;
+    let reader = client_at(&e.members[reader_at].client, T).await;
+    let writer = client_at(&e.members[writer_at].client, T).await;
+    writer
+        .create("/w", b"0", CreateMode::Persistent)
+        .await
+        .expect("create");
+    reader.sync("/").await.expect("sync");
+    for round in 1..=20 {
+        let (_, _, mut fired) = reader.get_watch("/w").await.expect("get_watch");
+        let value = round.to_string();
+        writer.set("/w", value.as_bytes(), None).await.expect("set");
+        // Poll the reader's member until it serves the new value: by then the event
+        // must already have been delivered.
+        let deadline = Instant::now() + T;
+        loop {
+            let (data, _) = reader.get("/w").await.expect("get");
+            if data == value.as_bytes() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the change never reached the reader's member"
+            );
+        }
+        let ev = (&mut fired)
+            .now_or_never()
+            .expect("event delivered before the read's answer")
+            .expect("event");
+        assert_eq!(
+            (ev.kind, ev.path.as_str()),
+            (EventKind::NodeDataChanged, "/w")
+        );
+    }
+}
+
+/// Opens a raw session on `addr`.
+async fn raw(
+    addr: &str,
+) -> tokio_util::codec::Framed<tokio::net::TcpStream, tokio_util::codec::LengthDelimitedCodec> {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut framed = codec::framed(stream, 1 << 20);
+    let mut c = pb::ConnectRequest::new();
+    c.protocol_version = PROTOCOL_VERSION;
+    c.timeout_ms = 4000;
+    let mut f = pb::ClientFrame::new();
+    f.set_connect(c);
+    framed.send(codec::encode(&f)).await.expect("send");
+    let _ = framed.next().await.expect("reply").expect("frame");
+    framed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shot_watch_fires_exactly_once() {
+    let e = Ensemble::start(1, TICK);
+    e.wait_leader(T);
+    let c = client_at(&e.members[0].client, T).await;
+    c.create("/once", b"", CreateMode::Persistent)
+        .await
+        .expect("create");
+    let mut framed = raw(&e.members[0].client).await;
+    let mut req = pb::Request::new();
+    req.xid = 1;
+    let mut g = pb::GetDataRequest::new();
+    g.path = "/once".into();
+    g.watch = true;
+    req.set_get_data(g);
+    let mut f = pb::ClientFrame::new();
+    f.set_request(req);
+    framed.send(codec::encode(&f)).await.expect("send");
+    let _ = framed.next().await.expect("answer");
+    for i in 0..3 {
+        c.set("/once", format!("{i}").as_bytes(), None)
+            .await
+            .expect("set");
+    }
+    // Then a ping: everything the member sends before its answer is what fired.
+    let mut req = pb::Request::new();
+    req.xid = 2;
+    req.set_ping(pb::PingRequest::new());
+    let mut f = pb::ClientFrame::new();
+    f.set_request(req);
+    framed.send(codec::encode(&f)).await.expect("send");
+    let mut events = Vec::new();
+    loop {
+        let frame: pb::ServerFrame =
+            codec::decode_frame(&framed.next().await.expect("frame").expect("frame"))
+                .expect("decode");
+        match frame.kind {
+            Some(pb::ServerFrame_oneof_kind::event(ev)) => events.push(ev),
+            Some(pb::ServerFrame_oneof_kind::response(r)) if r.xid == 2 => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].field_type, pb::EventType::NODE_DATA_CHANGED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_recursive_watch_sees_every_change_below_in_order() {
+    let e = Ensemble::start(3, TICK);
+    e.wait_leader(T);
+    let watcher = client_at(&e.members[0].client, T).await;
+    let writer = client_at(&e.members[1].client, T).await;
+    writer
+        .create("/tree", b"", CreateMode::Persistent)
+        .await
+        .expect("create");
+    watcher.sync("/").await.expect("sync");
+    let mut stream = watcher.add_watch("/tree", true).await.expect("add_watch");
+    let mut expected = Vec::new();
+    for i in 0..10 {
+        let p = format!("/tree/n{i}");
+        writer
+            .create(&p, b"", CreateMode::Persistent)
+            .await
+            .expect("create");
+        expected.push((EventKind::NodeCreated, p.clone()));
+        writer
+            .create(&format!("{p}/leaf"), b"", CreateMode::Persistent)
+            .await
+            .expect("create");
+        expected.push((EventKind::NodeCreated, format!("{p}/leaf")));
+        writer
+            .set(&format!("{p}/leaf"), b"x", None)
+            .await
+            .expect("set");
+        expected.push((EventKind::NodeDataChanged, format!("{p}/leaf")));
+        writer
+            .delete(&format!("{p}/leaf"), None)
+            .await
+            .expect("delete");
+        expected.push((EventKind::NodeDeleted, format!("{p}/leaf")));
+    }
+    writer
+        .create("/elsewhere", b"", CreateMode::Persistent)
+        .await
+        .expect("outside");
+    let mut got = Vec::new();
+    let mut last_zxid = 0;
+    while got.len() < expected.len() {
+        let ev = tokio::time::timeout(T, stream.next())
+            .await
+            .expect("in time")
+            .expect("stream open");
+        assert!(ev.zxid > last_zxid, "events in zxid order");
+        last_zxid = ev.zxid;
+        got.push((ev.kind, ev.path));
+    }
+    assert_eq!(got, expected);
+    // Nothing from outside the watched subtree.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), stream.next())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_and_watches_move_when_the_member_is_killed() {
+    let mut e = Ensemble::start(3, TICK);
+    e.wait_leader(T);
+    // The client prefers member 1 and moves on to the others in order.
+    let order: Vec<String> = e.members.iter().map(|m| m.client.clone()).collect();
+    let cfg = ClientConfig::new(order)
+        .in_order(true)
+        .session_timeout(Duration::from_millis(2000));
+    let c = Client::connect_with(cfg).await.expect("connect");
+    c.create("/moving", b"", CreateMode::Persistent)
+        .await
+        .expect("create");
+    c.create("/moving/me", b"", CreateMode::Ephemeral)
+        .await
+        .expect("ephemeral");
+    let (_, _, data_watch) = c.get_watch("/moving").await.expect("get_watch");
+    let mut stream = c.add_watch("/moving", true).await.expect("add_watch");
+    let session = c.session_id();
+    e.kill(0);
+    // Well past the session timeout: the session lives on through another member.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(c.session_id(), session);
+    assert!(!c.state().is_terminal(), "{:?}", c.state());
+    let other = client_at(&e.members[2].client, T).await;
+    other.sync("/").await.expect("sync");
+    assert!(
+        other.exists("/moving/me").await.expect("exists").is_some(),
+        "the ephemeral survives"
+    );
+    // Watches registered before the move still fire.
+    other.set("/moving", b"changed", None).await.expect("set");
+    let ev = tokio::time::timeout(T, data_watch)
+        .await
+        .expect("in time")
+        .expect("event");
+    assert_eq!(
+        (ev.kind, ev.path.as_str()),
+        (EventKind::NodeDataChanged, "/moving")
+    );
+    let ev = tokio::time::timeout(T, stream.next())
+        .await
+        .expect("in time")
+        .expect("stream");
+    assert_eq!(
+        (ev.kind, ev.path.as_str()),
+        (EventKind::NodeDataChanged, "/moving")
+    );
+    other
+        .create("/moving/new", b"", CreateMode::Persistent)
+        .await
+        .expect("create");
+    let ev = tokio::time::timeout(T, stream.next())
+        .await
+        .expect("in time")
+        .expect("stream");
+    assert_eq!(
+        (ev.kind, ev.path.as_str()),
+        (EventKind::NodeCreated, "/moving/new")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_set_before_a_disconnect_fire_for_changes_made_while_away() {
+    let mut e = Ensemble::start(3, TICK);
+    e.wait_leader(T);
+    let order: Vec<String> = e.members.iter().map(|m| m.client.clone()).collect();
+    let cfg = ClientConfig::new(order)
+        .in_order(true)
+        .session_timeout(Duration::from_millis(4000));
+    let c = Client::connect_with(cfg).await.expect("connect");
+    c.create("/away", b"", CreateMode::Persistent)
+        .await
+        .expect("create");
+    let (_, _, watch) = c.get_watch("/away").await.expect("get_watch");
+    let (_, gone) = c.exists_watch("/not-yet").await.expect("exists_watch");
+    // Member 1 goes away; the change happens while the client reconnects.
+    e.kill(0);
+    let other = client_at(&e.members[1].client, T).await;
+    other.set("/away", b"while away", None).await.expect("set");
+    other
+        .create("/not-yet", b"", CreateMode::Persistent)
+        .await
+        .expect("create");
+    let ev = tokio::time::timeout(T, watch)
+        .await
+        .expect("in time")
+        .expect("event");
+    assert_eq!(ev.kind, EventKind::NodeDataChanged);
+    let ev = tokio::time::timeout(T, gone)
+        .await
+        .expect("in time")
+        .expect("event");
+    assert_eq!(ev.kind, EventKind::NodeCreated);
+}
