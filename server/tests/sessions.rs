@@ -154,8 +154,7 @@ async fn closing_a_session_removes_its_ephemerals_at_once() {
         .await
         .expect_err("no children");
     assert_eq!(err.code(), Code::NoChildrenForEphemerals);
-    let (id, pw) = (c.session_id(), ());
-    let _ = pw;
+    let id = c.session_id();
     c.close().await.expect("close");
     for m in &e.members {
         let r = client_at(&m.client, T).await;
@@ -269,6 +268,7 @@ async fn concurrent_sequential_ephemerals_are_unique_and_increasing() {
     all.sort();
     all.dedup();
     assert_eq!(all.len(), n, "sequence numbers are unique");
+    setup.sync("/").await.expect("sync");
     assert_eq!(setup.children("/q").await.expect("children").len(), n);
 }
 
