@@ -195,6 +195,9 @@ pub enum Workload {
     Get,
     /// 90 % get / 10 % set on the preloaded key set.
     Mixed,
+    /// Session churn: open a new session on this session's member, create one
+    /// ephemeral node, close the session (three replicated writes per operation).
+    Churn,
 }
 
 impl Workload {
@@ -205,12 +208,13 @@ impl Workload {
             Workload::Set => "set",
             Workload::Get => "get",
             Workload::Mixed => "mixed",
+            Workload::Churn => "churn",
         }
     }
 
     /// Whether the workload works on a preloaded key set.
     pub fn needs_keys(self) -> bool {
-        !matches!(self, Workload::Create)
+        !matches!(self, Workload::Create | Workload::Churn)
     }
 
     /// Whether the workload reads (so `--linearizable` changes it).

@@ -87,6 +87,11 @@ pub struct Plan {
     pub linearizable: bool,
     /// Seed that, with the session index, makes each session's key sequence.
     pub seed: u64,
+    /// Member addresses, for the churn workload's new sessions (session `i` uses
+    /// member `i mod N` first, like the long-lived sessions).
+    pub servers: Arc<Vec<String>>,
+    /// Session timeout the churn workload asks for.
+    pub session_timeout: Duration,
 }
 
 /// Runs every session's closed loop over `window` and returns their stats in order.
@@ -187,6 +192,24 @@ async fn run_step(
                 .create(&path, &plan.value, CreateMode::Persistent)
                 .await
                 .map(drop)
+        }
+        Step::Churn => {
+            *seq += 1;
+            let path = plan.layout.created(index, *seq);
+            let config = paddock::ClientConfig::new(super::workload::rotated(&plan.servers, index))
+                .session_timeout(plan.session_timeout)
+                .in_order(true);
+            match paddock::Client::connect_with(config).await {
+                Ok(c) => {
+                    let created = c
+                        .create(&path, &plan.value, CreateMode::Ephemeral)
+                        .await
+                        .map(drop);
+                    let closed = c.close().await;
+                    created.and(closed)
+                }
+                Err(e) => Err(e),
+            }
         }
     };
     r.map_err(|e| e.to_string())

@@ -111,6 +111,8 @@ async fn measure(
         value,
         linearizable: args.linearizable,
         seed: rand::random(),
+        servers: Arc::new(ctx.servers.clone()),
+        session_timeout: ctx.session_timeout,
     };
     let window = Window::new(
         START_LEAD,

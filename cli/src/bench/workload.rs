@@ -88,12 +88,15 @@ pub enum Step {
     Set(u64),
     /// Create the next node of this session.
     Create,
+    /// Open a session, create an ephemeral node, close the session.
+    Churn,
 }
 
 /// Picks the next operation of `workload` over a key set of `keys` keys.
 pub fn next_step(workload: Workload, keys: u64, rng: &mut impl Rng) -> Step {
     match workload {
         Workload::Create => Step::Create,
+        Workload::Churn => Step::Churn,
         Workload::Set => Step::Set(rng.gen_range(0..keys)),
         Workload::Get => Step::Get(rng.gen_range(0..keys)),
         Workload::Mixed => {
