@@ -196,7 +196,7 @@ mod tests {
                     assert!(k < 10);
                     sets += 1
                 }
-                Step::Create => panic!("create in mixed"),
+                Step::Create | Step::Churn => panic!("create in mixed"),
             }
         }
         assert_eq!(gets + sets, n);
