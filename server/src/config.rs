@@ -55,7 +55,7 @@ pub const DEFAULT_ELECTION_TICKS: usize = 10;
 /// Default leader heartbeat interval in ticks.
 pub const DEFAULT_HEARTBEAT_TICKS: usize = 2;
 /// Default number of applied entries between two state-machine snapshots.
-pub const DEFAULT_SNAPSHOT_ENTRIES: u64 = 10_000;
+pub const DEFAULT_SNAPSHOT_ENTRIES: u64 = 100_000;
 /// Default largest znode payload (1 MiB, as ZooKeeper's jute.maxbuffer).
 pub const DEFAULT_MAX_DATA_BYTES: usize = 1 << 20;
 /// Default largest number of operations in one multi.
@@ -119,7 +119,7 @@ pub struct Args {
     /// Leader heartbeat interval in ticks. [default: 2]
     #[arg(long, value_name = "TICKS")]
     pub heartbeat_ticks: Option<usize>,
-    /// Take a state-machine snapshot after this many applied entries. [default: 10000]
+    /// Take a state-machine snapshot after this many applied entries. [default: 100000]
     #[arg(long, value_name = "N")]
     pub snapshot_entries: Option<u64>,
     /// Largest znode payload in bytes. [default: 1048576]

@@ -41,7 +41,12 @@ fn run(config: Config) -> anyhow::Result<()> {
             }
             _ = node.failed() => true,
         };
-        node.shutdown().await.context("raft log failure")?;
+        // A member that cannot stop in time (a stuck disk, say) still exits: all it
+        // acknowledged is durable already.
+        match tokio::time::timeout(std::time::Duration::from_secs(15), node.shutdown()).await {
+            Ok(r) => r.context("raft log failure")?,
+            Err(_) => anyhow::bail!("graceful stop did not finish within 15 s"),
+        }
         if failed {
             crit!(log, "the raft loop stopped unexpectedly");
             anyhow::bail!("the raft loop stopped unexpectedly");

@@ -67,7 +67,9 @@ pub trait SnapshotSource: Send + Sync {
 
 /// raft-rs storage backed by raft-engine. Owned by the Raft loop (inside the RawNode).
 pub struct DiskStorage {
-    engine: Engine,
+    engine: Arc<Engine>,
+    /// Set while a background purge of compacted log files runs.
+    purging: Arc<std::sync::atomic::AtomicBool>,
     hard_state: HardState,
     conf_state: ConfState,
     /// Index and term of the entry just before the first one held.
@@ -96,7 +98,7 @@ impl DiskStorage {
             purge_threshold: raft_engine::ReadableSize::gb(1),
             ..Default::default()
         };
-        let engine = Engine::open(cfg)?;
+        let engine = Arc::new(Engine::open(cfg)?);
         let hard_state = engine
             .get_message::<HardState>(META, KEY_HARD_STATE)?
             .unwrap_or_default();
@@ -109,6 +111,7 @@ impl DiskStorage {
         let mut storage = DiskStorage {
             conf_state: ConfState::default(),
             engine,
+            purging: Arc::default(),
             hard_state,
             truncated,
             snapshot,
@@ -230,8 +233,15 @@ impl DiskStorage {
         self.engine.write(&mut batch, true)?;
         self.snapshot = meta;
         self.truncated = truncated;
-        // Reclaim whole files that hold only compacted entries.
-        let _ = self.engine.purge_expired_files();
+        // Reclaim files that hold only compacted entries, off the Raft loop: a purge
+        // may rewrite live entries and take long enough to miss heartbeats.
+        if !self.purging.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            let (engine, purging) = (self.engine.clone(), self.purging.clone());
+            std::thread::spawn(move || {
+                let _ = engine.purge_expired_files();
+                purging.store(false, std::sync::atomic::Ordering::Release);
+            });
+        }
         Ok(())
     }
 

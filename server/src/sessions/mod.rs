@@ -15,6 +15,11 @@
 //!
 //! Everything that changes replicated state goes through Raft; this module only
 //! decides when to propose.
+//!
+//! Lock order (to ensure there is no deadlock with the Raft loop, which calls
+//! [`Sessions::opened`] and [`Sessions::closed`] while it holds the tree's write lock):
+//! the tree's lock, when needed, is always taken before the `leader` mutex, and at most
+//! once per call (a second read lock in the same thread would wait behind a queued writer).
 pub mod expiry;
 pub mod reaper;
 
@@ -123,9 +128,8 @@ impl Sessions {
     /// does not lead.
     pub fn due(&self) -> Vec<u64> {
         let status = self.raft.status();
-        let now = self.now_ms();
-        let mut l = self.leader.lock();
         if status.role != Role::Leader {
+            let mut l = self.leader.lock();
             if l.term != 0 {
                 l.term = 0;
                 l.queue.clear();
@@ -133,17 +137,19 @@ impl Sessions {
             }
             return Vec::new();
         }
+        // Tree first, then the leader state (see the lock order in the module doc).
+        let tree = self.raft.tree();
+        let now = self.now_ms();
+        let mut l = self.leader.lock();
         if l.term != status.term {
             l.term = status.term;
             l.queue.clear();
             l.closing.clear();
-            let tree = self.raft.tree();
             for (id, info) in tree.sessions() {
                 l.queue.touch(id, now, u64::from(info.timeout_ms));
             }
         }
         let expired = l.queue.expired(now);
-        let tree = self.raft.tree();
         let mut out = Vec::new();
         for id in expired {
             if tree.session(id).is_some() && l.closing.insert(id) {
@@ -165,9 +171,9 @@ impl Sessions {
 
     /// Sessions queued by the leader, with their remaining time (for tests and /status).
     pub fn leader_deadlines(&self) -> HashMap<u64, u64> {
+        let tree = self.raft.tree();
         let now = self.now_ms();
         let l = self.leader.lock();
-        let tree = self.raft.tree();
         tree.sessions()
             .filter_map(|(id, _)| l.queue.deadline_of(id).map(|d| (id, d.saturating_sub(now))))
             .collect()
