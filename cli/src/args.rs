@@ -3,7 +3,7 @@
 //!
 //! The interface is fixed (scripts depend on it): global `--servers`, `--output`,
 //! `--session-timeout`; commands `create`, `get`, `set`, `delete`, `ls`, `stat`, `sync`,
-//! `cluster status` and `bench`. Usage errors exit with status 2 (clap's default).
+//! `watch`, `sessions`, `cluster status` and `bench`. Usage errors exit with status 2 (clap's default).
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -98,7 +98,8 @@ pub enum Command {
         #[arg(long, short = 'r')]
         recursive: bool,
     },
-    /// List a znode's children (names), or with --recursive the full paths of all descendants.
+    /// List a znode's children (names), or with --recursive the full paths of all
+    /// descendants. Ephemeral nodes are marked with their owner session.
     Ls {
         /// Path of the node.
         path: String,
@@ -116,6 +117,17 @@ pub enum Command {
         /// Path (as in ZooKeeper; any existing path, usually `/`).
         #[arg(default_value = "/")]
         path: String,
+    },
+    /// Print one line per change of a znode (or, with --recursive, of its subtree)
+    /// as it happens: event type, path, zxid.
+    Watch(WatchArgs),
+    /// List the sessions one member knows (id, timeout, ephemeral nodes), from its
+    /// admin endpoint's `GET /sessions`.
+    Sessions {
+        /// Admin address of the member to ask; by default the first reachable member
+        /// in --servers is asked for its own.
+        #[arg(long, value_name = "HOST:PORT")]
+        admin: Option<String>,
     },
     /// Inspect the ensemble's members.
     #[command(subcommand)]
@@ -169,6 +181,20 @@ impl CreateArgs {
         };
         (mode, self.ttl.unwrap_or(0))
     }
+}
+
+/// `paddock watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Path of the node to watch (it need not exist yet).
+    pub path: String,
+    /// Watch the whole subtree: creations, deletions and data changes of the node and
+    /// of every node below it (no children-changed events).
+    #[arg(long, short = 'R')]
+    pub recursive: bool,
+    /// Exit (status 0) after N events; without it, run until SIGINT/SIGTERM.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
 }
 
 /// `paddock cluster ...`.
@@ -478,6 +504,54 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(parse_err(&["cluster"]).exit_code(), 2);
+    }
+
+    #[test]
+    fn watch() {
+        match parse(&["watch", "/a"]).command {
+            Command::Watch(w) => {
+                assert_eq!((w.path.as_str(), w.recursive, w.count), ("/a", false, None))
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["watch", "--recursive", "/a", "--count", "3"]).command {
+            Command::Watch(w) => assert_eq!(
+                (w.path.as_str(), w.recursive, w.count),
+                ("/a", true, Some(3))
+            ),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["--output", "json", "watch", "-R", "/"]).command {
+            Command::Watch(w) => assert!(w.recursive && w.count.is_none()),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            parse_err(&["watch"]).kind(),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            parse_err(&["watch", "/a", "--count", "0"]).kind(),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(parse_err(&["watch", "/a", "--count", "-1"]).exit_code(), 2);
+        assert_eq!(
+            parse_err(&["watch", "/a", "--count", "x"]).kind(),
+            ErrorKind::ValueValidation
+        );
+    }
+
+    #[test]
+    fn sessions() {
+        assert!(matches!(
+            parse(&["sessions"]).command,
+            Command::Sessions { admin: None }
+        ));
+        match parse(&["sessions", "--admin", "127.0.0.1:7180"]).command {
+            Command::Sessions { admin } => assert_eq!(admin.as_deref(), Some("127.0.0.1:7180")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(parse_err(&["sessions", "--admin"]).exit_code(), 2);
+        assert_eq!(parse_err(&["sessions", "/a"]).exit_code(), 2);
     }
 
     #[test]

@@ -7,24 +7,15 @@
 //! address the member announced in the handshake. A member that cannot be reached (or
 //! whose endpoint does not answer) still gets a row, saying why. The command fails
 //! (exit 1) only if no member answered at all.
-use std::time::Duration;
-
 use anyhow::bail;
 use futures::future::join_all;
-use paddock::{Client, ClientConfig};
 use serde_json::{json, Map, Value};
 
+use super::admin::{self, discover_admin, parse_json};
 use super::Ctx;
 use crate::args::split_list;
 use crate::http;
 use crate::output::{emit, table, Align};
-
-/// Limit for one connect + handshake while discovering admin addresses.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Session timeout requested for the discovery sessions (they live for one handshake).
-const DISCOVERY_SESSION: Duration = Duration::from_secs(5);
-/// Limit for one `/status` fetch.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Status columns of the text table: (header, `/status` field).
 const COLUMNS: [(&str, &str); 10] = [
@@ -65,7 +56,7 @@ pub async fn status(ctx: &Ctx, admin: Option<&str>) -> anyhow::Result<()> {
             join_all(ctx.servers.iter().map(|s| async move {
                 (
                     Some(s.clone()),
-                    discover_admin(s, ctx.session_timeout).await,
+                    discover_admin(std::slice::from_ref(s), ctx.session_timeout).await,
                 )
             }))
             .await
@@ -100,39 +91,16 @@ pub async fn status(ctx: &Ctx, admin: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Asks the member at `server` for its admin address through a session handshake.
-async fn discover_admin(server: &str, session_timeout: Duration) -> Result<String, String> {
-    let config = ClientConfig::new([server])
-        .connect_timeout(CONNECT_TIMEOUT)
-        .session_timeout(session_timeout.min(DISCOVERY_SESSION));
-    let client = Client::connect_with(config)
-        .await
-        .map_err(|e| format!("unreachable: {e}"))?;
-    let admin = client.admin_addr();
-    let _ = client.close().await;
-    if admin.is_empty() {
-        Err("member announced no admin address (use --admin)".into())
-    } else {
-        Ok(admin)
-    }
-}
-
 /// Fetches and decodes `GET /status` from an admin address.
-async fn fetch_status(admin: &str) -> anyhow::Result<Map<String, Value>> {
-    let resp = http::get(admin, "/status", HTTP_TIMEOUT).await?;
-    parse_status(&resp)
+async fn fetch_status(addr: &str) -> anyhow::Result<Map<String, Value>> {
+    parse_status(&admin::get(addr, "/status").await?)
 }
 
 /// Decodes a `/status` response: a 200 with a JSON object.
 pub fn parse_status(resp: &http::Response) -> anyhow::Result<Map<String, Value>> {
-    if resp.status != 200 {
-        let body = String::from_utf8_lossy(&resp.body);
-        bail!("HTTP {} {} {}", resp.status, resp.reason, body.trim());
-    }
-    match serde_json::from_slice::<Value>(&resp.body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => bail!("/status is not a JSON object"),
-        Err(e) => bail!("/status is not JSON: {e}"),
+    match parse_json(resp, "/status")? {
+        Value::Object(m) => Ok(m),
+        _ => bail!("/status is not a JSON object"),
     }
 }
 

@@ -2,17 +2,21 @@
 //!
 //! Every znode command opens one session (`--servers`, `--session-timeout`), runs its
 //! operation, prints, and closes the session (so `create --ephemeral` nodes live only
-//! as long as the command). `cluster status` and `bench` manage their own sessions.
+//! as long as the command; `create --hold` and `watch` keep theirs until interrupted).
+//! `cluster status`, `sessions` and `bench` manage their own sessions.
 //! Errors are returned, not printed: `main` prints them and picks the exit status.
+mod admin;
 mod cluster;
 mod create;
 mod delete;
 mod get;
 mod ls;
+mod sessions;
 mod set;
 mod stat;
 mod sync;
 pub mod tree;
+mod watch;
 
 use std::time::Duration;
 
@@ -62,6 +66,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster(ClusterCommand::Status { admin }) => {
             return cluster::status(&ctx, admin.as_deref()).await
         }
+        Command::Sessions { admin } => return sessions::run(&ctx, admin.as_deref()).await,
         Command::Bench(args) => return crate::bench::run(&ctx, &args).await,
         other => other,
     };
@@ -82,7 +87,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ls { path, recursive } => ls::run(&ctx, &client, &path, recursive).await,
         Command::Stat { path } => stat::run(&ctx, &client, &path).await,
         Command::Sync { path } => sync::run(&ctx, &client, &path).await,
-        Command::Cluster(_) | Command::Bench(_) => unreachable!("handled above"),
+        Command::Watch(args) => watch::run(&ctx, &client, &args).await,
+        Command::Cluster(_) | Command::Sessions { .. } | Command::Bench(_) => {
+            unreachable!("handled above")
+        }
     };
     // The operation's outcome is what counts; a failed close only loses the session early.
     let _ = client.close().await;

@@ -12,7 +12,7 @@ use futures::{stream, StreamExt};
 use paddock::{Client, Code, Error};
 
 /// Requests in flight at once while walking or deleting.
-const CONCURRENCY: usize = 128;
+pub const CONCURRENCY: usize = 128;
 
 /// How many times `delete_tree` re-walks a subtree that gained children meanwhile.
 const DELETE_ROUNDS: usize = 5;

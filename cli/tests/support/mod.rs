@@ -84,6 +84,13 @@ impl Ensemble {
             .join(",")
     }
 
+    /// Stops every member (clients then lose contact with the whole ensemble).
+    pub async fn shutdown(self) {
+        for m in self.members {
+            let _ = m.node.shutdown().await;
+        }
+    }
+
     /// Sessions each member accepted in a handshake (its `connect` request counter).
     pub fn handshakes(&self) -> Vec<usize> {
         self.members.iter().map(|m| connects(&m.node)).collect()
@@ -126,5 +133,160 @@ impl Ensemble {
         }
         out.sort();
         out
+    }
+}
+
+/// A `paddock` child process with its stdout and stderr read line by line on
+/// background threads. Killed and reaped when dropped (also when a test panics).
+pub struct Proc {
+    child: std::process::Child,
+    stdout: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+fn lines_of(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (without blocking the runtime) up to `timeout` for the next line; `None` on
+/// timeout or end of stream.
+async fn next_line(rx: &std::sync::mpsc::Receiver<String>, timeout: Duration) -> Option<String> {
+    use std::sync::mpsc::TryRecvError;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match rx.try_recv() {
+            Ok(l) => return Some(l),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if Instant::now() >= deadline => return None,
+            Err(TryRecvError::Empty) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}
+
+impl Proc {
+    /// Starts `paddock --servers SERVERS ARGS...`.
+    pub fn spawn(servers: &str, args: &[&str]) -> Proc {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_paddock"))
+            .env_remove("PADDOCK_SERVERS")
+            .env("RUST_BACKTRACE", "0")
+            .arg("--servers")
+            .arg(servers)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn paddock");
+        let stdout = lines_of(child.stdout.take().expect("stdout"));
+        let stderr = lines_of(child.stderr.take().expect("stderr"));
+        Proc {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The next stdout line; panics if none comes within `timeout`.
+    pub async fn stdout_line(&self, timeout: Duration) -> String {
+        next_line(&self.stdout, timeout)
+            .await
+            .unwrap_or_else(|| panic!("no stdout line within {timeout:?}"))
+    }
+
+    /// The remaining stdout lines up to EOF (the process has exited), bounded by `timeout`.
+    pub async fn rest_of_stdout(&self, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while let Some(l) = next_line(
+            &self.stdout,
+            deadline.saturating_duration_since(Instant::now()),
+        )
+        .await
+        {
+            out.push(l);
+        }
+        out
+    }
+
+    /// Reads stderr until a line containing `needle` (returned); panics after `timeout`.
+    pub async fn stderr_until(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match next_line(&self.stderr, left).await {
+                Some(l) if l.contains(needle) => return l,
+                Some(_) => {}
+                None => panic!("no stderr line containing {needle:?} within {timeout:?}"),
+            }
+        }
+    }
+
+    /// All stderr lines available now or up to `timeout` until EOF.
+    pub async fn rest_of_stderr(&self, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut out = String::new();
+        while let Some(l) = next_line(
+            &self.stderr,
+            deadline.saturating_duration_since(Instant::now()),
+        )
+        .await
+        {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends a signal by name (`INT`, `TERM`) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args(["-s", sig, &self.id().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -s {sig} failed");
+    }
+
+    /// Waits up to `timeout` for the process to exit; panics (and kills it) otherwise.
+    pub async fn exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "paddock still running after {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
