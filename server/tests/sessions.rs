@@ -322,3 +322,61 @@ async fn containers_and_ttl_nodes_vanish_through_raft_and_survive_restarts() {
     })
     .await;
 }
+
+/// Many sessions opened, used and closed at once while the leader's session timers
+/// run: every operation completes and the ensemble stays available (a lock-order
+/// mistake between the session tracker and the Raft loop once froze a leader here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_churn_keeps_the_ensemble_available() {
+    let e = Ensemble::start(
+        3,
+        &[
+            "--session-tick-ms",
+            "100",
+            "--container-check-ms",
+            "50",
+            "--snapshot-entries",
+            "200",
+        ],
+    );
+    e.wait_leader(T);
+    let setup = client_at(&e.servers(), T).await;
+    setup
+        .create("/churn", b"", CreateMode::Persistent)
+        .await
+        .expect("parent");
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let server = e.members[i % 3].client.clone();
+        tasks.push(tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            let mut n = 0u32;
+            while Instant::now() < deadline {
+                let c = client(&server, 400).await;
+                c.create(&format!("/churn/s{i}-{n}"), b"", CreateMode::Ephemeral)
+                    .await
+                    .expect("create");
+                let _watch = c.add_watch("/churn", true).await.expect("watch");
+                c.close().await.expect("close");
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += tokio::time::timeout(T, t)
+            .await
+            .expect("no session task hangs")
+            .expect("task");
+    }
+    assert!(total > 0);
+    // Still available, and every ephemeral went with its session.
+    let c = client_at(&e.servers(), T).await;
+    c.create("/after", b"", CreateMode::Persistent)
+        .await
+        .expect("write after churn");
+    c.sync("/").await.expect("sync");
+    assert!(c.children("/churn").await.expect("children").is_empty());
+    e.wait_converged(T);
+}
