@@ -409,8 +409,13 @@ impl RaftLoop {
                 StorageFailure::Snapshot(format!("writing snapshot {}: {e}", meta.index))
             })?;
         self.node.mut_store().install_snapshot(&meta)?;
-        *self.shared.tree.write() = tree;
-        self.observer.restored(meta.index);
+        {
+            // Connections are told to close before the new tree can be read, so no
+            // client sees the snapshot's changes without the events a reconnect brings.
+            let mut current = self.shared.tree.write();
+            *current = tree;
+            self.observer.restored(meta.index);
+        }
         self.applied = meta.index;
         self.applied_term = meta.term;
         self.last_snapshot = meta.index;

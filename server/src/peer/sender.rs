@@ -63,11 +63,12 @@ impl PeerOutbox {
 }
 
 impl PeerOutbox {
-    /// Sends session liveness to member `to` (dropped if its link is saturated: the
-    /// next round repeats it).
-    pub fn send_touch(&self, to: u64, sessions: Vec<u64>) {
-        if let Some(tx) = self.peers.get(&to) {
-            let _ = tx.try_send(PeerMsg::Touch(sessions));
+    /// Queues session liveness for member `to`; `false` if it could not be queued
+    /// (unknown member, link saturated): the caller keeps it for its next round.
+    pub fn send_touch(&self, to: u64, sessions: Vec<u64>) -> bool {
+        match self.peers.get(&to) {
+            Some(tx) => tx.try_send(PeerMsg::Touch(sessions)).is_ok(),
+            None => false,
         }
     }
 }

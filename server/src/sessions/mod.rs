@@ -53,14 +53,16 @@ pub struct Sessions {
     heard: Mutex<HashSet<u64>>,
     leader: Mutex<LeaderState>,
     peers: Mutex<Option<PeerOutbox>>,
-    /// Bucket width of the expiry queue and period of the leader's checks.
+    /// The session tick: a quarter of it is the expiry bucket width, the period of the
+    /// leader's checks and of liveness forwarding.
     pub(crate) interval: Duration,
 }
 
 impl Sessions {
     /// Liveness tracking for a member; `interval` is the session tick.
     pub fn new(raft: RaftHandle, interval: Duration) -> Sessions {
-        let ms = interval.as_millis().max(1) as u64;
+        // Buckets a quarter of a session tick wide: expiry lands within a tick of the deadline.
+        let ms = (interval.as_millis() as u64 / 4).max(1);
         Sessions {
             raft,
             epoch: Instant::now(),
@@ -90,6 +92,8 @@ impl Sessions {
     }
 
     /// Hands what this member heard to the leader (itself, or over the peer link).
+    /// What cannot be handed on now (no leader known, link saturated) is kept for the
+    /// next round, so a live client's session is never expired for a lost report.
     pub fn forward(&self) {
         let heard: Vec<u64> = std::mem::take(&mut *self.heard.lock())
             .into_iter()
@@ -98,12 +102,19 @@ impl Sessions {
             return;
         }
         let status = self.raft.status();
-        if status.role == Role::Leader {
+        let delivered = if status.role == Role::Leader {
             self.touched(&heard);
+            true
         } else if status.leader_id != 0 {
-            if let Some(peers) = self.peers.lock().as_ref() {
-                peers.send_touch(status.leader_id, heard);
+            match self.peers.lock().as_ref() {
+                Some(peers) => peers.send_touch(status.leader_id, heard.clone()),
+                None => false,
             }
+        } else {
+            false
+        };
+        if !delivered {
+            self.heard.lock().extend(heard);
         }
     }
 

@@ -24,9 +24,12 @@ pub async fn run(
     stop: CancellationToken,
     log: Logger,
 ) {
-    let forward_every = (sessions.interval / 2).max(Duration::from_millis(10));
-    let mut forward = tokio::time::interval(forward_every);
-    let mut expire = tokio::time::interval(sessions.interval.max(Duration::from_millis(10)));
+    // A quarter tick each: a report may be a quarter tick late, the bucket rounds up by
+    // at most a quarter, and the check runs at most a quarter after the bucket ends, so
+    // a dead client's session ends within about timeout + 3/4 tick (+ one commit).
+    let quarter = (sessions.interval / 4).max(Duration::from_millis(10));
+    let mut forward = tokio::time::interval(quarter);
+    let mut expire = tokio::time::interval(quarter);
     let mut nodes = tokio::time::interval(container_check.max(Duration::from_millis(10)));
     for t in [&mut forward, &mut expire, &mut nodes] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
