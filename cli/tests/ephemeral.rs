@@ -26,7 +26,7 @@ async fn killed_client_loses_its_ephemeral_on_every_member() {
         .expect("parent");
 
     let mut holder = Command::new(env!("CARGO_BIN_EXE_paddock"))
-        .args(["--servers", &servers, "--session-timeout", "1000"])
+        .args(["--servers", &servers, "--session-timeout", "2000"])
         .args([
             "create",
             "--ephemeral",
@@ -51,7 +51,7 @@ async fn killed_client_loses_its_ephemeral_on_every_member() {
     let (_, stat) = c.get("/services/worker-1").await.expect("get");
     assert_ne!(stat.ephemeral_owner, 0);
     // The holder keeps it alive well past its timeout...
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     assert!(c
         .exists("/services/worker-1")
         .await
@@ -82,7 +82,7 @@ async fn killed_client_loses_its_ephemeral_on_every_member() {
         }
     }
     eprintln!(
-        "kill -9 to gone on all members: {:?} (session timeout 1000 ms, tick 200 ms)",
+        "kill -9 to gone on all members: {:?} (session timeout 2000 ms, tick 200 ms)",
         killed.elapsed()
     );
 }

@@ -201,7 +201,7 @@ async fn leader_election_alone_expires_no_session() {
         .collect();
     let mut clients = Vec::new();
     for i in 0..6 {
-        let c = client(&others.join(","), 1500).await;
+        let c = client(&others.join(","), 3000).await;
         if i == 0 {
             c.create("/idle", b"", CreateMode::Persistent)
                 .await
@@ -216,7 +216,7 @@ async fn leader_election_alone_expires_no_session() {
     let new_leader = e.wait_leader(T);
     assert_ne!(new_leader, leader);
     // Idle (pings only) for several session timeouts across the election.
-    tokio::time::sleep(Duration::from_millis(4000)).await;
+    tokio::time::sleep(Duration::from_millis(6000)).await;
     let r = client_at(&e.members[new_leader].client, T).await;
     r.sync("/").await.expect("sync");
     assert_eq!(
@@ -352,7 +352,7 @@ async fn session_churn_keeps_the_ensemble_available() {
             let deadline = Instant::now() + Duration::from_secs(3);
             let mut n = 0u32;
             while Instant::now() < deadline {
-                let c = client(&server, 400).await;
+                let c = client(&server, 2000).await;
                 c.create(&format!("/churn/s{i}-{n}"), b"", CreateMode::Ephemeral)
                     .await
                     .expect("create");
