@@ -263,6 +263,21 @@ fn read_request(
     })
 }
 
+/// Registers a watch set by a read; `Some(error response)` if the session is over its cap.
+fn watch(
+    ctx: &ClientContext,
+    conn: ConnId,
+    kind: WatchKind,
+    path: &str,
+    xid: i64,
+    zxid: u64,
+) -> Option<pb::Response> {
+    ctx.hub
+        .add(conn, kind, path)
+        .err()
+        .map(|e| respond::error(xid, zxid, Code::QuotaExceeded, e.to_string()))
+}
+
 /// Serves a read from the local tree.
 fn read_now(
     ctx: &ClientContext,
@@ -288,8 +303,8 @@ fn read_now(
         O::get_data(g) => match tree.get(&g.path) {
             Ok((data, stat)) => {
                 if g.watch {
-                    if let Err(e) = ctx.hub.add(conn, WatchKind::Data, &g.path) {
-                        return respond::error(xid, zxid, Code::QuotaExceeded, e.to_string());
+                    if let Some(r) = watch(ctx, conn, WatchKind::Data, &g.path, xid, zxid) {
+                        return r;
                     }
                 }
                 let mut r = pb::GetDataResponse::new();
@@ -303,8 +318,8 @@ fn read_now(
             if e.watch {
                 // On a missing node this is an exist watch (fires on creation); on an
                 // existing one a data watch. Both live in the data-watch table.
-                if let Err(err) = ctx.hub.add(conn, WatchKind::Data, &e.path) {
-                    return respond::error(xid, zxid, Code::QuotaExceeded, err.to_string());
+                if let Some(r) = watch(ctx, conn, WatchKind::Data, &e.path, xid, zxid) {
+                    return r;
                 }
             }
             let mut r = pb::ExistsResponse::new();
@@ -316,8 +331,8 @@ fn read_now(
         O::get_children(g) => match tree.children(&g.path) {
             Ok((children, stat)) => {
                 if g.watch {
-                    if let Err(e) = ctx.hub.add(conn, WatchKind::Child, &g.path) {
-                        return respond::error(xid, zxid, Code::QuotaExceeded, e.to_string());
+                    if let Some(r) = watch(ctx, conn, WatchKind::Child, &g.path, xid, zxid) {
+                        return r;
                     }
                 }
                 let mut r = pb::GetChildrenResponse::new();
