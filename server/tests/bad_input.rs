@@ -190,3 +190,39 @@ async fn bad_input_gets_an_error_and_changes_nothing() {
     let after = e.status(0).expect("status");
     assert_eq!(before["znode_count"], after["znode_count"]);
 }
+
+/// Random frames, before and after a valid handshake, from many connections: the member
+/// answers or closes each one, stays up and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_frames_never_hurt_the_member() {
+    use rand::{Rng, SeedableRng};
+    let e = common::Ensemble::start(1, &[]);
+    let addr = e.members[0].client.clone();
+    let c = common::client_at(&addr, T).await;
+    c.create("/keep", b"v", CreateMode::Persistent)
+        .await
+        .expect("create");
+    let before = e.status(0).expect("status");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    for round in 0..200u32 {
+        let len = rng.gen_range(0..512);
+        let mut body = vec![0u8; len];
+        rng.fill(&mut body[..]);
+        let after_handshake = round % 2 == 1;
+        let mut framed = if after_handshake {
+            raw_session(&addr).await
+        } else {
+            codec::framed(TcpStream::connect(&addr).await.expect("connect"), 1 << 20)
+        };
+        // Frames must never hang the test: each exchange is bounded.
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            let _ = framed.send(bytes::Bytes::from(body)).await;
+            let _ = framed.next().await;
+        })
+        .await;
+    }
+    let (data, _) = c.get("/keep").await.expect("still serving");
+    assert_eq!(data, b"v");
+    let after = e.status(0).expect("status");
+    assert_eq!(before["znode_count"], after["znode_count"]);
+}
