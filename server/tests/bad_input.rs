@@ -5,51 +5,13 @@ mod common;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use paddock::codec::{self, PROTOCOL_VERSION};
+use paddock::codec;
 use paddock::proto::paddock as pb;
 use paddock::{Code, CreateMode, Op};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const T: Duration = Duration::from_secs(20);
-
-type Framed = tokio_util::codec::Framed<TcpStream, tokio_util::codec::LengthDelimitedCodec>;
-
-/// Connects and opens a session over the raw protocol.
-async fn raw_session(addr: &str) -> Framed {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let mut framed = codec::framed(stream, 64 << 20);
-    let mut c = pb::ConnectRequest::new();
-    c.protocol_version = PROTOCOL_VERSION;
-    c.timeout_ms = 10_000;
-    let mut f = pb::ClientFrame::new();
-    f.set_connect(c);
-    framed.send(codec::encode(&f)).await.expect("send connect");
-    let reply: pb::ServerFrame =
-        codec::decode_frame(&framed.next().await.expect("reply").expect("frame")).expect("decode");
-    match reply.kind {
-        Some(pb::ServerFrame_oneof_kind::connect(c)) => {
-            assert_eq!(c.err, pb::ErrorCode::OK, "{}", c.message)
-        }
-        other => panic!("unexpected {other:?}"),
-    }
-    framed
-}
-
-async fn call(framed: &mut Framed, xid: i64, op: pb::Request_oneof_op) -> pb::Response {
-    let mut r = pb::Request::new();
-    r.xid = xid;
-    r.op = Some(op);
-    let mut f = pb::ClientFrame::new();
-    f.set_request(r);
-    framed.send(codec::encode(&f)).await.expect("send");
-    let reply: pb::ServerFrame =
-        codec::decode_frame(&framed.next().await.expect("reply").expect("frame")).expect("decode");
-    match reply.kind {
-        Some(pb::ServerFrame_oneof_kind::response(r)) => r,
-        other => panic!("unexpected {other:?}"),
-    }
-}
 
 /// Reads until the member closes the connection (bounded).
 async fn expect_closed(stream: &mut TcpStream) {
@@ -98,9 +60,7 @@ async fn bad_input_gets_an_error_and_changes_nothing() {
     let mut f = pb::ClientFrame::new();
     f.set_connect(cr);
     framed.send(codec::encode(&f)).await.expect("send");
-    let reply: pb::ServerFrame =
-        codec::decode_frame(&framed.next().await.expect("reply").expect("frame")).expect("decode");
-    match reply.kind {
+    match common::raw_next(&mut framed).await.kind {
         Some(pb::ServerFrame_oneof_kind::connect(c)) => {
             assert_eq!(c.err, pb::ErrorCode::BAD_ARGUMENTS);
             assert!(c.message.contains("protocol version"), "{}", c.message);
@@ -110,14 +70,14 @@ async fn bad_input_gets_an_error_and_changes_nothing() {
 
     // Invalid paths, oversize values and multis get typed errors (raw protocol, so the
     // SDK's own checks are bypassed).
-    let mut raw = raw_session(&addr).await;
+    let mut raw = common::raw_session(&addr, 10_000).await;
     for (xid, bad) in ["no-slash", "/a//b", "/a/", "/a/./b", "/x\u{1}"]
         .iter()
         .enumerate()
     {
         let mut cr = pb::CreateRequest::new();
         cr.path = bad.to_string();
-        let r = call(&mut raw, xid as i64 + 1, pb::Request_oneof_op::create(cr)).await;
+        let r = common::raw_call(&mut raw, xid as i64 + 1, pb::Request_oneof_op::create(cr)).await;
         assert_eq!(
             r.err,
             pb::ErrorCode::BAD_ARGUMENTS,
@@ -128,7 +88,7 @@ async fn bad_input_gets_an_error_and_changes_nothing() {
     let mut cr = pb::CreateRequest::new();
     cr.path = "/big".into();
     cr.data = vec![7; (1 << 20) + 1];
-    let r = call(&mut raw, 10, pb::Request_oneof_op::create(cr)).await;
+    let r = common::raw_call(&mut raw, 10, pb::Request_oneof_op::create(cr)).await;
     assert_eq!(r.err, pb::ErrorCode::TOO_LARGE, "{}", r.message);
     let mut m = pb::MultiRequest::new();
     for i in 0..1001 {
@@ -138,9 +98,9 @@ async fn bad_input_gets_an_error_and_changes_nothing() {
         op.set_create(cr);
         m.ops.push(op);
     }
-    let r = call(&mut raw, 11, pb::Request_oneof_op::multi(m)).await;
+    let r = common::raw_call(&mut raw, 11, pb::Request_oneof_op::multi(m)).await;
     assert_eq!(r.err, pb::ErrorCode::TOO_LARGE, "{}", r.message);
-    let r = call(
+    let r = common::raw_call(
         &mut raw,
         12,
         pb::Request_oneof_op::check(pb::CheckVersionRequest::new()),
@@ -152,8 +112,7 @@ async fn bad_input_gets_an_error_and_changes_nothing() {
     let mut f = pb::ClientFrame::new();
     f.set_request(empty);
     raw.send(codec::encode(&f)).await.expect("send");
-    let reply: pb::ServerFrame =
-        codec::decode_frame(&raw.next().await.expect("reply").expect("frame")).expect("decode");
+    let reply = common::raw_next(&mut raw).await;
     assert!(
         matches!(reply.kind, Some(pb::ServerFrame_oneof_kind::response(ref r)) if r.err == pb::ErrorCode::BAD_ARGUMENTS)
     );
@@ -210,7 +169,7 @@ async fn random_frames_never_hurt_the_member() {
         rng.fill(&mut body[..]);
         let after_handshake = round % 2 == 1;
         let mut framed = if after_handshake {
-            raw_session(&addr).await
+            common::raw_session(&addr, 10_000).await
         } else {
             codec::framed(TcpStream::connect(&addr).await.expect("connect"), 1 << 20)
         };

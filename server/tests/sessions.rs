@@ -4,9 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{client_at, Ensemble};
-use futures::{SinkExt, StreamExt};
-use paddock::codec::{self, PROTOCOL_VERSION};
+use common::{client_at, raw_call, raw_handshake, Ensemble};
 use paddock::proto::paddock as pb;
 use paddock::{Client, ClientConfig, Code, CreateMode};
 
@@ -41,30 +39,16 @@ where
     }
 }
 
-/// Raw handshake; returns the response.
+/// Raw handshake; returns the member's answer.
 async fn raw_connect(
     addr: &str,
     session: u64,
     password: Vec<u8>,
     last_zxid: u64,
 ) -> pb::ConnectResponse {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut framed = codec::framed(stream, 1 << 20);
-    let mut c = pb::ConnectRequest::new();
-    c.protocol_version = PROTOCOL_VERSION;
-    c.session_id = session;
-    c.password = password;
-    c.timeout_ms = 2000;
-    c.last_zxid_seen = last_zxid;
-    let mut f = pb::ClientFrame::new();
-    f.set_connect(c);
-    framed.send(codec::encode(&f)).await.expect("send");
-    let reply: pb::ServerFrame =
-        codec::decode_frame(&framed.next().await.expect("reply").expect("frame")).expect("decode");
-    match reply.kind {
-        Some(pb::ServerFrame_oneof_kind::connect(c)) => c,
-        other => panic!("unexpected {other:?}"),
-    }
+    raw_handshake(addr, session, password, 2000, last_zxid)
+        .await
+        .1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,37 +61,13 @@ async fn raw_session_that_stops_pinging_expires() {
         .await
         .expect("parent");
     // A raw session: create an ephemeral, then drop the socket without closing.
-    let stream = tokio::net::TcpStream::connect(&e.members[1].client)
-        .await
-        .expect("connect");
-    let mut framed = codec::framed(stream, 1 << 20);
-    let mut c = pb::ConnectRequest::new();
-    c.protocol_version = PROTOCOL_VERSION;
-    c.timeout_ms = 500;
-    let mut f = pb::ClientFrame::new();
-    f.set_connect(c);
-    framed.send(codec::encode(&f)).await.expect("send");
-    let reply: pb::ServerFrame =
-        codec::decode_frame(&framed.next().await.expect("reply").expect("frame")).expect("decode");
-    let Some(pb::ServerFrame_oneof_kind::connect(resp)) = reply.kind else {
-        panic!("no connect response")
-    };
+    let (mut framed, resp) = raw_handshake(&e.members[1].client, 0, Vec::new(), 500, 0).await;
     assert_eq!(resp.err, pb::ErrorCode::OK);
     assert_eq!(resp.timeout_ms, 500);
-    let mut req = pb::Request::new();
-    req.xid = 1;
     let mut cr = pb::CreateRequest::new();
     cr.path = "/raw/eph".into();
     cr.mode = pb::CreateMode::EPHEMERAL;
-    req.set_create(cr);
-    let mut f = pb::ClientFrame::new();
-    f.set_request(req);
-    framed.send(codec::encode(&f)).await.expect("send");
-    let reply: pb::ServerFrame =
-        codec::decode_frame(&framed.next().await.expect("reply").expect("frame")).expect("decode");
-    let Some(pb::ServerFrame_oneof_kind::response(r)) = reply.kind else {
-        panic!("no response")
-    };
+    let r = raw_call(&mut framed, 1, pb::Request_oneof_op::create(cr)).await;
     assert_eq!(r.err, pb::ErrorCode::OK, "{}", r.message);
     assert_eq!(r.lease_ms, 500, "responses carry the lease");
     drop(framed);

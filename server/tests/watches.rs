@@ -5,9 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{client_at, Ensemble};
+use common::{client_at, raw_call, raw_next, raw_session, Ensemble};
 use futures::{FutureExt, SinkExt, StreamExt};
-use paddock::codec::{self, PROTOCOL_VERSION};
+use paddock::codec;
 use paddock::proto::paddock as pb;
 use paddock::{Client, ClientConfig, CreateMode, EventKind};
 
@@ -55,22 +55,6 @@ async fn watch_event_comes_before_a_read_that_sees_the_change() {
     }
 }
 
-/// Opens a raw session on `addr`.
-async fn raw(
-    addr: &str,
-) -> tokio_util::codec::Framed<tokio::net::TcpStream, tokio_util::codec::LengthDelimitedCodec> {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut framed = codec::framed(stream, 1 << 20);
-    let mut c = pb::ConnectRequest::new();
-    c.protocol_version = PROTOCOL_VERSION;
-    c.timeout_ms = 4000;
-    let mut f = pb::ClientFrame::new();
-    f.set_connect(c);
-    framed.send(codec::encode(&f)).await.expect("send");
-    let _ = framed.next().await.expect("reply").expect("frame");
-    framed
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_shot_watch_fires_exactly_once() {
     let e = Ensemble::start(1, TICK);
@@ -79,17 +63,12 @@ async fn one_shot_watch_fires_exactly_once() {
     c.create("/once", b"", CreateMode::Persistent)
         .await
         .expect("create");
-    let mut framed = raw(&e.members[0].client).await;
-    let mut req = pb::Request::new();
-    req.xid = 1;
+    let mut framed = raw_session(&e.members[0].client, 4000).await;
     let mut g = pb::GetDataRequest::new();
     g.path = "/once".into();
     g.watch = true;
-    req.set_get_data(g);
-    let mut f = pb::ClientFrame::new();
-    f.set_request(req);
-    framed.send(codec::encode(&f)).await.expect("send");
-    let _ = framed.next().await.expect("answer");
+    let answer = raw_call(&mut framed, 1, pb::Request_oneof_op::get_data(g)).await;
+    assert_eq!(answer.err, pb::ErrorCode::OK);
     for i in 0..3 {
         c.set("/once", format!("{i}").as_bytes(), None)
             .await
@@ -104,10 +83,7 @@ async fn one_shot_watch_fires_exactly_once() {
     framed.send(codec::encode(&f)).await.expect("send");
     let mut events = Vec::new();
     loop {
-        let frame: pb::ServerFrame =
-            codec::decode_frame(&framed.next().await.expect("frame").expect("frame"))
-                .expect("decode");
-        match frame.kind {
+        match raw_next(&mut framed).await.kind {
             Some(pb::ServerFrame_oneof_kind::event(ev)) => events.push(ev),
             Some(pb::ServerFrame_oneof_kind::response(r)) if r.xid == 2 => break,
             other => panic!("unexpected {other:?}"),

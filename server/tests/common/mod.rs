@@ -249,3 +249,81 @@ pub async fn client_at(server: &str, timeout: Duration) -> Client {
         }
     }
 }
+
+/// A raw client-protocol connection (for tests that go below the SDK).
+pub type RawConn =
+    tokio_util::codec::Framed<tokio::net::TcpStream, tokio_util::codec::LengthDelimitedCodec>;
+
+/// Reads the next frame the member sends.
+pub async fn raw_next(framed: &mut RawConn) -> paddock::proto::paddock::ServerFrame {
+    use futures::StreamExt;
+    let frame = framed
+        .next()
+        .await
+        .expect("a frame")
+        .expect("a readable frame");
+    paddock::codec::decode_frame(&frame).expect("a decodable frame")
+}
+
+/// Connects to `addr` and sends a connect request; returns the connection and the
+/// member's answer, whatever it is.
+pub async fn raw_handshake(
+    addr: &str,
+    session_id: u64,
+    password: Vec<u8>,
+    timeout_ms: u32,
+    last_zxid_seen: u64,
+) -> (RawConn, paddock::proto::paddock::ConnectResponse) {
+    use futures::SinkExt;
+    use paddock::proto::paddock as pb;
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut framed = paddock::codec::framed(stream, 64 << 20);
+    let mut c = pb::ConnectRequest::new();
+    c.protocol_version = paddock::codec::PROTOCOL_VERSION;
+    c.session_id = session_id;
+    c.password = password;
+    c.timeout_ms = timeout_ms;
+    c.last_zxid_seen = last_zxid_seen;
+    let mut f = pb::ClientFrame::new();
+    f.set_connect(c);
+    framed
+        .send(paddock::codec::encode(&f))
+        .await
+        .expect("send connect");
+    match raw_next(&mut framed).await.kind {
+        Some(pb::ServerFrame_oneof_kind::connect(c)) => (framed, c),
+        other => panic!("expected a connect response, got {other:?}"),
+    }
+}
+
+/// Opens a new session over the raw protocol; the member must accept it.
+pub async fn raw_session(addr: &str, timeout_ms: u32) -> RawConn {
+    let (framed, resp) = raw_handshake(addr, 0, Vec::new(), timeout_ms, 0).await;
+    assert_eq!(
+        resp.err,
+        paddock::proto::paddock::ErrorCode::OK,
+        "{}",
+        resp.message
+    );
+    framed
+}
+
+/// Sends one request and returns the next response (events in between are not expected).
+pub async fn raw_call(
+    framed: &mut RawConn,
+    xid: i64,
+    op: paddock::proto::paddock::Request_oneof_op,
+) -> paddock::proto::paddock::Response {
+    use futures::SinkExt;
+    use paddock::proto::paddock as pb;
+    let mut r = pb::Request::new();
+    r.xid = xid;
+    r.op = Some(op);
+    let mut f = pb::ClientFrame::new();
+    f.set_request(r);
+    framed.send(paddock::codec::encode(&f)).await.expect("send");
+    match raw_next(framed).await.kind {
+        Some(pb::ServerFrame_oneof_kind::response(r)) => r,
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
