@@ -79,7 +79,7 @@ pub async fn accept(ctx: &ClientContext, req: &pb::ConnectRequest) -> Outcome {
         return refuse(ctx, Code::NotReady, "member is stopping");
     }
     let requested = Duration::from_millis(u64::from(req.timeout_ms));
-    let timeout = requested.clamp(ctx.min_session_timeout, ctx.max_session_timeout);
+    let timeout = ctx.config.negotiate_session_timeout(requested);
     let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
 
     let (session_id, password, timeout_ms) = if req.session_id == 0 {

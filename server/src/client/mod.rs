@@ -42,10 +42,8 @@ pub struct ClientContext {
     pub limits: validate::Limits,
     /// Largest client frame.
     pub max_frame: usize,
-    /// Bounds for negotiated session timeouts.
-    pub min_session_timeout: Duration,
-    /// Upper bound for negotiated session timeouts.
-    pub max_session_timeout: Duration,
+    /// The member's configuration (session timeout negotiation).
+    pub config: Arc<crate::config::Config>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Cached per-op metric handles.
