@@ -44,12 +44,18 @@ pub fn codec(max_frame: usize) -> LengthDelimitedCodec {
 
 /// Encodes a message into a frame body.
 pub fn encode<M: Message>(msg: &M) -> Bytes {
+    Bytes::from(encode_vec(msg))
+}
+
+/// Encodes a message into a plain vector (for APIs that take `Vec<u8>`, such as a
+/// Raft proposal), without the copy a [`Bytes`] would need.
+pub fn encode_vec<M: Message>(msg: &M) -> Vec<u8> {
     let mut out = Vec::with_capacity(msg.compute_size() as usize);
     // Writing into a Vec cannot fail for a message whose required fields are set
     // (proto3 has none), so the error branch is unreachable in practice.
     msg.write_to_vec(&mut out)
         .expect("protobuf encoding into a Vec does not fail");
-    Bytes::from(out)
+    out
 }
 
 /// Decodes a frame body into a message.

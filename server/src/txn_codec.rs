@@ -24,30 +24,24 @@ pub fn decode(bytes: &[u8]) -> Result<rpb::Txn, TxnDecodeError> {
     paddock::codec::decode::<rpb::Txn>(bytes).map_err(|e| TxnDecodeError::Malformed(e.to_string()))
 }
 
-/// Converts a replication message into the tree's transaction.
-pub fn to_tree(txn: &rpb::Txn) -> Result<Txn, TxnDecodeError> {
+/// Converts a replication message into the tree's transaction, moving the operation
+/// (paths and values) out of it rather than copying it; the message keeps its other
+/// fields (session, xid, origin, proposal id).
+pub fn to_tree(txn: &mut rpb::Txn) -> Result<Txn, TxnDecodeError> {
     use rpb::Txn_oneof_op as O;
-    let op = match txn.op.as_ref().ok_or(TxnDecodeError::NoOp)? {
+    let op = match txn.op.take().ok_or(TxnDecodeError::NoOp)? {
         O::create(c) => create_op(c),
-        O::delete(d) => TxnOp::Delete {
-            path: d.path.clone(),
-            version: d.version,
-        },
-        O::set_data(s) => TxnOp::SetData {
-            path: s.path.clone(),
-            data: s.data.clone(),
-            version: s.version,
-        },
-        O::multi(m) => {
-            let mut ops = Vec::with_capacity(m.ops.len());
-            for op in m.ops.iter() {
-                ops.push(multi_op(op)?);
-            }
-            TxnOp::Multi(ops)
-        }
+        O::delete(d) => delete_op(d),
+        O::set_data(s) => set_op(s),
+        O::multi(m) => TxnOp::Multi(
+            m.ops
+                .into_iter()
+                .map(multi_op)
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
         O::create_session(s) => TxnOp::CreateSession {
             session_id: s.session_id,
-            password: s.password.clone(),
+            password: s.password,
             timeout_ms: s.timeout_ms,
         },
         O::close_session(s) => TxnOp::CloseSession {
@@ -62,30 +56,38 @@ pub fn to_tree(txn: &rpb::Txn) -> Result<Txn, TxnDecodeError> {
     })
 }
 
-fn create_op(c: &pb::CreateRequest) -> TxnOp {
+fn create_op(c: pb::CreateRequest) -> TxnOp {
     TxnOp::Create {
-        path: c.path.clone(),
-        data: c.data.clone(),
         mode: c.mode.into(),
         ttl_ms: c.ttl_ms,
+        path: c.path,
+        data: c.data,
     }
 }
 
-fn multi_op(op: &pb::MultiOp) -> Result<TxnOp, TxnDecodeError> {
+fn delete_op(d: pb::DeleteRequest) -> TxnOp {
+    TxnOp::Delete {
+        path: d.path,
+        version: d.version,
+    }
+}
+
+fn set_op(s: pb::SetDataRequest) -> TxnOp {
+    TxnOp::SetData {
+        path: s.path,
+        data: s.data,
+        version: s.version,
+    }
+}
+
+fn multi_op(op: pb::MultiOp) -> Result<TxnOp, TxnDecodeError> {
     use pb::MultiOp_oneof_op as M;
-    Ok(match op.op.as_ref().ok_or(TxnDecodeError::NoOp)? {
+    Ok(match op.op.ok_or(TxnDecodeError::NoOp)? {
         M::create(c) => create_op(c),
-        M::delete(d) => TxnOp::Delete {
-            path: d.path.clone(),
-            version: d.version,
-        },
-        M::set_data(s) => TxnOp::SetData {
-            path: s.path.clone(),
-            data: s.data.clone(),
-            version: s.version,
-        },
+        M::delete(d) => delete_op(d),
+        M::set_data(s) => set_op(s),
         M::check(c) => TxnOp::Check {
-            path: c.path.clone(),
+            path: c.path,
             version: c.version,
         },
     })
@@ -110,12 +112,12 @@ mod tests {
         m.ops.push(op);
         t.set_multi(m);
         let bytes = paddock::codec::encode(&t);
-        let back = to_tree(&decode(&bytes).expect("decode")).expect("convert");
+        let back = to_tree(&mut decode(&bytes).expect("decode")).expect("convert");
         assert_eq!(back.session_id, 7);
         assert!(
             matches!(back.op, TxnOp::Multi(ref ops) if matches!(ops[0], TxnOp::Check { version: 2, .. }))
         );
         assert!(decode(&[0xff, 0xff, 0xff]).is_err());
-        assert!(to_tree(&rpb::Txn::new()).is_err());
+        assert!(to_tree(&mut rpb::Txn::new()).is_err());
     }
 }

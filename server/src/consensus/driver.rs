@@ -271,13 +271,13 @@ impl RaftLoop {
         self.next_proposal += 1;
         txn.origin = self.cfg.id;
         txn.proposal_id = id;
-        let data = paddock::codec::encode(&txn);
+        let data = paddock::codec::encode_vec(&txn);
         if data.len() > self.cfg.max_entry_bytes {
             let _ = reply.send(Err(ProposeError::TooLarge(data.len())));
             return;
         }
         self.metrics.proposals_total.inc();
-        match self.node.propose(Vec::new(), data.to_vec()) {
+        match self.node.propose(Vec::new(), data) {
             Ok(()) => {
                 self.pending.insert(id, (Instant::now(), reply));
             }
@@ -439,14 +439,14 @@ impl RaftLoop {
                 if entry.data.is_empty() || entry.get_entry_type() != EntryType::EntryNormal {
                     continue;
                 }
-                let txn = match txn_codec::decode(&entry.data) {
+                let mut txn = match txn_codec::decode(&entry.data) {
                     Ok(t) => t,
                     Err(e) => {
                         warn!(self.log, "skipped an undecodable entry"; "index" => entry.index, "error" => %e);
                         continue;
                     }
                 };
-                let result = match txn_codec::to_tree(&txn) {
+                let result = match txn_codec::to_tree(&mut txn) {
                     Ok(t) => {
                         let applied = tree.apply(entry.index, &t);
                         if !applied.changes.is_empty() {

@@ -21,7 +21,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use protobuf::Message as _;
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 use raft_engine::{Engine, LogBatch, MessageExt};
@@ -343,10 +342,4 @@ impl Storage for DiskStorage {
         snap.data = data.as_ref().clone().into();
         Ok(snap)
     }
-}
-
-/// Encodes a raft message for the peer link.
-pub fn encode_message(m: &raft::eraftpb::Message) -> Vec<u8> {
-    // Encoding into a Vec cannot fail for proto3 messages.
-    m.write_to_bytes().unwrap_or_default()
 }
