@@ -8,6 +8,9 @@ use paddock_server::node::Node;
 use slog::{crit, info};
 
 fn main() {
+    // Test builds only: failpoints from the FAILPOINTS environment variable.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let args = Args::parse();
     let config = match Config::load(args) {
         Ok(c) => c,

@@ -192,6 +192,7 @@ impl Node {
                 stopped: false,
             }),
             applied: watch::channel(snap_index).0,
+            tree_index: std::sync::atomic::AtomicU64::new(snap_index),
         });
         let request_timeout = Duration::from_secs(10);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -393,9 +394,16 @@ struct NodeAdmin {
 impl AdminSource for NodeAdmin {
     fn status(&self) -> Status {
         let s = self.raft.status();
-        let (digest, znodes, sessions) = {
-            let tree = self.raft.tree();
-            (tree.digest(), tree.node_count(), tree.session_count())
+        // The digest and the index it belongs to come from under one lock: members at
+        // the same `applied_index` must report the same digest even while writes flow.
+        let (digest, znodes, sessions, applied) = {
+            let (tree, index) = self.raft.tree_at();
+            (
+                tree.digest(),
+                tree.node_count(),
+                tree.session_count(),
+                index,
+            )
         };
         Status {
             id: s.id,
@@ -403,7 +411,7 @@ impl AdminSource for NodeAdmin {
             leader_id: s.leader_id,
             term: s.term,
             commit_index: s.commit_index,
-            applied_index: s.applied_index,
+            applied_index: applied,
             digest: format!("{digest:016x}"),
             znode_count: znodes as u64,
             session_count: sessions as u64,

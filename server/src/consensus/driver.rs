@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use paddock::proto::replication as rpb;
-use raft::eraftpb::{Entry, EntryType, Message, Snapshot};
+use raft::eraftpb::{Entry, EntryType, Message, MessageType, Snapshot};
 use raft::{RawNode, StateRole};
 use slog::{crit, debug, info, warn, Logger};
 use tokio::sync::oneshot;
@@ -101,6 +101,10 @@ pub struct RaftLoop {
     log: Logger,
     /// Random per boot: proposal ids of earlier boots never match ours.
     boot: u64,
+    /// The log held nothing when this process started (a new or emptied data directory):
+    /// a leader may still count on entries this member held before, see
+    /// [`RaftLoop::check_leader_commit`].
+    started_empty: bool,
     next_proposal: u64,
     /// Proposals of this member waiting to apply, by proposal id.
     pending: BTreeMap<u64, (Instant, oneshot::Sender<Result<Committed, ProposeError>>)>,
@@ -147,9 +151,11 @@ impl RaftLoop {
         };
         raft_cfg.validate()?;
         let raft_log = log.new(slog::o!("component" => "raft"));
+        let started_empty = storage.is_empty();
         let node = RawNode::new(&raft_cfg, storage, &raft_log)?;
         Ok(RaftLoop {
             boot: u64::from(rand::random::<u32>()) << 32,
+            started_empty,
             next_proposal: 1,
             pending: BTreeMap::new(),
             next_read: 1,
@@ -235,7 +241,8 @@ impl RaftLoop {
                     self.reads.insert(ctx, (now, now, reply));
                 }
             }
-            Input::Peer(m) => {
+            Input::Peer(mut m) => {
+                self.check_leader_commit(&mut m)?;
                 if let Err(e) = self.node.step(m) {
                     debug!(self.log, "dropped a peer message"; "error" => %e);
                 }
@@ -382,6 +389,50 @@ impl RaftLoop {
         Ok(())
     }
 
+    /// A leader's heartbeat carries the commit index up to what this member acknowledged
+    /// (`min(match, commit)`). If the log ends before it, entries this member had made
+    /// durable are gone, and raft-rs would panic. Two cases:
+    /// - the process started with an empty log (a new or emptied data directory): the
+    ///   leader's match index is left over from before. The heartbeat is taken with the
+    ///   commit index cut to the log's end (every entry held came from this leader or its
+    ///   snapshot, so it is committed up to there), and the member answers with
+    ///   rejections at and past that match index, so that the leader probes back and
+    ///   sends a snapshot or the entries it lacks even when no write comes;
+    /// - otherwise the disk lost data: the member stops with [`StorageFailure::DataLoss`].
+    fn check_leader_commit(&mut self, m: &mut Message) -> Result<(), StorageFailure> {
+        if m.get_msg_type() != MessageType::MsgHeartbeat || m.term < self.node.raft.term {
+            return Ok(());
+        }
+        let last = self.node.raft.raft_log.last_index();
+        if m.commit <= last {
+            return Ok(());
+        }
+        if !self.started_empty {
+            return Err(StorageFailure::DataLoss(format!(
+                "member {} (leader in term {}) counts entries up to {} as acknowledged by this \
+                 member, but its log ends at {last}",
+                m.from, m.term, m.commit
+            )));
+        }
+        debug!(self.log, "started empty: asking the leader for what it still needs";
+               "leader" => m.from, "leader_commit" => m.commit, "last" => last);
+        // raft-rs only takes a rejection of `match` in probe state and of an index past
+        // `match` in replicate state, and the leader's state is not known here: send both.
+        for index in [m.commit, m.commit + 1] {
+            let mut reject = Message::default();
+            reject.set_msg_type(MessageType::MsgAppendResponse);
+            reject.to = m.from;
+            reject.from = self.cfg.id;
+            reject.term = m.term;
+            reject.reject = true;
+            reject.index = index;
+            reject.reject_hint = last;
+            self.outbox.send(vec![reject]);
+        }
+        m.commit = last;
+        Ok(())
+    }
+
     fn on_soft_state(&mut self, role: StateRole, leader: u64) {
         if role != self.role || leader != self.leader {
             info!(self.log, "raft role changed"; "role" => ?role, "leader" => leader,
@@ -414,6 +465,9 @@ impl RaftLoop {
             // client sees the snapshot's changes without the events a reconnect brings.
             let mut current = self.shared.tree.write();
             *current = tree;
+            self.shared
+                .tree_index
+                .store(meta.index, std::sync::atomic::Ordering::Release);
             self.observer.restored(meta.index);
         }
         self.applied = meta.index;
@@ -483,6 +537,9 @@ impl RaftLoop {
                     ));
                 }
             }
+            self.shared
+                .tree_index
+                .store(self.applied, std::sync::atomic::Ordering::Release);
         }
         for (id, committed) in done {
             // Earlier proposals of this boot that never applied were dropped.

@@ -126,6 +126,9 @@ pub struct Shared {
     pub status: Mutex<RaftStatus>,
     /// Highest applied index, for waiting.
     pub applied: watch::Sender<u64>,
+    /// The Raft index the tree reflects, stored while the tree's write lock is held, so
+    /// that a reader holding the read lock sees an index and a tree that belong together.
+    pub tree_index: std::sync::atomic::AtomicU64,
 }
 
 /// A cheap, cloneable handle on the Raft loop.
@@ -195,6 +198,17 @@ impl RaftHandle {
     /// Read access to the tree. Do not hold the guard across an await.
     pub fn tree(&self) -> RwLockReadGuard<'_, DataTree> {
         self.shared.tree.read()
+    }
+
+    /// The tree with the Raft index it reflects (everything up to it applied, nothing
+    /// after), read under one lock.
+    pub fn tree_at(&self) -> (RwLockReadGuard<'_, DataTree>, u64) {
+        let tree = self.shared.tree.read();
+        let index = self
+            .shared
+            .tree_index
+            .load(std::sync::atomic::Ordering::Acquire);
+        (tree, index)
     }
 
     /// The latest Raft status.

@@ -1,4 +1,7 @@
-//! Raft: consensus on the order of transactions (being written).
+//! Raft: the loop that owns the RawNode (`driver`), its async handle (`handle`), the
+//! durable log (`storage`) and the snapshot files (`snapshots`).
+#[cfg(feature = "failpoints")]
+pub mod deferred;
 pub mod driver;
 pub mod handle;
 pub mod snapshots;

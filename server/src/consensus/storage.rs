@@ -18,6 +18,8 @@
 //!   restart = newest snapshot + replay of the entries after it.
 //! - Any I/O error is returned to the caller, which treats it as fatal: a member that
 //!   cannot write its log must stop rather than diverge.
+//! - Test builds with the `failpoints` feature can break the first invariant on purpose
+//!   (`deferred.rs`), so that the fault-injection harness can show it notices.
 use std::path::Path;
 use std::sync::Arc;
 
@@ -46,6 +48,14 @@ pub enum StorageFailure {
     /// A snapshot could not be written, or one from the leader could not be restored.
     #[error("snapshot: {0}")]
     Snapshot(String),
+    /// The log no longer holds entries this member had made durable and acknowledged
+    /// (the leader counts on them): its disk lost data. Serving on would risk a lost
+    /// write or a double vote; the member stops instead.
+    #[error(
+        "the raft log lost entries it had acknowledged: {0}; this member's data is damaged: \
+         move its data directory away and start it empty to rejoin from its peers"
+    )]
+    DataLoss(String),
 }
 
 #[derive(Clone)]
@@ -78,6 +88,9 @@ pub struct DiskStorage {
     /// Staged writes, made durable by `persist`.
     batch: LogBatch,
     snapshots: Arc<dyn SnapshotSource>,
+    /// Writes the `storage::ack_before_durable` failpoint holds back (test builds only).
+    #[cfg(feature = "failpoints")]
+    deferred: super::deferred::Deferred,
 }
 
 impl DiskStorage {
@@ -116,6 +129,8 @@ impl DiskStorage {
             snapshot,
             batch: LogBatch::default(),
             snapshots,
+            #[cfg(feature = "failpoints")]
+            deferred: Default::default(),
         };
         match storage
             .engine
@@ -131,16 +146,69 @@ impl DiskStorage {
                     .batch
                     .put_message(META, KEY_CONF_STATE.to_vec(), &cs)?;
                 storage.conf_state = cs;
-                storage.persist()?;
+                storage.persist_now()?;
             }
         }
+        storage.verify()?;
         Ok(storage)
+    }
+
+    /// Reads every entry the log holds once, so that a damaged entry (raft-engine checks
+    /// an entry's checksum only when it is read) stops the start with a clear error
+    /// instead of failing later, in the middle of replication.
+    fn verify(&self) -> Result<(), StorageFailure> {
+        const CHUNK: u64 = 1024;
+        let (first, last) = (self.truncated.index + 1, self.last());
+        let mut low = first;
+        let mut buf = Vec::new();
+        while low <= last {
+            let high = (low + CHUNK).min(last + 1);
+            buf.clear();
+            self.engine
+                .fetch_entries_to::<EntryExt>(ENTRIES, low, high, None, &mut buf)
+                .map_err(|e| {
+                    StorageFailure::Engine(raft_engine::Error::Corruption(format!(
+                        "entries {low} to {}: {e}",
+                        high - 1
+                    )))
+                })?;
+            if let Some(e) = buf
+                .iter()
+                .enumerate()
+                .find(|(i, e)| e.index != low + *i as u64)
+            {
+                return Err(StorageFailure::Engine(raft_engine::Error::Corruption(
+                    format!(
+                        "entry {} is stored as index {}",
+                        low + e.0 as u64,
+                        e.1.index
+                    ),
+                )));
+            }
+            low = high;
+        }
+        if self.hard_state.commit > last && self.hard_state.commit > self.snapshot.index {
+            return Err(StorageFailure::DataLoss(format!(
+                "its hard state says {} is committed, but it ends at {last}",
+                self.hard_state.commit
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the log has never held anything: no entry, no snapshot, no vote.
+    pub fn is_empty(&self) -> bool {
+        self.last() == 0 && self.snapshot.index == 0 && self.hard_state.commit == 0
     }
 
     /// Stages entries for appending; entries at or after the first one replace what
     /// the log held from that index on.
     pub fn append(&mut self, entries: &[Entry]) -> Result<(), StorageFailure> {
         self.batch.add_entries::<EntryExt>(ENTRIES, entries)?;
+        #[cfg(feature = "failpoints")]
+        if super::deferred::Deferred::active() {
+            self.deferred.note_entries(entries);
+        }
         Ok(())
     }
 
@@ -160,6 +228,28 @@ impl DiskStorage {
 
     /// Makes every staged write durable (one fsync). Returns whether anything was written.
     pub fn persist(&mut self) -> Result<bool, StorageFailure> {
+        #[cfg(feature = "failpoints")]
+        if super::deferred::Deferred::active() {
+            // Broken on purpose (see `deferred.rs`): report durable, write later.
+            if !self.batch.is_empty() {
+                self.deferred.hold(&mut self.batch)?;
+            }
+            if self.deferred.due() {
+                self.deferred.flush(&self.engine)?;
+            }
+            return Ok(true);
+        }
+        self.persist_now()
+    }
+
+    /// Like [`DiskStorage::persist`], and also writes whatever a test failpoint held back.
+    fn persist_now(&mut self) -> Result<bool, StorageFailure> {
+        #[cfg(feature = "failpoints")]
+        if !self.deferred.is_empty() {
+            self.deferred.hold(&mut self.batch)?;
+            self.deferred.flush(&self.engine)?;
+            return Ok(true);
+        }
         if self.batch.is_empty() {
             return Ok(false);
         }
@@ -182,7 +272,7 @@ impl DiskStorage {
         hs.commit = hs.commit.max(meta.index);
         hs.term = hs.term.max(meta.term);
         batch.put_message(META, KEY_HARD_STATE.to_vec(), &hs)?;
-        self.persist()?;
+        self.persist_now()?;
         self.engine.write(&mut batch, true)?;
         self.hard_state = hs;
         self.truncated = plain;
@@ -228,7 +318,7 @@ impl DiskStorage {
             batch.put_message(META, KEY_TRUNCATED.to_vec(), &truncated)?;
             batch.add_command(ENTRIES, raft_engine::Command::Compact { index: compact_to });
         }
-        self.persist()?;
+        self.persist_now()?;
         self.engine.write(&mut batch, true)?;
         self.snapshot = meta;
         self.truncated = truncated;
@@ -260,6 +350,10 @@ impl DiskStorage {
     }
 
     fn last(&self) -> u64 {
+        #[cfg(feature = "failpoints")]
+        if let Some(l) = self.deferred.last_index() {
+            return l;
+        }
         self.engine
             .last_index(ENTRIES)
             .filter(|&i| i > self.truncated.index)
@@ -294,6 +388,29 @@ impl Storage for DiskStorage {
         }
         let mut out = Vec::with_capacity((high - low).min(1024) as usize);
         let max = max_size.into().map(|m| m as usize);
+        #[cfg(feature = "failpoints")]
+        if let Some(a) = self.deferred.first_index().filter(|&a| a < high) {
+            if low < a {
+                self.engine
+                    .fetch_entries_to::<EntryExt>(ENTRIES, low, a, max, &mut out)
+                    .map_err(|e| other(e.to_string()))?;
+            }
+            out.extend((low.max(a)..high).filter_map(|i| self.deferred.get(i).cloned()));
+            // Entries are never split: keep at least one, then stop at max_size.
+            if let Some(max) = max {
+                let mut size = 0;
+                let keep = out
+                    .iter()
+                    .take_while(|e| {
+                        size += protobuf::Message::compute_size(*e) as usize;
+                        size <= max
+                    })
+                    .count()
+                    .max(1);
+                out.truncate(keep);
+            }
+            return Ok(out);
+        }
         self.engine
             .fetch_entries_to::<EntryExt>(ENTRIES, low, high, max, &mut out)
             .map_err(|e| other(e.to_string()))?;
@@ -309,6 +426,13 @@ impl Storage for DiskStorage {
         }
         if idx > self.last() {
             return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        #[cfg(feature = "failpoints")]
+        if self.deferred.first_index().is_some_and(|a| idx >= a) {
+            return match self.deferred.get(idx) {
+                Some(e) => Ok(e.term),
+                None => Err(raft::Error::Store(StorageError::Unavailable)),
+            };
         }
         match self.engine.get_entry::<EntryExt>(ENTRIES, idx) {
             Ok(Some(e)) => Ok(e.term),
@@ -341,5 +465,92 @@ impl Storage for DiskStorage {
         snap.set_metadata(meta.clone());
         snap.data = data.as_ref().clone().into();
         Ok(snap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoSnapshots;
+
+    impl SnapshotSource for NoSnapshots {
+        fn load(&self, _index: u64) -> Option<Arc<Vec<u8>>> {
+            None
+        }
+    }
+
+    /// Entries 1..=n whose data is `n` distinct, incompressible 64-byte strings.
+    fn entries(n: u64) -> Vec<Entry> {
+        (1..=n)
+            .map(|i| Entry {
+                index: i,
+                term: 1,
+                data: (0..64u64)
+                    .map(|k| (xxhash_rust::xxh3::xxh3_64(&(i * 64 + k).to_le_bytes()) & 0xff) as u8)
+                    .collect::<Vec<u8>>()
+                    .into(),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    fn write_log(dir: &Path, n: u64) -> Vec<Entry> {
+        let mut s = DiskStorage::open(dir, &[1], Arc::new(NoSnapshots)).expect("open");
+        let es = entries(n);
+        // One write per 20 entries, as the Raft loop makes them.
+        for chunk in es.chunks(20) {
+            s.append(chunk).expect("append");
+            let hs = HardState {
+                term: 1,
+                commit: chunk[chunk.len() - 1].index,
+                ..Default::default()
+            };
+            s.set_hard_state(&hs).expect("hard state");
+            s.persist().expect("persist");
+        }
+        es
+    }
+
+    #[test]
+    fn a_log_reopens_with_every_entry() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let es = write_log(d.path(), 200);
+        let s = DiskStorage::open(d.path(), &[1], Arc::new(NoSnapshots)).expect("reopen");
+        assert_eq!(s.last_index().expect("last"), 200);
+        let got = s
+            .entries(1, 201, None, GetEntriesContext::empty(false))
+            .expect("entries");
+        assert_eq!(got, es);
+    }
+
+    #[test]
+    fn a_damaged_entry_stops_the_start_with_a_clear_error() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let es = write_log(d.path(), 200);
+        // Flip one bit inside the data of entry 100 (not in the last write, which a torn
+        // tail could explain), found by its bytes in the file.
+        let file = std::fs::read_dir(d.path())
+            .expect("dir")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "raftlog"))
+            .expect("a log file");
+        let mut bytes = std::fs::read(&file).expect("read");
+        let needle = &es[99].data[..32];
+        let at = bytes
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .expect("entry data in the file");
+        bytes[at + 5] ^= 0x10;
+        std::fs::write(&file, &bytes).expect("write");
+        let err = match DiskStorage::open(d.path(), &[1], Arc::new(NoSnapshots)) {
+            Ok(_) => panic!("a log with a damaged entry opened"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains("Corruption") || err.contains("hecksum"),
+            "unclear error: {err}"
+        );
     }
 }
