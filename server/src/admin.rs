@@ -103,6 +103,12 @@ pub struct Status {
     pub admin_addr: String,
     /// Server version (`CARGO_PKG_VERSION`).
     pub version: String,
+    /// Time since this member last had a round of session liveness granted by a leader
+    /// that a quorum follows, in ms (`null`: never since it started). The member serves
+    /// clients only while this stays within an election timeout plus a quarter session
+    /// tick; `/health` says 503 otherwise.
+    #[serde(default)]
+    pub leader_contact_ms: Option<u64>,
 }
 
 /// Resource bounds of the admin listener. [`AdminLimits::default`] suits production.
@@ -305,6 +311,7 @@ mod tests {
                 peer_addr: "127.0.0.1:7182".into(),
                 admin_addr: "127.0.0.1:7180".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
+                leader_contact_ms: Some(5),
             }
         }
         fn metrics_text(&self) -> String {

@@ -97,6 +97,7 @@ pub struct Node {
     loop_ended: watch::Receiver<bool>,
     addrs: BoundAddrs,
     metrics: Arc<Metrics>,
+    sessions: Arc<Sessions>,
     log: Logger,
 }
 
@@ -190,6 +191,7 @@ impl Node {
                 applied_index: snap_index,
                 snapshot_index: snap_index,
                 stopped: false,
+                quorum_contact: None,
             }),
             applied: watch::channel(snap_index).0,
             tree_index: std::sync::atomic::AtomicU64::new(snap_index),
@@ -214,7 +216,11 @@ impl Node {
 
         let stop = CancellationToken::new();
         let hub = Arc::new(Hub::new(config.max_watches_per_session));
-        let sessions = Arc::new(Sessions::new(raft.clone(), config.session_tick));
+        let sessions = Arc::new(Sessions::new(
+            raft.clone(),
+            config.session_tick,
+            config.tick * config.election_ticks as u32,
+        ));
         let others: Vec<(u64, String)> = config
             .peers
             .iter()
@@ -308,6 +314,7 @@ impl Node {
         tasks.push(tokio::spawn(reaper::run(
             sessions.clone(),
             raft.clone(),
+            hub.clone(),
             config.container_check,
             stop.clone(),
             log.new(slog::o!("component" => "sessions")),
@@ -317,7 +324,7 @@ impl Node {
             metrics: metrics.clone(),
             addrs,
             hub,
-            sessions,
+            sessions: sessions.clone(),
         });
         let admin_stop = stop.clone();
         tasks.push(tokio::spawn(async move {
@@ -336,6 +343,7 @@ impl Node {
             loop_ended,
             addrs,
             metrics,
+            sessions,
             log,
         })
     }
@@ -353,6 +361,12 @@ impl Node {
     /// A handle on the Raft loop (status, tree reads).
     pub fn raft(&self) -> &RaftHandle {
         &self.raft
+    }
+
+    /// Whether this member serves clients now: it is in contact with a leader that a
+    /// quorum follows (see [`Sessions::in_contact`]); `/health` says the same.
+    pub fn serves_clients(&self) -> bool {
+        self.sessions.in_contact()
     }
 
     /// Resolves when the Raft loop has ended (a fatal storage error, or a stop).
@@ -420,6 +434,7 @@ impl AdminSource for NodeAdmin {
             peer_addr: self.addrs.peer.to_string(),
             admin_addr: self.addrs.admin.to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            leader_contact_ms: self.sessions.since_contact().map(|d| d.as_millis() as u64),
         }
     }
 
@@ -464,6 +479,15 @@ impl AdminSource for NodeAdmin {
                 "applied {} < committed {}",
                 s.applied_index, s.commit_index
             ));
+        }
+        if !self.sessions.in_contact() {
+            return Err(match self.sessions.since_contact() {
+                Some(d) => format!(
+                    "no contact with a leader that a quorum follows for {} ms",
+                    d.as_millis()
+                ),
+                None => "no contact with a leader that a quorum follows yet".into(),
+            });
         }
         Ok(())
     }

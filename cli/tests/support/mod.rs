@@ -29,7 +29,7 @@ pub struct Ensemble {
 }
 
 impl Ensemble {
-    /// Starts `n` members and waits until they have a leader.
+    /// Starts `n` members and waits until they have a leader and every member serves clients.
     pub async fn start(n: usize) -> Ensemble {
         Self::start_with(n, |_| {}).await
     }
@@ -67,9 +67,12 @@ impl Ensemble {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !members
             .iter()
-            .all(|m| m.node.raft().status().leader_id != 0)
+            .all(|m| m.node.raft().status().leader_id != 0 && m.node.serves_clients())
         {
-            assert!(Instant::now() < deadline, "no leader within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "no leader that every member is in contact with within 30 s"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ensemble { members, _tmp: tmp }

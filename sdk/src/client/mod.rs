@@ -183,14 +183,18 @@ impl Client {
         self.shared.last_zxid.load(Ordering::Acquire)
     }
 
-    /// The session's remaining lease as the connected member reported it in its last
-    /// response: the session expires if the ensemble hears nothing from this client for
-    /// this long. `None` until a member has reported one.
+    /// How much longer the session is known to stay valid, counted down: whatever
+    /// happens to the connection, the members or the leader, the ensemble does not
+    /// expire the session (nor delete its ephemerals) before this runs out. Each
+    /// response from a member that can vouch for the session extends it (to when the
+    /// request was sent plus what the member vouched for, about the session timeout);
+    /// nothing else does, so while the client is disconnected, or connected to a member
+    /// cut off from the leader, it only runs down. `Some(Duration::ZERO)` means the
+    /// session may be gone: a lock holder must stop acting on its lock. `None` until a
+    /// member has vouched for the session (shortly after connecting).
     pub fn lease(&self) -> Option<Duration> {
-        match self.shared.lease_ms.load(Ordering::Acquire) {
-            0 => None,
-            ms => Some(Duration::from_millis(ms)),
-        }
+        let until = (*self.shared.lease_until.lock())?;
+        Some(until.saturating_duration_since(Instant::now()))
     }
 
     /// The current connection state.

@@ -41,7 +41,7 @@ use super::watches::{
     SET_WATCHES_CHUNK_BYTES,
 };
 use crate::codec::{self, PROTOCOL_VERSION};
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::proto::paddock as pb;
 
 /// Xid the SDK uses for pings (as ZooKeeper does).
@@ -74,8 +74,10 @@ pub(crate) struct Shared {
     pub session: Mutex<SessionIds>,
     /// Highest zxid seen in a response or a watch event.
     pub last_zxid: AtomicU64,
-    /// Last non-zero `lease_ms` seen in a response (0: none yet).
-    pub lease_ms: AtomicU64,
+    /// Until when the session is known to stay valid: the latest of (request sent +
+    /// the `lease_ms` its response carried), over every response with a lease.
+    /// `None` until a member vouched for the session.
+    pub lease_until: Mutex<Option<Instant>>,
     /// When a frame last arrived from a member (or the last handshake succeeded).
     pub last_heard: Mutex<Instant>,
     /// Every watch registered on the ensemble, with its local waiters.
@@ -95,7 +97,7 @@ impl Shared {
                 admin_addr: String::new(),
             }),
             last_zxid: AtomicU64::new(0),
-            lease_ms: AtomicU64::new(0),
+            lease_until: Mutex::new(None),
             last_heard: Mutex::new(Instant::now()),
             watches: Mutex::new(WatchRegistry::default()),
             state: StateHub::new(State::Connecting),
@@ -116,6 +118,8 @@ enum Ended {
 /// One in-flight request: the reader task pops these in order.
 struct InFlight {
     xid: i64,
+    /// When the request was handed to the socket (a lease counts from here).
+    sent: Instant,
     reply: Option<oneshot::Sender<Result<pb::Response>>>,
     close: bool,
     hook: Hook,
@@ -143,6 +147,7 @@ pub(crate) async fn run(
     };
     // While disconnected: when the session is given up locally.
     let mut deadline: Option<Instant> = None;
+    let began = Instant::now();
     loop {
         // Connect phase: keep queuing commands while we look for a member.
         let connected = {
@@ -176,6 +181,16 @@ pub(crate) async fn run(
         let (stream, server_id, index) = match connected {
             Ok(c) => c,
             Err(err) => {
+                // A first connect waits (up to a session timeout) for members that are
+                // up but not ready yet, e.g. an ensemble that is still electing; it
+                // fails at once when no member is reachable at all.
+                let wait_more = err.code() == Code::NotReady
+                    && first_connect.is_some()
+                    && began.elapsed() < config.session_timeout;
+                if wait_more {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
                 if let Some(tx) = first_connect.take() {
                     let _ = tx.send(Err(err));
                     return finish(&shared, State::Closed, &mut waiting, &mut commands);
@@ -271,17 +286,20 @@ async fn connect_any(
 ) -> Result<(Connection, u64, usize)> {
     let n = config.servers.len().max(1);
     let mut last_err = Error::ConnectionLoss("no servers configured".into());
+    let mut not_ready = None;
     for k in 0..config.servers.len() {
         let index = (start + k) % n;
         let addr = &config.servers[index];
         match tokio::time::timeout(config.connect_timeout, handshake(config, shared, addr)).await {
             Ok(Ok((stream, server_id))) => return Ok((stream, server_id, index)),
             Ok(Err(Error::SessionExpired)) => return Err(Error::SessionExpired),
+            Ok(Err(e)) if e.code() == Code::NotReady => not_ready = Some(e),
             Ok(Err(e)) => last_err = e,
             Err(_) => last_err = Error::ConnectionLoss(format!("{addr}: connect timed out")),
         }
     }
-    Err(last_err)
+    // "Up but not ready" says more than "unreachable": the ensemble is there.
+    Err(not_ready.unwrap_or(last_err))
 }
 
 /// Connects to one member and performs the session handshake.
@@ -325,7 +343,16 @@ async fn handshake(
     if let Some(err) = Error::from_server(resp.err, resp.message.clone()) {
         return Err(match err {
             Error::SessionExpired => Error::SessionExpired,
-            // A member that cannot serve us now is like an unreachable one.
+            // Up, but cannot serve us now (no leader, catching up): the caller tries
+            // another member, and a first connect waits for one to become ready.
+            Error::Server {
+                code: Code::NotReady,
+                message,
+            } => Error::Server {
+                code: Code::NotReady,
+                message: format!("{addr}: {message}"),
+            },
+            // Anything else from a member that cannot serve us is like an unreachable one.
             other => Error::ConnectionLoss(format!("{addr}: {other}")),
         });
     }
@@ -431,6 +458,7 @@ async fn serve(
                     frame.set_request(req);
                     let _ = inflight_tx.send(InFlight {
                         xid: PING_XID,
+                        sent: Instant::now(),
                         reply: None,
                         close: false,
                         hook: Hook::None,
@@ -476,6 +504,7 @@ async fn feed_request(
     frame.set_request(req);
     let _ = inflight.send(InFlight {
         xid,
+        sent: Instant::now(),
         reply,
         close,
         hook,
@@ -595,9 +624,11 @@ async fn read_loop(
         }
         shared.last_zxid.fetch_max(resp.zxid, Ordering::AcqRel);
         if resp.lease_ms > 0 {
-            shared
-                .lease_ms
-                .store(u64::from(resp.lease_ms), Ordering::Release);
+            // The member counted the lease from when it served the request, which was
+            // after the request was sent: counting from `sent` never overstates it.
+            let until = front.sent + Duration::from_millis(u64::from(resp.lease_ms));
+            let mut lease = shared.lease_until.lock();
+            *lease = Some(lease.map_or(until, |l| l.max(until)));
         }
         if resp.err == pb::ErrorCode::SESSION_EXPIRED {
             if let Some(reply) = front.reply {

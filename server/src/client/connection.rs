@@ -78,26 +78,37 @@ pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), Stri
     let Some(pb::ClientFrame_oneof_kind::connect(connect)) = frame.kind else {
         return Err("the first frame must be a connect request".into());
     };
-    let outcome = handshake::accept(ctx, &connect).await;
-    let lease_ms = outcome.response.timeout_ms;
+    let mut outcome = handshake::accept(ctx, &connect).await;
+    // Register before answering, then look at the session again: a CloseSession that
+    // applies after this check reaches the connection through the hub (the apply path
+    // ends a session's connections under the tree's write lock), and one that applied
+    // since the handshake's check is seen here. Either way no connection outlives its
+    // session.
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let mut conn = None;
+    if let Some(session_id) = outcome.session {
+        let guard = ConnGuard {
+            hub: ctx.hub.clone(),
+            id: ctx.hub.register_conn(session_id, events_tx),
+        };
+        if ctx.raft.tree().session(session_id).is_some() {
+            conn = Some(guard);
+        } else {
+            outcome = handshake::expired(ctx, session_id);
+        }
+    }
     let mut reply = pb::ServerFrame::new();
     reply.set_connect(outcome.response);
     framed
         .send(codec::encode(&reply))
         .await
         .map_err(|e| e.to_string())?;
-    let Some(session_id) = outcome.session else {
+    let (Some(session_id), Some(conn)) = (outcome.session, conn) else {
         return Ok(());
     };
     if let Some(m) = ctx.ops.get("connect") {
         m.request();
     }
-
-    let (events_tx, mut events) = mpsc::unbounded_channel();
-    let conn = ConnGuard {
-        hub: ctx.hub.clone(),
-        id: ctx.hub.register_conn(session_id, events_tx),
-    };
     ctx.sessions.touch(session_id);
     let mut last_touch = Instant::now();
     let mut pipe = Pipe::new(session_id, conn.id, ctx.ops.clone());
@@ -122,6 +133,12 @@ pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), Stri
             Some(resp) = inflight.next(), if !inflight.is_empty() => {
                 let mut resp = resp;
                 let mut unknown = false;
+                // What this member vouches for, counted from now (the client counts it
+                // from when it sent the request, which was earlier).
+                let lease_ms = ctx
+                    .sessions
+                    .lease(session_id)
+                    .map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
                 loop {
                     // Events queued before this response was ready precede it.
                     while let Ok(ev) = events.try_recv() {

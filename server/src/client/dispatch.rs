@@ -113,6 +113,7 @@ fn propose_error(xid: i64, zxid: u64, e: ProposeError) -> pb::Response {
         ProposeError::Timeout => Code::OperationTimeout,
         ProposeError::TooLarge(_) => Code::TooLarge,
         ProposeError::Stopped => Code::NotReady,
+        ProposeError::Deposed(_) => Code::NotReady,
     };
     respond::error(xid, zxid, code, e.to_string())
 }
@@ -199,6 +200,15 @@ fn route(
         }
         O::ping(_) => {
             let zxid = ctx.raft.applied();
+            // A ping vouches for the session: never for one the ensemble ended.
+            if ctx.raft.tree().session(pipe.session_id).is_none() {
+                return ready(respond::error(
+                    xid,
+                    zxid,
+                    Code::SessionExpired,
+                    format!("session {:#x} expired", pipe.session_id),
+                ));
+            }
             return ready(respond::ok(
                 xid,
                 zxid,

@@ -8,6 +8,8 @@
 //!   client's last seen zxid (it waits briefly, then refuses with NotReady so the
 //!   client tries another member: no client ever goes back in time).
 //! - An unknown, closed or expired session gets SessionExpired, never a new session.
+//! - A member out of contact with a leader that a quorum follows refuses everyone with
+//!   NotReady (it could not vouch for any session), so clients go to another member.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -44,6 +46,15 @@ fn refuse(ctx: &ClientContext, code: Code, message: impl Into<String>) -> Outcom
     }
 }
 
+/// The refusal of a session that is closed, expired or unknown.
+pub fn expired(ctx: &ClientContext, session: u64) -> Outcome {
+    refuse(
+        ctx,
+        Code::SessionExpired,
+        format!("session {session:#x} expired or unknown"),
+    )
+}
+
 /// A new session id: member id (8 bits), milliseconds (40 bits), counter (16 bits).
 fn new_session_id(member: u64) -> u64 {
     let ms = SystemTime::now()
@@ -78,10 +89,22 @@ pub async fn accept(ctx: &ClientContext, req: &pb::ConnectRequest) -> Outcome {
     if status.stopped {
         return refuse(ctx, Code::NotReady, "member is stopping");
     }
+    if !ctx.sessions.in_contact() {
+        let since = match ctx.sessions.since_contact() {
+            Some(d) => format!("for {} ms", d.as_millis()),
+            None => "since it started".to_string(),
+        };
+        return refuse(
+            ctx,
+            Code::NotReady,
+            format!("this member has had no contact with a leader that a quorum follows {since}; try another member"),
+        );
+    }
     let requested = Duration::from_millis(u64::from(req.timeout_ms));
     let timeout = ctx.config.negotiate_session_timeout(requested);
     let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
 
+    let received = std::time::Instant::now();
     let (session_id, password, timeout_ms) = if req.session_id == 0 {
         let id = new_session_id(ctx.member_id);
         let password: [u8; 16] = rand::random();
@@ -93,7 +116,10 @@ pub async fn accept(ctx: &ClientContext, req: &pb::ConnectRequest) -> Outcome {
         cs.timeout_ms = timeout_ms;
         txn.set_create_session(cs);
         match ctx.raft.propose(txn).await {
-            Ok(c) if c.result.is_ok() => (id, password.to_vec(), timeout_ms),
+            Ok(c) if c.result.is_ok() => {
+                ctx.sessions.created_here(id, received);
+                (id, password.to_vec(), timeout_ms)
+            }
             Ok(c) => {
                 let msg = c.result.err().map(|e| e.message).unwrap_or_default();
                 return refuse(
@@ -127,13 +153,7 @@ pub async fn accept(ctx: &ClientContext, req: &pb::ConnectRequest) -> Outcome {
                 (req.session_id, s.password.clone(), s.timeout_ms)
             }
             Some(_) => return refuse(ctx, Code::SessionExpired, "wrong session password"),
-            None => {
-                return refuse(
-                    ctx,
-                    Code::SessionExpired,
-                    format!("session {:#x} expired or unknown", req.session_id),
-                )
-            }
+            None => return expired(ctx, req.session_id),
         }
     };
     let mut r = pb::ConnectResponse::new();

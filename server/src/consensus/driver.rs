@@ -108,11 +108,20 @@ pub struct RaftLoop {
     next_proposal: u64,
     /// Proposals of this member waiting to apply, by proposal id.
     pending: BTreeMap<u64, (Instant, oneshot::Sender<Result<Committed, ProposeError>>)>,
+    /// Numbers ReadIndex requests and lease probes (with `boot` in its top half).
     next_read: u64,
-    /// ReadIndex requests waiting for raft's answer, by context: (first asked, last
+    /// ReadIndex requests waiting for raft's answer, by number: (first asked, last
     /// asked, reply). raft-rs drops a ReadIndex silently while a new leader has not yet
     /// committed an entry of its term, so unanswered ones are asked again.
     reads: HashMap<u64, PendingRead>,
+    /// Lease probes in flight while leading (ReadIndex requests of the loop itself),
+    /// by number, with the instant each was sent.
+    probes: BTreeMap<u64, Instant>,
+    /// When the last lease probe was sent.
+    last_probe: Instant,
+    /// The send instant of the newest completed probe of this term (see
+    /// [`RaftStatus::quorum_contact`]).
+    quorum_contact: Option<Instant>,
     applied: u64,
     applied_term: u64,
     last_snapshot: u64,
@@ -160,6 +169,9 @@ impl RaftLoop {
             pending: BTreeMap::new(),
             next_read: 1,
             reads: HashMap::new(),
+            probes: BTreeMap::new(),
+            last_probe: Instant::now(),
+            quorum_contact: None,
             applied: snap.index,
             applied_term: snap.term,
             last_snapshot: snap.index,
@@ -223,6 +235,7 @@ impl RaftLoop {
                 next_tick = now + self.cfg.tick;
                 self.expire(now);
             }
+            self.probe_lease(now);
             self.on_ready()?;
         }
     }
@@ -234,11 +247,10 @@ impl RaftLoop {
                 if self.node.raft.leader_id == raft::INVALID_ID {
                     let _ = reply.send(Err(ProposeError::NoLeader));
                 } else {
-                    let ctx = self.next_read;
-                    self.next_read += 1;
-                    self.node.read_index(ctx.to_be_bytes().to_vec());
+                    let n = self.next_read_number();
+                    self.node.read_index(self.read_ctx(n));
                     let now = Instant::now();
-                    self.reads.insert(ctx, (now, now, reply));
+                    self.reads.insert(n, (now, now, reply));
                 }
             }
             Input::Peer(mut m) => {
@@ -272,6 +284,14 @@ impl RaftLoop {
     ) {
         if self.node.raft.leader_id == raft::INVALID_ID {
             let _ = reply.send(Err(ProposeError::NoLeader));
+            return;
+        }
+        // A leader's decision is only proposed by that leader in that term: raft-rs
+        // would forward it to a successor, which must not act on a deposed view.
+        if txn.leader_term != 0
+            && (self.node.raft.state != StateRole::Leader || self.node.raft.term != txn.leader_term)
+        {
+            let _ = reply.send(Err(ProposeError::Deposed(txn.leader_term)));
             return;
         }
         let id = self.boot | (self.next_proposal & 0xffff_ffff);
@@ -322,13 +342,60 @@ impl RaftLoop {
         }
         let retry = self.cfg.tick * 3;
         if self.node.raft.leader_id != raft::INVALID_ID {
-            for (ctx, (_, last, _)) in self.reads.iter_mut() {
-                if now.duration_since(*last) >= retry {
+            let again: Vec<u64> = self
+                .reads
+                .iter_mut()
+                .filter(|(_, (_, last, _))| now.duration_since(*last) >= retry)
+                .map(|(n, (_, last, _))| {
                     *last = now;
-                    self.node.read_index(ctx.to_be_bytes().to_vec());
-                }
+                    *n
+                })
+                .collect();
+            for n in again {
+                let ctx = self.read_ctx(n);
+                self.node.read_index(ctx);
             }
         }
+    }
+
+    /// The next read number: unique per boot (the boot's random half on top).
+    fn next_read_number(&mut self) -> u64 {
+        let n = self.boot | (self.next_read & 0xffff_ffff);
+        self.next_read += 1;
+        n
+    }
+
+    /// The ReadIndex context of read number `n`: this member's id, then `n`. raft-rs
+    /// answers (and de-duplicates) reads by context, so contexts are unique across
+    /// members and boots: no read is ever answered for another.
+    fn read_ctx(&self, n: u64) -> Vec<u8> {
+        let mut ctx = Vec::with_capacity(16);
+        ctx.extend_from_slice(&self.cfg.id.to_be_bytes());
+        ctx.extend_from_slice(&n.to_be_bytes());
+        ctx
+    }
+
+    /// While leading, asks a quorum to confirm the lead every heartbeat interval: the
+    /// send instant of the newest confirmed probe is the quorum contact that session
+    /// leases are counted from (see `sessions`).
+    fn probe_lease(&mut self, now: Instant) {
+        if self.node.raft.state != StateRole::Leader {
+            return;
+        }
+        let every = self.cfg.tick * self.cfg.heartbeat_ticks as u32;
+        if now.duration_since(self.last_probe) < every {
+            return;
+        }
+        self.last_probe = now;
+        // raft-rs drops reads silently before the leader commits in its term; forget
+        // probes that stay unanswered for long.
+        while self.probes.len() >= 32 {
+            self.probes.pop_first();
+        }
+        let n = self.next_read_number();
+        self.probes.insert(n, now);
+        let ctx = self.read_ctx(n);
+        self.node.read_index(ctx);
     }
 
     fn on_ready(&mut self) -> Result<(), StorageFailure> {
@@ -363,12 +430,15 @@ impl RaftLoop {
             self.outbox.send(rd.take_persisted_messages());
         }
         for rs in rd.take_read_states() {
-            let mut ctx = [0u8; 8];
-            if rs.request_ctx.len() == 8 {
-                ctx.copy_from_slice(&rs.request_ctx);
-            }
-            if let Some((_, _, reply)) = self.reads.remove(&u64::from_be_bytes(ctx)) {
+            let Some(n) = self.read_number(&rs.request_ctx) else {
+                continue;
+            };
+            if let Some((_, _, reply)) = self.reads.remove(&n) {
                 let _ = reply.send(Ok(rs.index));
+            } else if let Some(sent) = self.probes.remove(&n) {
+                // Older probes can only confirm earlier instants.
+                self.probes.retain(|_, t| *t > sent);
+                self.quorum_contact = Some(self.quorum_contact.map_or(sent, |q| q.max(sent)));
             }
         }
         if let Some(ss) = rd.ss() {
@@ -433,10 +503,23 @@ impl RaftLoop {
         Ok(())
     }
 
+    /// The read number in a context this member made, if it did.
+    fn read_number(&self, ctx: &[u8]) -> Option<u64> {
+        if ctx.len() != 16 || ctx[..8] != self.cfg.id.to_be_bytes() {
+            return None;
+        }
+        let mut n = [0u8; 8];
+        n.copy_from_slice(&ctx[8..]);
+        Some(u64::from_be_bytes(n))
+    }
+
     fn on_soft_state(&mut self, role: StateRole, leader: u64) {
         if role != self.role || leader != self.leader {
             info!(self.log, "raft role changed"; "role" => ?role, "leader" => leader,
                   "term" => self.node.raft.term);
+            // A quorum contact belongs to one term's lead.
+            self.probes.clear();
+            self.quorum_contact = None;
         }
         // Pending ReadIndex requests are asked again (see `expire`), of the new leader.
         self.role = role;
@@ -481,7 +564,7 @@ impl RaftLoop {
         if entries.is_empty() {
             return;
         }
-        let mut done: Vec<(u64, Committed)> = Vec::new();
+        let mut done: Vec<(u64, Result<Committed, ProposeError>)> = Vec::new();
         {
             let mut tree = self.shared.tree.write();
             for entry in entries {
@@ -500,6 +583,16 @@ impl RaftLoop {
                         continue;
                     }
                 };
+                if txn.leader_term != 0 && txn.leader_term != entry.term {
+                    // Decided by the leader of another term: every replica sees the same
+                    // entry term, so every replica drops it alike.
+                    info!(self.log, "dropped a decision of a deposed leader";
+                        "index" => entry.index, "decided_in" => txn.leader_term, "appended_in" => entry.term);
+                    if txn.origin == self.cfg.id {
+                        done.push((txn.proposal_id, Err(ProposeError::Deposed(txn.leader_term))));
+                    }
+                    continue;
+                }
                 let result = match txn_codec::to_tree(&mut txn) {
                     Ok(t) => {
                         let applied = tree.apply(entry.index, &t);
@@ -530,10 +623,10 @@ impl RaftLoop {
                 if txn.origin == self.cfg.id {
                     done.push((
                         txn.proposal_id,
-                        Committed {
+                        Ok(Committed {
                             zxid: entry.index,
                             result,
-                        },
+                        }),
                     ));
                 }
             }
@@ -553,7 +646,7 @@ impl RaftLoop {
                 }
             }
             if let Some((_, reply)) = self.pending.remove(&id) {
-                let _ = reply.send(Ok(committed));
+                let _ = reply.send(committed);
             }
         }
         self.shared.applied.send_replace(self.applied);
@@ -602,6 +695,11 @@ impl RaftLoop {
             applied_index: self.applied,
             snapshot_index: self.last_snapshot,
             stopped: false,
+            quorum_contact: if raft.state == StateRole::Leader {
+                self.quorum_contact
+            } else {
+                None
+            },
         };
     }
 }

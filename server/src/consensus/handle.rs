@@ -10,7 +10,7 @@
 //!   (session, xid) is safe because the tree applies a (session, xid) at most once.
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use paddock::proto::replication as rpb;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
@@ -45,6 +45,10 @@ pub enum ProposeError {
     /// The member is stopping (or its Raft loop failed).
     #[error("member is stopping")]
     Stopped,
+    /// A leader's decision (it carries `leader_term`) reached the Raft loop, or
+    /// committed, outside the term it was decided in; it did not and will not apply.
+    #[error("decided as leader of term {0}, which this member no longer leads; not applied")]
+    Deposed(u64),
 }
 
 /// Role of this member in the current term.
@@ -91,6 +95,11 @@ pub struct RaftStatus {
     pub snapshot_index: u64,
     /// Whether the loop has stopped (after a stop request or a fatal storage error).
     pub stopped: bool,
+    /// While leading: the newest instant such that a quorum acknowledged a heartbeat
+    /// this leader sent after it (a completed lease probe). No successor can be
+    /// elected before it: every quorum holds a voter that acknowledged this leader's
+    /// term after that instant. `None` when not leading or not yet confirmed.
+    pub quorum_contact: Option<Instant>,
 }
 
 /// What the Raft loop takes in.

@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::{TouchSink, HELLO_MAGIC, TAG_RAFT, TAG_TOUCH};
+use super::{TouchSink, HELLO_MAGIC, TAG_RAFT, TAG_TOUCH, TAG_TOUCH_ACK};
 use crate::consensus::handle::RaftHandle;
 use paddock::proto::replication as rpb;
 
@@ -97,7 +97,11 @@ async fn read_peer(
             Some(&TAG_TOUCH) => {
                 let t =
                     rpb::SessionTouch::parse_from_bytes(&frame[1..]).map_err(|e| e.to_string())?;
-                touches.touched(&t.session_ids);
+                touches.touched(from, &t);
+            }
+            Some(&TAG_TOUCH_ACK) => {
+                let a = rpb::TouchAck::parse_from_bytes(&frame[1..]).map_err(|e| e.to_string())?;
+                touches.acked(from, &a);
             }
             _ => return Err("unknown frame tag".into()),
         }

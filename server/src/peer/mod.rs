@@ -4,8 +4,10 @@
 //! outgoing connection, owned by a sender task that reconnects with exponential
 //! backoff. A connection starts with a hello frame (magic + the sender's id), then
 //! carries length-delimited frames, each a one-byte tag and a protobuf message:
-//! [`TAG_RAFT`] + `raft::eraftpb::Message`, or [`TAG_TOUCH`] + `replication::SessionTouch`
-//! (sessions whose clients this member heard from, for the leader's expiry queue).
+//! [`TAG_RAFT`] + `raft::eraftpb::Message`, [`TAG_TOUCH`] + `replication::SessionTouch`
+//! (a round of sessions whose clients this member heard from, for the leader's expiry
+//! queue), or [`TAG_TOUCH_ACK`] + `replication::TouchAck` (the leader's answer to a
+//! round, sent on the leader's own link to that member).
 //!
 //! Guarantees and limits:
 //! - Sending never blocks the Raft loop: messages go into a bounded queue per peer
@@ -22,10 +24,13 @@ mod sender;
 pub use listener::serve as listen;
 pub use sender::PeerOutbox;
 
-/// Receives session liveness from other members (the leader's session tracker).
+/// Receives session liveness from other members, and the leader's answers to this
+/// member's rounds (the session tracker).
 pub trait TouchSink: Send + Sync {
-    /// Sessions another member heard from.
-    fn touched(&self, sessions: &[u64]);
+    /// A round of sessions member `from` heard from; answered with a `TouchAck`.
+    fn touched(&self, from: u64, touch: &paddock::proto::replication::SessionTouch);
+    /// The leader's answer to one of this member's rounds.
+    fn acked(&self, from: u64, ack: &paddock::proto::replication::TouchAck);
 }
 
 /// First bytes of every peer connection.
@@ -34,12 +39,21 @@ pub(crate) const HELLO_MAGIC: &[u8; 8] = b"PDKPEER2";
 pub const TAG_RAFT: u8 = 0;
 /// Frame tag: a `SessionTouch` follows.
 pub const TAG_TOUCH: u8 = 1;
+/// Frame tag: a `TouchAck` follows.
+pub const TAG_TOUCH_ACK: u8 = 2;
 
 /// What travels to a peer.
 #[derive(Debug, Clone)]
 pub enum PeerMsg {
     /// A Raft message.
     Raft(raft::eraftpb::Message),
-    /// Sessions heard from (for the leader).
-    Touch(Vec<u64>),
+    /// A round of sessions heard from (for the leader).
+    Touch {
+        /// The round's number.
+        round: u64,
+        /// The sessions.
+        sessions: Vec<u64>,
+    },
+    /// The leader's answer to a round.
+    TouchAck(paddock::proto::replication::TouchAck),
 }

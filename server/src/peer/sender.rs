@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{PeerMsg, HELLO_MAGIC, TAG_RAFT, TAG_TOUCH};
+use super::{PeerMsg, HELLO_MAGIC, TAG_RAFT, TAG_TOUCH, TAG_TOUCH_ACK};
 use crate::consensus::driver::Outbox;
 use crate::consensus::handle::{Input, RaftHandle};
 use crate::metrics::Metrics;
@@ -63,12 +63,20 @@ impl PeerOutbox {
 }
 
 impl PeerOutbox {
-    /// Queues session liveness for member `to`; `false` if it could not be queued
-    /// (unknown member, link saturated): the caller keeps it for its next round.
-    pub fn send_touch(&self, to: u64, sessions: Vec<u64>) -> bool {
+    /// Queues a round of session liveness for member `to`; `false` if it could not be
+    /// queued (unknown member, link saturated): the caller keeps it for its next round.
+    pub fn send_touch(&self, to: u64, round: u64, sessions: Vec<u64>) -> bool {
         match self.peers.get(&to) {
-            Some(tx) => tx.try_send(PeerMsg::Touch(sessions)).is_ok(),
+            Some(tx) => tx.try_send(PeerMsg::Touch { round, sessions }).is_ok(),
             None => false,
+        }
+    }
+
+    /// Queues the answer to a round for member `to` (dropped when the link is
+    /// saturated: the round then goes unanswered, which only costs its vouches).
+    pub fn send_touch_ack(&self, to: u64, ack: rpb::TouchAck) {
+        if let Some(tx) = self.peers.get(&to) {
+            let _ = tx.try_send(PeerMsg::TouchAck(ack));
         }
     }
 }
@@ -215,11 +223,16 @@ fn encode(m: &PeerMsg) -> Option<Bytes> {
             out.push(TAG_RAFT);
             r.write_to_vec(&mut out).ok()?;
         }
-        PeerMsg::Touch(ids) => {
+        PeerMsg::Touch { round, sessions } => {
             out.push(TAG_TOUCH);
             let mut t = rpb::SessionTouch::new();
-            t.session_ids = ids.clone();
+            t.session_ids = sessions.clone();
+            t.round = *round;
             t.write_to_vec(&mut out).ok()?;
+        }
+        PeerMsg::TouchAck(ack) => {
+            out.push(TAG_TOUCH_ACK);
+            ack.write_to_vec(&mut out).ok()?;
         }
     }
     Some(Bytes::from(out))

@@ -1,7 +1,10 @@
 //! The timers that turn time into replicated changes, run on every member but acting
 //! only on the leader: session expiry, container and TTL node deletion. Each proposes
 //! an ordinary transaction (session 0, the ensemble itself) through Raft, so every
-//! replica applies the same deletion at the same zxid.
+//! replica applies the same deletion at the same zxid. Each carries the term its
+//! leader decided it in (`leader_term`): the Raft loop refuses it, and every replica
+//! drops it at apply, unless it is appended in that term, so a member that lost the
+//! lead while paused or cut off never expires a session its successor kept alive.
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,17 +12,22 @@ use std::time::Duration;
 use paddock::proto::paddock as pb;
 use paddock::proto::replication as rpb;
 use parking_lot::Mutex;
-use slog::{debug, info, Logger};
+use slog::{debug, info, warn, Logger};
 use tokio_util::sync::CancellationToken;
 
 use super::Sessions;
 use crate::client::handshake::now_ms;
-use crate::consensus::handle::{RaftHandle, Role};
+use crate::consensus::handle::{ProposeError, RaftHandle, Role};
+use crate::watch::Hub;
 
-/// Runs the forwarder and the leader's timers until `stop` fires.
+/// Runs the forwarder, the contact check and the leader's timers until `stop` fires.
+/// A member out of contact with a leader that a quorum follows ends every client
+/// connection (each client moves to another member), and keeps ending the ones that
+/// slip in, for as long as that lasts; the handshake refuses new ones meanwhile.
 pub async fn run(
     sessions: Arc<Sessions>,
     raft: RaftHandle,
+    hub: Arc<Hub>,
     container_check: Duration,
     stop: CancellationToken,
     log: Logger,
@@ -27,7 +35,7 @@ pub async fn run(
     // A quarter tick each: a report may be a quarter tick late, the bucket rounds up by
     // at most a quarter, and the check runs at most a quarter after the bucket ends, so
     // a dead client's session ends within about timeout + 3/4 tick (+ one commit).
-    let quarter = (sessions.interval / 4).max(Duration::from_millis(10));
+    let quarter = sessions.forward_interval();
     let mut forward = tokio::time::interval(quarter);
     let mut expire = tokio::time::interval(quarter);
     let mut nodes = tokio::time::interval(container_check.max(Duration::from_millis(10)));
@@ -38,18 +46,32 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = forward.tick() => sessions.forward(),
+            _ = forward.tick() => {
+                sessions.forward();
+                if !sessions.in_contact() && hub.connections() > 0 {
+                    let since = sessions.since_contact();
+                    warn!(log, "no contact with a leader that a quorum follows; closing client connections";
+                        "since_ms" => since.map(|d| d.as_millis() as u64), "connections" => hub.connections());
+                    hub.close_all();
+                }
+            }
             _ = expire.tick() => {
-                for id in sessions.due() {
+                let (term, due) = sessions.due();
+                for id in due {
                     let (sessions, raft, log) = (sessions.clone(), raft.clone(), log.clone());
                     tokio::spawn(async move {
                         let mut txn = rpb::Txn::new();
                         txn.time_ms = now_ms();
+                        txn.leader_term = term;
                         let mut cs = rpb::CloseSession::new();
                         cs.session_id = id;
                         txn.set_close_session(cs);
                         match raft.propose(txn).await {
                             Ok(c) => info!(log, "session expired"; "session" => format!("{id:#x}"), "zxid" => c.zxid),
+                            Err(ProposeError::Deposed(term)) => {
+                                info!(log, "an expiry decided as leader was not applied: the lead was lost"; "session" => format!("{id:#x}"), "term" => term);
+                                sessions.close_failed(id);
+                            }
                             Err(e) => {
                                 debug!(log, "expiring a session failed; will retry"; "session" => format!("{id:#x}"), "error" => %e);
                                 sessions.close_failed(id);
@@ -59,8 +81,9 @@ pub async fn run(
                 }
             }
             _ = nodes.tick() => {
-                if raft.status().role == Role::Leader {
-                    delete_idle_nodes(&raft, &deleting, &log);
+                let status = raft.status();
+                if status.role == Role::Leader {
+                    delete_idle_nodes(&raft, status.term, &deleting, &log);
                 }
             }
         }
@@ -69,7 +92,12 @@ pub async fn run(
 
 /// Proposes deletion of empty containers and expired TTL nodes (one proposal each;
 /// the tree re-checks emptiness and, for TTL nodes, the version, at apply time).
-fn delete_idle_nodes(raft: &RaftHandle, deleting: &Arc<Mutex<HashSet<String>>>, log: &Logger) {
+fn delete_idle_nodes(
+    raft: &RaftHandle,
+    term: u64,
+    deleting: &Arc<Mutex<HashSet<String>>>,
+    log: &Logger,
+) {
     let candidates: Vec<(String, i32)> = {
         let tree = raft.tree();
         let mut out: Vec<(String, i32)> = tree
@@ -94,6 +122,7 @@ fn delete_idle_nodes(raft: &RaftHandle, deleting: &Arc<Mutex<HashSet<String>>>, 
         tokio::spawn(async move {
             let mut txn = rpb::Txn::new();
             txn.time_ms = now_ms();
+            txn.leader_term = term;
             let mut d = pb::DeleteRequest::new();
             d.path = path.clone();
             d.version = version;

@@ -313,6 +313,11 @@ impl Hub {
         }
     }
 
+    /// Client connections currently registered on this member.
+    pub fn connections(&self) -> usize {
+        self.inner.lock().conns.len()
+    }
+
     /// Watches currently registered on this member.
     pub fn count(&self) -> usize {
         self.inner.lock().total

@@ -112,7 +112,7 @@ impl Ensemble {
     /// SIGTERM of member `i`, waiting (bounded) for it to exit.
     pub fn stop(&mut self, i: usize) {
         if let Some(mut c) = self.members[i].child.take() {
-            unsafe_sigterm(c.id());
+            signal(c.id(), "-TERM");
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -122,6 +122,21 @@ impl Ensemble {
             }
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// SIGSTOP of member `i`: the process stays, frozen, with its sockets open (the
+    /// Drop's kill -9 ends a paused member too).
+    pub fn pause(&mut self, i: usize) {
+        if let Some(c) = self.members[i].child.as_ref() {
+            signal(c.id(), "-STOP");
+        }
+    }
+
+    /// SIGCONT of member `i`.
+    pub fn resume(&mut self, i: usize) {
+        if let Some(c) = self.members[i].child.as_ref() {
+            signal(c.id(), "-CONT");
         }
     }
 
@@ -140,19 +155,26 @@ impl Ensemble {
         serde_json::from_str(&body).ok()
     }
 
-    /// Index of the current leader among running members, waiting up to `timeout`.
+    /// Index of the current leader among running members, waiting up to `timeout`
+    /// until there is one and every member that answers is healthy (serves clients).
     pub fn wait_leader(&self, timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
         loop {
+            let mut leader = None;
+            let mut all_healthy = true;
             for (i, m) in self.members.iter().enumerate() {
                 if m.child.is_none() {
                     continue;
                 }
                 if let Some(s) = self.status(i) {
                     if s["role"] == "leader" {
-                        return i;
+                        leader = Some(i);
                     }
+                    all_healthy &= http_get(&m.admin, "/health").is_some();
                 }
+            }
+            if let (Some(i), true) = (leader, all_healthy) {
+                return i;
             }
             assert!(Instant::now() < deadline, "no leader within {timeout:?}");
             std::thread::sleep(Duration::from_millis(50));
@@ -205,10 +227,8 @@ impl Drop for Ensemble {
     }
 }
 
-fn unsafe_sigterm(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
 }
 
 /// A minimal HTTP/1.1 GET; `None` if the member does not answer.
