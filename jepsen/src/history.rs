@@ -154,6 +154,9 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         zxid: Option<u64>,
     },
+    /// The SDK's `lease()` of a session right after an operation of it succeeded (an
+    /// observation): the session was promised to stay valid for `remaining_ms` more.
+    Lease { session: u64, remaining_ms: u64 },
     /// A final read on one member: every live session and every ephemeral with its owner.
     SessionsFinal {
         sessions: Vec<u64>,
@@ -220,6 +223,7 @@ impl Op {
             Op::Close { .. } => "close",
             Op::Abandon { .. } => "abandon",
             Op::SessionState { .. } => "session-state",
+            Op::Lease { .. } => "lease",
             Op::SessionsFinal { .. } => "sessions-final",
             Op::Run { .. } => "run",
             Op::Fault { .. } => "fault",

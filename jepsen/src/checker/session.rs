@@ -12,6 +12,10 @@
 //!   session did not close itself), no operation of that session invoked later than
 //!   [`ZOMBIE_MARGIN_MS`] after it may succeed: the client would go on believing it holds
 //!   what the ensemble has given away (a lock, a leadership).
+//! - **No lease overrun.** No lease the SDK reported for a session (`Lease` observations:
+//!   the time it was taken plus what remained) may end later than [`ZOMBIE_MARGIN_MS`]
+//!   after an observer saw that session's ephemeral deleted: a lock holder that trusts its
+//!   lease would otherwise act after the ensemble gave its lock away.
 //!
 //! Measured, not judged: how long clients stayed `connected` to a member that a
 //! partition had cut off from the majority.
@@ -40,6 +44,8 @@ struct Sess {
     ok_ops: Vec<(u64, u64, String)>,
     /// (time, evidence) of the first sign of expiry.
     expired: Option<(u64, String)>,
+    /// (observation time, end of the lease it reported, event index).
+    leases: Vec<(u64, u64, u64)>,
 }
 
 impl Sess {
@@ -138,6 +144,15 @@ pub fn check(history: &History) -> CheckResult {
                         );
                     }
                     s.states.push((e.time, state.clone(), e.member));
+                }
+            }
+            Op::Lease {
+                session,
+                remaining_ms,
+            } if e.process.starts_with('c') => {
+                if let Some(s) = sessions.get_mut(session) {
+                    s.leases
+                        .push((e.time, e.time + remaining_ms * 1_000_000, e.index));
                 }
             }
             Op::WatchEvent { kind, path, .. }
@@ -311,6 +326,31 @@ pub fn check(history: &History) -> CheckResult {
                 "ok_op_invoke": idx,
                 "ok_op_invoked_at_ms": t / 1_000_000,
                 "member": s.states.iter().rev().find_map(|(_, _, m)| *m).or(s.first_member),
+            }));
+        }
+    }
+
+    // No lease overrun.
+    for (id, s) in &sessions {
+        let Some(p) = &s.path else { continue };
+        let Some(&(t_del, del_idx)) = deleted.get(p) else {
+            continue;
+        };
+        if s.closed_at.is_some_and(|c| c <= t_del) || s.abandoned_at.is_some_and(|a| a <= t_del) {
+            continue;
+        }
+        let late = t_del + ZOMBIE_MARGIN_MS * 1_000_000;
+        if let Some((at, end, idx)) = s.leases.iter().find(|(_, end, _)| *end > late) {
+            r.count("lease_overruns", 1);
+            r.violation(json!({
+                "problem": "the client was promised a lease that ended after the ensemble had deleted its ephemeral",
+                "session": format!("{id:#x}"),
+                "process": s.process,
+                "deleted_seen_at_ms": t_del / 1_000_000,
+                "deletion_event": del_idx,
+                "lease_observed_at_ms": at / 1_000_000,
+                "lease_ends_at_ms": end / 1_000_000,
+                "lease_event": idx,
             }));
         }
     }
@@ -627,5 +667,42 @@ mod tests {
         finals(&mut b, 20000, &[], &[]);
         let r = check(&b.build());
         assert_eq!(r.counts.get("live_sessions_expired"), None, "{r:?}");
+    }
+
+    #[test]
+    fn a_lease_that_outlasts_the_deletion_is_caught() {
+        let history = |remaining_ms: u64| {
+            let mut b = Builder::new();
+            run_info(&mut b);
+            open(&mut b, 10, "c1", 0xa);
+            fault(&mut b, 100, 6000, "partition-one", &[1]);
+            b.observe(
+                1000,
+                "c1",
+                Op::Lease {
+                    session: 0xa,
+                    remaining_ms,
+                },
+            );
+            b.observe(
+                4800,
+                "o1",
+                Op::WatchEvent {
+                    watcher: 1,
+                    kind: "NodeDeleted".into(),
+                    path: "/sess/sa".into(),
+                    zxid: 50,
+                },
+            );
+            finals(&mut b, 20000, &[], &[]);
+            check(&b.build())
+        };
+        // Ran out before the deletion: fine.
+        let r = history(3500);
+        assert_eq!(r.counts.get("lease_overruns"), None, "{r:?}");
+        // Promised past it: the client would act after its lock was given away.
+        let r = history(4500);
+        assert_eq!(r.valid, Validity::Invalid);
+        assert_eq!(r.counts["lease_overruns"], 1);
     }
 }

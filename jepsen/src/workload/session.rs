@@ -5,8 +5,9 @@
 //! `checker::session` then requires: no ephemeral of a closed or abandoned session
 //! survives; no session that stayed connected to a healthy member while a majority was
 //! healthy was expired; and no session was answered as live after the ensemble had
-//! deleted its ephemeral (a client that still believes it holds what it lost). It also
-//! reports how long clients stayed connected to members cut off from the leader.
+//! deleted its ephemeral (a client that still believes it holds what it lost), nor
+//! promised a lease (`Client::lease`) that outlasted that deletion. It also reports how
+//! long clients stayed connected to members cut off from the leader.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,6 +87,20 @@ fn record_states(ctx: &Ctx, c: &Client, process: &str) {
             }
         }
     });
+}
+
+/// Records the session's lease as the SDK counts it now (nothing before a member vouched).
+fn record_lease(ctx: &Ctx, c: &Client, process: &str, member: Option<u64>) {
+    if let Some(l) = c.lease() {
+        ctx.rec.observe(
+            process,
+            member,
+            Op::Lease {
+                session: c.session_id(),
+                remaining_ms: l.as_millis() as u64,
+            },
+        );
+    }
 }
 
 /// Starts one observer per member.
@@ -227,18 +242,21 @@ pub async fn client(ctx: Ctx, k: usize, shared: Arc<Shared>) {
                             },
                         );
                         match timed(&ctx, c.exists(&path)).await {
-                            Ok(stat) => ctx.rec.complete(
-                                id,
-                                EventType::Ok,
-                                &process,
-                                member,
-                                Op::CheckEphemeral {
-                                    session,
-                                    path: path.clone(),
-                                    present: Some(stat.is_some()),
-                                },
-                                None,
-                            ),
+                            Ok(stat) => {
+                                ctx.rec.complete(
+                                    id,
+                                    EventType::Ok,
+                                    &process,
+                                    member,
+                                    Op::CheckEphemeral {
+                                        session,
+                                        path: path.clone(),
+                                        present: Some(stat.is_some()),
+                                    },
+                                    None,
+                                );
+                                record_lease(&ctx, &c, &process, member);
+                            }
                             Err(e) => {
                                 let (kind, name) = outcome_of(&e);
                                 ctx.rec.complete(
@@ -324,18 +342,21 @@ pub async fn finish(ctx: &Ctx, shared: &Arc<Shared>, expiry_wait: Duration) {
             },
         );
         match timed(ctx, k.client.exists(&k.path)).await {
-            Ok(stat) => ctx.rec.complete(
-                id,
-                EventType::Ok,
-                &k.process,
-                member,
-                Op::CheckEphemeral {
-                    session,
-                    path: k.path.clone(),
-                    present: Some(stat.is_some()),
-                },
-                None,
-            ),
+            Ok(stat) => {
+                ctx.rec.complete(
+                    id,
+                    EventType::Ok,
+                    &k.process,
+                    member,
+                    Op::CheckEphemeral {
+                        session,
+                        path: k.path.clone(),
+                        present: Some(stat.is_some()),
+                    },
+                    None,
+                );
+                record_lease(ctx, &k.client, &k.process, member);
+            }
             Err(e) => {
                 let (kind, name) = outcome_of(&e);
                 ctx.rec.complete(
