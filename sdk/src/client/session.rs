@@ -67,6 +67,8 @@ pub(crate) struct SessionIds {
     pub server_id: u64,
     /// Admin HTTP address (`host:port`) that member announced in the handshake.
     pub admin_addr: String,
+    /// The zxid that created the session (0: not known); resumes ask for at least it.
+    pub created_zxid: u64,
 }
 
 /// State shared between the client handles and the session task.
@@ -95,6 +97,7 @@ impl Shared {
                 timeout: config.session_timeout,
                 server_id: 0,
                 admin_addr: String::new(),
+                created_zxid: 0,
             }),
             last_zxid: AtomicU64::new(0),
             lease_until: Mutex::new(None),
@@ -319,7 +322,12 @@ async fn handshake(
     req.session_id = ids.id;
     req.password = ids.password.clone();
     req.timeout_ms = u32::try_from(config.session_timeout.as_millis()).unwrap_or(u32::MAX);
-    req.last_zxid_seen = shared.last_zxid.load(Ordering::Acquire);
+    // Never resume where the session does not exist yet: a member behind its creation
+    // would call it expired.
+    req.last_zxid_seen = shared
+        .last_zxid
+        .load(Ordering::Acquire)
+        .max(ids.created_zxid);
     let mut frame = pb::ClientFrame::new();
     frame.set_connect(req);
     framed
@@ -367,6 +375,9 @@ async fn handshake(
         s.timeout = Duration::from_millis(u64::from(resp.timeout_ms));
         s.server_id = resp.server_id;
         s.admin_addr = resp.admin_addr.clone();
+        if resp.session_zxid != 0 {
+            s.created_zxid = resp.session_zxid;
+        }
     }
     // Deliberately not `last_zxid`: the member's zxid at connect time was not observed
     // through this session's responses or events, and using it as the re-registration

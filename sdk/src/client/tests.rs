@@ -14,6 +14,8 @@ type Conn = Framed<TcpStream, LengthDelimitedCodec>;
 
 const SESSION: u64 = 0x42;
 const WAIT: Duration = Duration::from_secs(5);
+/// The zxid the fake member says created the session.
+const CREATED_AT: u64 = 7;
 
 fn config(addr: SocketAddr, timeout_ms: u64) -> ClientConfig {
     ClientConfig::new([addr.to_string()])
@@ -68,6 +70,7 @@ async fn accept_then(
     resp.server_id = 1;
     // A member far ahead: must not become the client's last seen zxid.
     resp.zxid = 1000;
+    resp.session_zxid = CREATED_AT;
     let mut frame = pb::ServerFrame::new();
     frame.set_connect(resp);
     conn.feed(codec::encode(&frame)).await.expect("feed");
@@ -338,6 +341,28 @@ async fn refused_reregistration_ends_the_watch_with_the_error() {
     send(&mut conn, frame).await;
     assert_eq!(tokio::time::timeout(WAIT, stream.next()).await, Ok(None));
     assert!(matches!(client.state(), State::Connected { .. }));
+}
+
+/// Finding 7 of the session-safety review: a member that has not applied a brand-new
+/// session's creation must not be asked to resume it (it would call it expired, which
+/// is final). Before any response, the client's last seen zxid is 0, so the resume must
+/// carry the creation zxid.
+#[tokio::test]
+async fn a_resume_before_any_response_asks_for_the_zxid_that_created_the_session() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let client = {
+        let cfg = config(listener.local_addr().expect("addr"), 3000);
+        let connect = tokio::spawn(Client::connect_with(cfg));
+        let (conn, first) = accept(&listener, 3000, pb::ErrorCode::OK).await;
+        assert_eq!(first.session_id, 0);
+        let client = connect.await.expect("join").expect("connect");
+        drop(conn);
+        client
+    };
+    let (_conn, resume) = accept(&listener, 3000, pb::ErrorCode::OK).await;
+    assert_eq!(resume.session_id, SESSION);
+    assert_eq!(client.last_zxid(), 0, "no response seen yet");
+    assert_eq!(resume.last_zxid_seen, CREATED_AT);
 }
 
 #[tokio::test]

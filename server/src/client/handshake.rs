@@ -7,7 +7,10 @@
 //! - Resuming needs the right password, and this member must have applied at least the
 //!   client's last seen zxid (it waits briefly, then refuses with NotReady so the
 //!   client tries another member: no client ever goes back in time).
-//! - An unknown, closed or expired session gets SessionExpired, never a new session.
+//! - An unknown, closed or expired session gets SessionExpired, never a new session. A new
+//!   session's answer carries the zxid that created it, which the client sends as its
+//!   last seen zxid when it resumes: a member that has not applied the creation yet
+//!   refuses with NotReady instead of calling a brand-new session expired.
 //! - A member out of contact with a leader that a quorum follows refuses everyone with
 //!   NotReady (it could not vouch for any session), so clients go to another member.
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,6 +108,7 @@ pub async fn accept(ctx: &ClientContext, req: &pb::ConnectRequest) -> Outcome {
     let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
 
     let received = std::time::Instant::now();
+    let mut session_zxid = 0;
     let (session_id, password, timeout_ms) = if req.session_id == 0 {
         let id = new_session_id(ctx.member_id);
         let password: [u8; 16] = rand::random();
@@ -118,6 +122,7 @@ pub async fn accept(ctx: &ClientContext, req: &pb::ConnectRequest) -> Outcome {
         match ctx.raft.propose(txn).await {
             Ok(c) if c.result.is_ok() => {
                 ctx.sessions.created_here(id, received);
+                session_zxid = c.zxid;
                 (id, password.to_vec(), timeout_ms)
             }
             Ok(c) => {
@@ -164,6 +169,7 @@ pub async fn accept(ctx: &ClientContext, req: &pb::ConnectRequest) -> Outcome {
     r.server_id = ctx.member_id;
     r.zxid = ctx.raft.applied();
     r.admin_addr = ctx.admin_addr.clone();
+    r.session_zxid = session_zxid;
     Outcome {
         response: r,
         session: Some(session_id),
