@@ -45,7 +45,9 @@ pub fn member_args() -> Vec<String> {
         "--session-tick-ms",
         "1000",
         "--snapshot-entries",
-        "2000",
+        // Low enough that even the session workload's few writes make snapshots (the
+        // disk-bitflip-snapshot nemesis needs a file to damage).
+        "500",
         "--container-check-ms",
         "1000",
     ]

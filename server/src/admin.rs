@@ -87,6 +87,10 @@ pub struct Status {
     pub commit_index: u64,
     /// Highest log index applied to the tree (the last zxid).
     pub applied_index: u64,
+    /// Index of the newest snapshot this member holds (taken here or installed from the
+    /// leader).
+    #[serde(default)]
+    pub snapshot_index: u64,
     /// Digest of the tree at `applied_index`, 16 hex digits; equal on members at the same index.
     pub digest: String,
     /// Znodes in the tree.
@@ -303,6 +307,7 @@ mod tests {
                 term: 5,
                 commit_index: 100,
                 applied_index: 99,
+                snapshot_index: 50,
                 digest: "00112233aabbccdd".into(),
                 znode_count: 10,
                 session_count: 3,

@@ -426,6 +426,7 @@ impl AdminSource for NodeAdmin {
             term: s.term,
             commit_index: s.commit_index,
             applied_index: applied,
+            snapshot_index: s.snapshot_index,
             digest: format!("{digest:016x}"),
             znode_count: znodes as u64,
             session_count: sessions as u64,

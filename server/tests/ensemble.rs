@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{client_at, Ensemble};
 use paddock::CreateMode;
@@ -243,15 +243,82 @@ async fn linearizable_reads_and_sync_across_a_leader_change() {
     drop(w);
     e.kill(leader);
     // The new leader has not committed an entry of its term at first; the read must
-    // still complete (asked again until it does), not fail or hang.
-    let (data, _) = r
-        .get_linearizable("/lin")
-        .await
-        .expect("read across the election");
+    // still complete (asked again until it does), never hang or return anything stale.
+    // A member without a leader for an election timeout closes its client connections
+    // (it cannot vouch for them), so the read may fail with ConnectionLoss meanwhile and
+    // is retried, as ZooKeeper clients do.
+    let deadline = std::time::Instant::now() + T;
+    let data = loop {
+        match r.get_linearizable("/lin").await {
+            Ok((data, _)) => break data,
+            Err(e) if e.is_retryable() && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("read across the election: {e}"),
+        }
+    };
     assert_eq!(data, b"1");
     r.sync("/").await.expect("sync after the election");
     r.set("/lin", b"2", None)
         .await
         .expect("write after the election");
     assert_eq!(r.get_linearizable("/lin").await.expect("read").0, b"2");
+}
+
+/// Finding 5 of the session-safety review: installing a snapshot did not move the
+/// applied index that waiters watch, so on an idle ensemble `sync` and linearizable reads
+/// on the member that installed it timed out (and resumes were refused) until the next
+/// write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_installed_a_snapshot_serves_barriers_without_another_write() {
+    // A snapshot after every entry and nothing kept behind it: a lagger needs a snapshot.
+    let mut e = Ensemble::start(3, &["--snapshot-entries", "1"]);
+    let leader = e.wait_leader(T);
+    let lagger = (leader + 1) % 3;
+    e.stop(lagger);
+    let c = client_at(&e.members[leader].client, T).await;
+    for i in 0..30 {
+        c.create(&format!("/s{i}"), b"x", CreateMode::Persistent)
+            .await
+            .expect("create");
+    }
+    // Closed, not dropped: its expiry would be a write after the snapshot.
+    c.close().await.expect("close");
+    // Idle from here on: wait until the leader's snapshot covers its last entry.
+    let deadline = Instant::now() + T;
+    let last = loop {
+        let s = e.status(leader).expect("leader status");
+        if s["snapshot_index"] == s["applied_index"] {
+            break s["applied_index"].as_u64().expect("index");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the leader never snapshotted its last entry"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    e.spawn(lagger);
+    let deadline = Instant::now() + T;
+    loop {
+        if let Some(s) = e.status(lagger) {
+            if s["applied_index"].as_u64() >= Some(last) {
+                assert!(
+                    s["snapshot_index"].as_u64() >= Some(last),
+                    "caught up by snapshot: {s}"
+                );
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the lagger never caught up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let lc = client_at(&e.members[lagger].client, T).await;
+    lc.sync("/")
+        .await
+        .expect("sync on the member that installed the snapshot");
+    let (data, _) = lc
+        .get_linearizable("/s29")
+        .await
+        .expect("linearizable read");
+    assert_eq!(data, b"x");
 }

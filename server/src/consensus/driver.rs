@@ -556,6 +556,9 @@ impl RaftLoop {
         self.applied = meta.index;
         self.applied_term = meta.term;
         self.last_snapshot = meta.index;
+        // Waiters (linearizable reads, sync, resumes, grants) watch this, and on an idle
+        // ensemble no entry may follow the snapshot to move it.
+        self.shared.applied.send_replace(self.applied);
         info!(self.log, "installed a snapshot from the leader"; "index" => meta.index, "term" => meta.term);
         Ok(())
     }
