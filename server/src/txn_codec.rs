@@ -47,6 +47,11 @@ pub fn to_tree(txn: &mut rpb::Txn) -> Result<Txn, TxnDecodeError> {
         O::close_session(s) => TxnOp::CloseSession {
             session_id: s.session_id,
         },
+        O::reap(r) => TxnOp::Reap {
+            path: r.path,
+            czxid: r.czxid,
+            mzxid: r.mzxid,
+        },
     };
     Ok(Txn {
         session_id: txn.session_id,

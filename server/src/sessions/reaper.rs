@@ -9,7 +9,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use paddock::proto::paddock as pb;
 use paddock::proto::replication as rpb;
 use parking_lot::Mutex;
 use slog::{debug, info, warn, Logger};
@@ -18,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::Sessions;
 use crate::client::handshake::now_ms;
 use crate::consensus::handle::{ProposeError, RaftHandle, Role};
+use crate::tree::TxnOp;
 use crate::watch::Hub;
 
 /// Runs the forwarder, the contact check and the leader's timers until `stop` fires.
@@ -90,31 +90,21 @@ pub async fn run(
     }
 }
 
-/// Proposes deletion of empty containers and expired TTL nodes (one proposal each;
-/// the tree re-checks emptiness and, for TTL nodes, the version, at apply time).
+/// Proposes the reaping of empty containers and expired TTL nodes, one proposal each,
+/// pinned to the node as the tree has it now (`DataTree::reap_candidates`): the tree
+/// deletes only that very node, still idle, so a node deleted and re-created, or changed,
+/// before the proposal commits survives.
 fn delete_idle_nodes(
     raft: &RaftHandle,
     term: u64,
     deleting: &Arc<Mutex<HashSet<String>>>,
     log: &Logger,
 ) {
-    let candidates: Vec<(String, i32)> = {
-        let tree = raft.tree();
-        let mut out: Vec<(String, i32)> = tree
-            .containers_to_delete()
-            .into_iter()
-            .map(|p| (p, -1))
-            .collect();
-        for p in tree.expired_ttl_nodes(now_ms()) {
-            // The version pins "unchanged since the check": a set in between makes the
-            // delete fail with BadVersion and the node lives on.
-            if let Some(stat) = tree.exists(&p) {
-                out.push((p, stat.version));
-            }
-        }
-        out
-    };
-    for (path, version) in candidates {
+    let candidates = raft.tree().reap_candidates(now_ms());
+    for op in candidates {
+        let TxnOp::Reap { path, czxid, mzxid } = op else {
+            continue;
+        };
         if !deleting.lock().insert(path.clone()) {
             continue;
         }
@@ -123,10 +113,11 @@ fn delete_idle_nodes(
             let mut txn = rpb::Txn::new();
             txn.time_ms = now_ms();
             txn.leader_term = term;
-            let mut d = pb::DeleteRequest::new();
-            d.path = path.clone();
-            d.version = version;
-            txn.set_delete(d);
+            let mut r = rpb::ReapNode::new();
+            r.path = path.clone();
+            r.czxid = czxid;
+            r.mzxid = mzxid;
+            txn.set_reap(r);
             match raft.propose(txn).await {
                 Ok(c) if c.result.is_ok() => {
                     debug!(log, "deleted an idle node"; "path" => &path, "zxid" => c.zxid)

@@ -4,7 +4,8 @@
 //! 1. A zxid at or below the applied zxid is ignored (RuntimeInconsistency, no change,
 //!    applied zxid unchanged). Otherwise the applied zxid becomes this zxid, whatever the
 //!    outcome: a failed transaction is still an applied log entry.
-//! 2. CreateSession / CloseSession are applied as such (they are not deduplicated).
+//! 2. CreateSession / CloseSession are applied as such (they are not deduplicated), and so
+//!    is Reap (session 0 only; it deletes only the very node the reaper saw, still idle).
 //! 3. Any other txn from a session (id != 0) that the tree does not know fails with
 //!    SessionExpired (ZOOKEEPER-1208: a closed or expired session can create nothing).
 //! 4. At-most-once: an xid equal to the session's last applied xid returns the recorded
@@ -15,6 +16,7 @@ use paddock::{Code, OpResult};
 
 use super::digest;
 use super::mutate::UndoLog;
+use super::node::NodeKind;
 use super::ops::Ctx;
 use super::session::{LastWrite, SessionInfo};
 use super::txn::{Applied, Change, Output, Txn, TxnError, TxnOp, TxnResult};
@@ -59,6 +61,7 @@ impl DataTree {
                 timeout_ms,
             } => self.create_session(*session_id, password, *timeout_ms),
             TxnOp::CloseSession { session_id } => self.close_session(zxid, *session_id),
+            TxnOp::Reap { path, czxid, mzxid } => self.reap(zxid, txn, path, *czxid, *mzxid),
             op => self.apply_write(zxid, txn, op),
         }
     }
@@ -112,6 +115,35 @@ impl DataTree {
         }
         Applied {
             result: Ok(Output::SessionClosed),
+            changes,
+        }
+    }
+
+    /// Deletes the container or TTL node at `path` if it is still the one the reaper saw:
+    /// same czxid and mzxid, still a container or TTL node, still childless.
+    fn reap(&mut self, zxid: u64, txn: &Txn, path: &str, czxid: i64, mzxid: i64) -> Applied {
+        if txn.session_id != 0 {
+            return failed(Code::BadArguments, "only the ensemble reaps nodes");
+        }
+        let Some(node) = self.nodes.get(path) else {
+            return failed(Code::NoNode, path);
+        };
+        let reapable = matches!(node.kind, NodeKind::Container | NodeKind::Ttl(_));
+        if path == "/"
+            || !reapable
+            || node.stat.czxid != czxid
+            || node.stat.mzxid != mzxid
+            || !node.children.is_empty()
+        {
+            return failed(
+                Code::BadVersion,
+                format!("{path}: not the node the reaper looked at, or no longer idle"),
+            );
+        }
+        let mut changes = Vec::new();
+        self.unlink(zxid, path, &mut UndoLog::off(), &mut changes);
+        Applied {
+            result: Ok(Output::Deleted),
             changes,
         }
     }

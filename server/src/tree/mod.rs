@@ -212,6 +212,25 @@ impl DataTree {
             .collect()
     }
 
+    /// What the leader's reaper should propose now: one [`TxnOp::Reap`] per empty container
+    /// and per expired TTL node (see [`DataTree::containers_to_delete`] and
+    /// [`DataTree::expired_ttl_nodes`]), pinned to the node as it is now, so that a node
+    /// deleted and re-created, or changed, before the reap commits is left alone.
+    pub fn reap_candidates(&self, now_ms: i64) -> Vec<TxnOp> {
+        self.containers_to_delete()
+            .into_iter()
+            .chain(self.expired_ttl_nodes(now_ms))
+            .filter_map(|path| {
+                let stat = &self.nodes.get(path.as_str())?.stat;
+                Some(TxnOp::Reap {
+                    czxid: stat.czxid,
+                    mzxid: stat.mzxid,
+                    path,
+                })
+            })
+            .collect()
+    }
+
     /// TTL nodes without children whose mtime + TTL <= `now_ms`, sorted: the ensemble
     /// should delete them (with session 0 transactions).
     pub fn expired_ttl_nodes(&self, now_ms: i64) -> Vec<String> {

@@ -434,6 +434,23 @@ impl Model {
                 }
                 return (Ok(Output::SessionClosed), ch);
             }
+            TxnOp::Reap { path, czxid, mzxid } => {
+                if txn.session_id != 0 {
+                    return (Err((Code::BadArguments, None)), ch);
+                }
+                let Some(n) = self.nodes.get(path) else {
+                    return (Err((Code::NoNode, None)), ch);
+                };
+                let idle = matches!(n.kind, NodeKind::Container | NodeKind::Ttl(_))
+                    && n.stat.czxid == *czxid
+                    && n.stat.mzxid == *mzxid
+                    && self.children(path).is_empty();
+                if !idle || path == "/" {
+                    return (Err((Code::BadVersion, None)), ch);
+                }
+                self.delete(zxid, path, &mut ch);
+                return (Ok(Output::Deleted), ch);
+            }
             _ => {}
         }
         let sid = txn.session_id;
@@ -518,6 +535,8 @@ struct Harness {
     zxid: u64,
     xid: i64,
     last: Option<Txn>,
+    /// Reaps decided at the last `Op::Reap`, sent again at the next one (late, racing).
+    pending_reaps: Vec<TxnOp>,
 }
 
 impl Harness {
@@ -592,15 +611,26 @@ impl Harness {
                 }
             }
             Op::Reap => {
+                // As the real reaper: candidates are decided now and may commit much
+                // later, after other writes. The ones decided at the previous reap are
+                // sent first (stale by now: whatever was deleted, re-created or changed
+                // since must survive them), then today's.
+                for op in std::mem::take(&mut self.pending_reaps) {
+                    let txn = self.txn(0, op);
+                    self.send(txn);
+                }
                 let now = self.zxid as i64 * 10;
                 let containers = self.tree.containers_to_delete();
                 assert_eq!(containers, self.model.containers_to_delete());
                 let ttls = self.tree.expired_ttl_nodes(now);
                 assert_eq!(ttls, self.model.expired_ttl_nodes(now));
-                for path in containers.into_iter().chain(ttls) {
-                    let txn = self.txn(0, TxnOp::Delete { path, version: -1 });
+                let fresh = self.tree.reap_candidates(now);
+                assert_eq!(fresh.len(), containers.len() + ttls.len());
+                for op in fresh.iter().cloned() {
+                    let txn = self.txn(0, op);
                     self.send(txn);
                 }
+                self.pending_reaps = fresh;
             }
             Op::SnapshotRestore => {
                 let bytes = self.tree.snapshot();
@@ -653,6 +683,7 @@ fn run(ops: Vec<Op>) -> bool {
         zxid: 0,
         xid: 0,
         last: None,
+        pending_reaps: Vec::new(),
     };
     for op in &ops {
         h.step(op);

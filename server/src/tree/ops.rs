@@ -70,9 +70,12 @@ impl DataTree {
                 version,
             } => self.set_data(ctx, path, data, *version, undo, changes),
             TxnOp::Check { path, version } => self.check(path, *version),
-            TxnOp::Multi(_) | TxnOp::CreateSession { .. } | TxnOp::CloseSession { .. } => Err(
-                bad_args("only create, delete, setData and check may appear inside a multi"),
-            ),
+            TxnOp::Multi(_)
+            | TxnOp::CreateSession { .. }
+            | TxnOp::CloseSession { .. }
+            | TxnOp::Reap { .. } => Err(bad_args(
+                "only create, delete, setData and check may appear inside a multi",
+            )),
         }
     }
 

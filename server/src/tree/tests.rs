@@ -731,3 +731,60 @@ fn snapshot_structure_and_digest_are_checked() {
         Err(SnapshotError::Corrupt(_))
     ));
 }
+
+/// Finding 12 of the session-safety review: the reaper decides a deletion, and it commits
+/// later. A container deleted and re-created in between (here as a persistent node with
+/// data), or a TTL node that is re-created with the same version, must survive the late
+/// deletion; one that is still the node the reaper saw is deleted.
+#[test]
+fn a_reap_decided_before_a_node_was_replaced_leaves_the_new_node_alone() {
+    let mut h = H::new();
+    h.ok(0, create("/c", CreateMode::Container));
+    h.ok(0, p("/c/x"));
+    h.ok(0, delete("/c/x", -1));
+    let ttl = TxnOp::Create {
+        path: "/t".into(),
+        data: vec![],
+        mode: CreateMode::PersistentWithTtl,
+        ttl_ms: 1,
+    };
+    h.ok(0, ttl.clone());
+    let decided = h.tree.reap_candidates(i64::MAX);
+    assert_eq!(decided.len(), 2, "{decided:?}");
+    // Before the reaps commit: both nodes are deleted and created again.
+    h.ok(0, delete("/c", -1));
+    h.ok(
+        0,
+        TxnOp::Create {
+            path: "/c".into(),
+            data: b"new".to_vec(),
+            mode: CreateMode::Persistent,
+            ttl_ms: 0,
+        },
+    );
+    h.ok(0, delete("/t", -1));
+    h.ok(0, ttl);
+    for op in decided {
+        h.run(0, op);
+    }
+    assert_eq!(h.tree.get("/c").expect("the new /c").0, b"new");
+    assert!(h.tree.exists("/t").is_some(), "the new /t survives");
+    // Decided now, about the nodes as they are: the TTL node goes, /c is not a candidate.
+    let now = h.tree.reap_candidates(i64::MAX);
+    assert_eq!(now.len(), 1, "{now:?}");
+    for op in now {
+        h.ok(0, op);
+    }
+    assert!(h.tree.exists("/t").is_none());
+    // Only the ensemble reaps.
+    h.session(5);
+    let e = h.err(
+        5,
+        TxnOp::Reap {
+            path: "/c".into(),
+            czxid: 0,
+            mzxid: 0,
+        },
+    );
+    assert_eq!(e.code, Code::BadArguments);
+}

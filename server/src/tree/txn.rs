@@ -78,6 +78,17 @@ pub enum TxnOp {
         /// The session to close.
         session_id: u64,
     },
+    /// The ensemble's deletion of an empty container or an expired TTL node (session 0
+    /// only, never inside a multi): deletes it only if it is still the node the reaper
+    /// looked at (see [`crate::tree::DataTree::reap_candidates`]).
+    Reap {
+        /// Path.
+        path: String,
+        /// The node's czxid when the reaper looked: a node re-created since differs.
+        czxid: i64,
+        /// The node's mzxid when the reaper looked: a node changed since differs.
+        mzxid: i64,
+    },
 }
 
 /// The successful result of a transaction.
