@@ -25,6 +25,8 @@ const QUEUE: usize = 4096;
 pub struct PeerOutbox {
     peers: HashMap<u64, mpsc::Sender<PeerMsg>>,
     metrics: std::sync::Arc<Metrics>,
+    /// Tells the loop about snapshots that never left (see [`Outbox::send`]).
+    raft: RaftHandle,
 }
 
 impl PeerOutbox {
@@ -58,6 +60,7 @@ impl PeerOutbox {
         PeerOutbox {
             peers: map,
             metrics,
+            raft,
         }
     }
 }
@@ -82,16 +85,23 @@ impl PeerOutbox {
 }
 
 impl Outbox for PeerOutbox {
+    /// Queues each message for its peer; a message that does not fit is dropped and
+    /// counted (Raft retransmits). A dropped snapshot is reported as `SnapshotFailed`, or
+    /// raft-rs would wait for it forever and the follower would stay paused.
     fn send(&self, msgs: Vec<Message>) {
         for m in msgs {
             let to = m.to;
             match self.peers.get(&to) {
                 Some(tx) => {
+                    let snapshot = m.get_msg_type() == MessageType::MsgSnapshot;
                     if tx.try_send(PeerMsg::Raft(m)).is_err() {
                         self.metrics
                             .peer_messages_dropped_total
                             .with_label_values(&[&to.to_string()])
                             .inc();
+                        if snapshot {
+                            self.raft.report(Input::SnapshotFailed(to));
+                        }
                     }
                 }
                 None => {
@@ -236,4 +246,89 @@ fn encode(m: &PeerMsg) -> Option<Bytes> {
         }
     }
     Some(Bytes::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use parking_lot::{Mutex, RwLock};
+
+    use super::*;
+    use crate::consensus::handle::{RaftStatus, Role, Shared};
+    use crate::tree::DataTree;
+
+    fn handle() -> (RaftHandle, std::sync::mpsc::Receiver<Input>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let shared = Arc::new(Shared {
+            tree: RwLock::new(DataTree::new()),
+            status: Mutex::new(RaftStatus {
+                id: 1,
+                role: Role::Leader,
+                leader_id: 1,
+                term: 1,
+                commit_index: 0,
+                applied_index: 0,
+                snapshot_index: 0,
+                stopped: false,
+                quorum_contact: None,
+            }),
+            applied: tokio::sync::watch::channel(0).0,
+            tree_index: std::sync::atomic::AtomicU64::new(0),
+        });
+        let h = RaftHandle {
+            inputs: tx,
+            shared,
+            request_timeout: Duration::from_secs(1),
+        };
+        (h, rx)
+    }
+
+    fn msg(t: MessageType) -> Message {
+        let mut m = Message::default();
+        m.set_msg_type(t);
+        m.to = 2;
+        m.from = 1;
+        m
+    }
+
+    /// Finding 6 of the session-safety review: a snapshot dropped because the peer's
+    /// queue was full was only counted; raft-rs kept waiting for it, and the follower
+    /// stayed paused. It must be reported as failed so that raft-rs sends another.
+    #[test]
+    fn a_snapshot_dropped_on_a_full_queue_is_reported_failed() {
+        // A runtime that is never driven: the sender task never drains its queue.
+        let idle = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let (raft, inputs) = handle();
+        let stop = CancellationToken::new();
+        let outbox = PeerOutbox::start(
+            idle.handle(),
+            1,
+            &[(2, "127.0.0.1:9".to_string())],
+            1 << 20,
+            raft,
+            Arc::new(Metrics::new()),
+            stop.clone(),
+            &slog::Logger::root(slog::Discard, slog::o!()),
+        );
+        outbox.send((0..QUEUE).map(|_| msg(MessageType::MsgAppend)).collect());
+        assert!(inputs.try_recv().is_err(), "nothing failed yet");
+        outbox.send(vec![msg(MessageType::MsgSnapshot)]);
+        let reported: Vec<bool> = inputs
+            .try_iter()
+            .map(|i| matches!(i, Input::SnapshotFailed(2)))
+            .collect();
+        assert_eq!(
+            reported,
+            vec![true],
+            "the dropped snapshot is reported failed"
+        );
+        // A dropped append is only counted.
+        outbox.send(vec![msg(MessageType::MsgAppend)]);
+        assert!(inputs.try_recv().is_err());
+        stop.cancel();
+    }
 }
