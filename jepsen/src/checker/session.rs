@@ -304,7 +304,8 @@ pub fn check(history: &History) -> CheckResult {
     }
     r.count("protected_sessions", qualifying);
 
-    // No zombie.
+    // No zombie, no lease overrun: nothing may vouch for a session after the ensemble
+    // deleted its ephemeral (unless it closed or abandoned the session first).
     for (id, s) in &sessions {
         let Some(p) = &s.path else { continue };
         let Some(&(t_del, del_idx)) = deleted.get(p) else {
@@ -328,18 +329,6 @@ pub fn check(history: &History) -> CheckResult {
                 "member": s.states.iter().rev().find_map(|(_, _, m)| *m).or(s.first_member),
             }));
         }
-    }
-
-    // No lease overrun.
-    for (id, s) in &sessions {
-        let Some(p) = &s.path else { continue };
-        let Some(&(t_del, del_idx)) = deleted.get(p) else {
-            continue;
-        };
-        if s.closed_at.is_some_and(|c| c <= t_del) || s.abandoned_at.is_some_and(|a| a <= t_del) {
-            continue;
-        }
-        let late = t_del + ZOMBIE_MARGIN_MS * 1_000_000;
         if let Some((at, end, idx)) = s.leases.iter().find(|(_, end, _)| *end > late) {
             r.count("lease_overruns", 1);
             r.violation(json!({
