@@ -2,7 +2,8 @@
 use crate::proto::paddock::ErrorCode as Pb;
 
 /// An error code as the ensemble reports it. Codes mirror ZooKeeper's
-/// `KeeperException.Code`; [`Code::NotReady`] and [`Code::TooLarge`] are Paddock's own.
+/// `KeeperException.Code`; [`Code::NotReady`], [`Code::TooLarge`] and
+/// [`Code::PreviousWriteMissing`] are Paddock's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Code {
@@ -56,6 +57,9 @@ pub enum Code {
     NotReady,
     /// The request exceeds a configured size limit.
     TooLarge,
+    /// A write was not applied because the session's previous write was not (session
+    /// FIFO). The SDK resends both in order; callers never see it.
+    PreviousWriteMissing,
 }
 
 impl Code {
@@ -88,6 +92,7 @@ impl Code {
             Pb::THROTTLED => Code::Throttled,
             Pb::NOT_READY => Code::NotReady,
             Pb::TOO_LARGE => Code::TooLarge,
+            Pb::PREVIOUS_WRITE_MISSING => Code::PreviousWriteMissing,
         })
     }
 
@@ -119,6 +124,7 @@ impl Code {
             Code::Throttled => Pb::THROTTLED,
             Code::NotReady => Pb::NOT_READY,
             Code::TooLarge => Pb::TOO_LARGE,
+            Code::PreviousWriteMissing => Pb::PREVIOUS_WRITE_MISSING,
         }
     }
 
@@ -150,6 +156,7 @@ impl Code {
             Code::Throttled => "throttled",
             Code::NotReady => "not ready",
             Code::TooLarge => "too large",
+            Code::PreviousWriteMissing => "previous write of the session missing",
         }
     }
 
@@ -163,6 +170,7 @@ impl Code {
                 | Code::RequestTimeout
                 | Code::Throttled
                 | Code::NotReady
+                | Code::PreviousWriteMissing
         )
     }
 }

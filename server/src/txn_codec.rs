@@ -6,6 +6,8 @@
 use paddock::proto::paddock as pb;
 use paddock::proto::replication as rpb;
 
+use paddock::Code;
+
 use crate::tree::{Txn, TxnOp};
 
 /// Why an entry's payload could not be turned into a transaction.
@@ -52,10 +54,17 @@ pub fn to_tree(txn: &mut rpb::Txn) -> Result<Txn, TxnDecodeError> {
             czxid: r.czxid,
             mzxid: r.mzxid,
         },
+        O::refused(r) => TxnOp::Refused {
+            // An unknown or OK code still refuses the write: it never applies.
+            code: Code::from_proto(r.code).unwrap_or(Code::SystemError),
+            message: r.message,
+        },
     };
     Ok(Txn {
         session_id: txn.session_id,
         xid: txn.xid,
+        prev_xid: txn.prev_xid,
+        oldest_pending_xid: txn.oldest_pending_xid,
         time_ms: txn.time_ms,
         op,
     })

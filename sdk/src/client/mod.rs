@@ -9,13 +9,20 @@
 //!   that has applied at least the highest zxid it has already seen (in a response or
 //!   a watch event). A member that is behind, or that cannot serve now, is skipped
 //!   like an unreachable one.
-//! - **At most once.** A write is applied at most once. When the connection is lost
-//!   while a write is in flight, the call fails with [`Error::ConnectionLoss`] and the
-//!   write may or may not have been applied (as in ZooKeeper).
+//! - **Exactly once, in order.** A write is applied at most once and only right after
+//!   the write the client sent before it, so the writes a session got applied are
+//!   always a prefix of those it sent. When the connection is lost (or the member
+//!   cannot pass a write on, or lost it), the client resends every write still
+//!   waiting for its result, with the same xids and in the same order, on its next
+//!   connection; the ensemble answers a write it already applied with the result it
+//!   gave the first time. A write therefore fails with [`Error::ConnectionLoss`] only
+//!   when the session itself is lost before its result arrived (then it may or may
+//!   not have applied); at most [`MAX_PENDING_WRITES`] writes are in flight at once.
 //! - **Transparent reconnect.** When the connection fails, the client reconnects to
 //!   the members in turn (the next one first) and resumes the same session. Requests
 //!   issued meanwhile wait (for at most the session timeout) and are sent after the
-//!   reconnect; requests that were in flight fail with [`Error::ConnectionLoss`].
+//!   reconnect; reads that were in flight fail with [`Error::ConnectionLoss`] (retry
+//!   them), writes that were in flight are resent.
 //! - **Expiry.** The session ends for good ([`State::Expired`], every call and pending
 //!   watch fails with [`Error::SessionExpired`]) when the ensemble says it expired, or
 //!   when the client has heard nothing from any member for the negotiated session
@@ -83,6 +90,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 mod watches;
+mod write_chain;
 
 pub use config::ClientConfig;
 pub use state::{State, StateStream, STATE_BUFFER};
@@ -104,6 +112,12 @@ use watches::{Hook, OneShotClass, Registration};
 
 /// How many requests may wait to be written before callers are slowed down.
 const COMMAND_QUEUE: usize = 4096;
+
+/// Most writes of one session in flight (sent, result not yet received) at once; further
+/// writes wait until one is answered. The ensemble remembers the results of at least
+/// this many recent writes per session, so that every write the client may resend after
+/// a reconnect gets its original result.
+pub const MAX_PENDING_WRITES: usize = 512;
 
 /// A session with a Paddock ensemble. Cheap to clone; all clones share the session.
 /// The session ends when [`Client::close`] is called, or expires on the ensemble

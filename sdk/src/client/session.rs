@@ -8,9 +8,17 @@
 //! - Responses are matched to requests in order (the server answers in session FIFO
 //!   order); a response with an unexpected xid is a protocol error and drops the
 //!   connection.
-//! - When a connection is lost, every request in flight on it fails with
-//!   `ConnectionLoss` (its outcome is unknown); requests submitted while reconnecting
-//!   wait, up to the session timeout.
+//! - Every write names the write sent before it and the oldest one still unanswered
+//!   ([`WriteChain`]). When a connection is lost, or a write is answered with a code
+//!   that says it did not get into the log (connection loss, timeout, not ready,
+//!   previous write missing), every write in flight is kept and resent first on the
+//!   next connection, with the same frame (xid and names), in order; the ensemble
+//!   answers a write it already applied with its first result. Reads in flight fail
+//!   with `ConnectionLoss`. Requests submitted while reconnecting wait, up to the
+//!   session timeout. At most [`MAX_PENDING_WRITES`] writes are in flight.
+//! - Writes still in flight when the session ends fail with `ConnectionLoss` (their
+//!   outcome is unknown) if it expired while disconnected, and with the reason
+//!   otherwise (a member said it expired, or it was closed: they cannot apply after).
 //! - The handshake carries the highest zxid seen, so the client never resumes on a
 //!   member that is behind what it already observed. That zxid only comes from
 //!   responses and watch events (never from the handshake itself), so it also tells a
@@ -31,7 +39,7 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::codec::{Framed, FramedParts, FramedWrite};
 
 use super::config::ClientConfig;
@@ -40,6 +48,8 @@ use super::watches::{
     chunk_watches, set_watches_request, EventKind, Hook, WatchRegistry, WatchedEvent,
     SET_WATCHES_CHUNK_BYTES,
 };
+use super::write_chain::WriteChain;
+use super::MAX_PENDING_WRITES;
 use crate::codec::{self, PROTOCOL_VERSION};
 use crate::error::{Code, Error, Result};
 use crate::proto::paddock as pb;
@@ -86,6 +96,10 @@ pub(crate) struct Shared {
     pub watches: Mutex<WatchRegistry>,
     /// Connection state, published to the handles and state streams.
     pub state: Arc<StateHub>,
+    /// The session's write order and its writes in flight.
+    pub writes: Mutex<WriteChain>,
+    /// Signalled whenever a write's result arrives (room in the window).
+    pub window: Notify,
 }
 
 impl Shared {
@@ -104,6 +118,8 @@ impl Shared {
             last_heard: Mutex::new(Instant::now()),
             watches: Mutex::new(WatchRegistry::default()),
             state: StateHub::new(State::Connecting),
+            writes: Mutex::new(WriteChain::default()),
+            window: Notify::new(),
         }
     }
 }
@@ -121,6 +137,8 @@ enum Ended {
 /// One in-flight request: the reader task pops these in order.
 struct InFlight {
     xid: i64,
+    /// For a write: its encoded frame, sent again unchanged after a reconnect.
+    resend: Option<bytes::Bytes>,
     /// When the request was handed to the socket (a lease counts from here).
     sent: Instant,
     reply: Option<oneshot::Sender<Result<pb::Response>>>,
@@ -143,6 +161,8 @@ pub(crate) async fn run(
 ) {
     let mut next_xid: i64 = 1;
     let mut waiting: VecDeque<Command> = VecDeque::new();
+    // Writes in flight when the last connection ended, in send order: sent first next.
+    let mut resend: Vec<InFlight> = Vec::new();
     let mut start = if config.in_order {
         0
     } else {
@@ -170,7 +190,7 @@ pub(crate) async fn run(
                     cmd = commands.recv(), if first_connect.is_none() => match cmd {
                         Some(cmd) => waiting.push_back(cmd),
                         None => {
-                            return finish(&shared, State::Closed, &mut waiting, &mut commands)
+                            return finish(&shared, State::Closed, &mut waiting, &mut resend, &mut commands)
                         }
                     },
                 }
@@ -179,7 +199,13 @@ pub(crate) async fn run(
         let Some(connected) = connected else {
             // Nothing heard from any member for a whole session timeout: the ensemble
             // has (or is about to have) expired the session.
-            return finish(&shared, State::Expired, &mut waiting, &mut commands);
+            return finish(
+                &shared,
+                State::Expired,
+                &mut waiting,
+                &mut resend,
+                &mut commands,
+            );
         };
         let (stream, server_id, index) = match connected {
             Ok(c) => c,
@@ -196,13 +222,31 @@ pub(crate) async fn run(
                 }
                 if let Some(tx) = first_connect.take() {
                     let _ = tx.send(Err(err));
-                    return finish(&shared, State::Closed, &mut waiting, &mut commands);
+                    return finish(
+                        &shared,
+                        State::Closed,
+                        &mut waiting,
+                        &mut resend,
+                        &mut commands,
+                    );
                 }
                 if matches!(err, Error::SessionExpired) {
-                    return finish(&shared, State::Expired, &mut waiting, &mut commands);
+                    return finish(
+                        &shared,
+                        State::Expired,
+                        &mut waiting,
+                        &mut resend,
+                        &mut commands,
+                    );
                 }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return finish(&shared, State::Expired, &mut waiting, &mut commands);
+                    return finish(
+                        &shared,
+                        State::Expired,
+                        &mut waiting,
+                        &mut resend,
+                        &mut commands,
+                    );
                 }
                 // Nobody reachable this round: fail what waited too long, then retry.
                 let limit = shared.session.lock().timeout;
@@ -222,12 +266,29 @@ pub(crate) async fn run(
             stream,
             &mut commands,
             &mut waiting,
+            &mut resend,
             &mut next_xid,
         )
         .await;
         match ended {
-            Ended::Closed => return finish(&shared, State::Closed, &mut waiting, &mut commands),
-            Ended::Expired => return finish(&shared, State::Expired, &mut waiting, &mut commands),
+            Ended::Closed => {
+                return finish(
+                    &shared,
+                    State::Closed,
+                    &mut waiting,
+                    &mut resend,
+                    &mut commands,
+                )
+            }
+            Ended::Expired => {
+                return finish(
+                    &shared,
+                    State::Expired,
+                    &mut waiting,
+                    &mut resend,
+                    &mut commands,
+                )
+            }
             Ended::Lost(_) => {
                 shared.state.set(State::Disconnected);
                 let timeout = shared.session.lock().timeout;
@@ -242,12 +303,14 @@ pub(crate) async fn run(
     }
 }
 
-/// Marks a terminal state and fails everything still waiting: queued commands and
-/// every watch (one-shot watches resolve to the error, watch streams end).
+/// Marks a terminal state and fails everything still waiting: queued commands, writes
+/// waiting to be resent, and every watch (one-shot watches resolve to the error, watch
+/// streams end).
 fn finish(
     shared: &Shared,
     last: State,
     waiting: &mut VecDeque<Command>,
+    resend: &mut Vec<InFlight>,
     commands: &mut mpsc::Receiver<Command>,
 ) {
     shared.state.set(last);
@@ -257,6 +320,16 @@ fn finish(
         Error::Closed
     };
     shared.watches.lock().fail_all(&err);
+    for f in resend.drain(..) {
+        shared.writes.lock().answered(f.xid);
+        if let Some(reply) = f.reply {
+            // Sent at least once, so it may have applied before the session ended.
+            let _ = reply.send(Err(Error::ConnectionLoss(format!(
+                "the session ended ({err}) before the write's result arrived; it may \
+                 have applied"
+            ))));
+        }
+    }
     for cmd in waiting.drain(..) {
         let _ = cmd.reply.send(Err(err.clone()));
     }
@@ -399,13 +472,18 @@ struct Connection {
     buffered: bytes::BytesMut,
 }
 
-/// Serves one established connection until it ends.
+/// Commands written together (one flush).
+const BATCH: usize = 256;
+
+/// Serves one established connection until it ends. Writes that were in flight when it
+/// ended are left in `resend` (in send order) for the next connection.
 async fn serve(
     config: &ClientConfig,
     shared: &Arc<Shared>,
     conn: Connection,
     commands: &mut mpsc::Receiver<Command>,
     waiting: &mut VecDeque<Command>,
+    resend: &mut Vec<InFlight>,
     next_xid: &mut i64,
 ) -> Ended {
     let timeout = shared
@@ -420,46 +498,63 @@ async fn serve(
     parts.read_buf = conn.buffered;
     let reader = Framed::from_parts(parts);
     let (inflight_tx, inflight_rx) = mpsc::unbounded_channel::<InFlight>();
+    let (stop_reader, stop_rx) = oneshot::channel::<()>();
     let mut reader_task = tokio::spawn(read_loop(
         reader,
         inflight_rx,
         shared.clone(),
         timeout * 2 / 3,
+        stop_rx,
     ));
 
     let mut ping = tokio::time::interval(timeout / 3);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_write = Instant::now();
 
-    // Watches are re-registered before anything else is sent.
-    if let Err(e) = rewatch(shared, &mut writer, &inflight_tx, next_xid).await {
-        drop(inflight_tx);
-        reader_task.abort();
-        return Ended::Lost(e);
-    }
-    // Requests queued while we were disconnected go next, in order.
-    let mut batch: Vec<Command> = waiting.drain(..).collect();
-    let result = loop {
-        if !batch.is_empty() {
-            if let Err(e) = write_batch(&mut writer, &inflight_tx, &mut batch, next_xid).await {
-                break Ended::Lost(e);
+    // Watches are re-registered before anything else is sent, then the writes that were
+    // in flight on the last connection go, in their order, before anything new.
+    let mut result = match rewatch(shared, &mut writer, &inflight_tx, next_xid).await {
+        Err(e) => Some(Ended::Lost(e)),
+        Ok(()) => resend_writes(&mut writer, &inflight_tx, resend)
+            .await
+            .err()
+            .map(Ended::Lost),
+    };
+    let mut reader_done = None;
+    while result.is_none() {
+        // Room for a whole batch of writes in the window the ensemble remembers.
+        let room = shared.writes.lock().in_flight() + BATCH <= MAX_PENDING_WRITES;
+        if room && !waiting.is_empty() {
+            // Requests queued while we were disconnected go next, in order.
+            let n = waiting.len().min(BATCH);
+            let batch: Vec<Command> = waiting.drain(..n).collect();
+            if let Err(e) =
+                write_batch(&mut writer, &inflight_tx, shared, batch, waiting, next_xid).await
+            {
+                result = Some(Ended::Lost(e));
             }
             last_write = Instant::now();
+            continue;
         }
         tokio::select! {
-            cmd = commands.recv() => match cmd {
+            cmd = commands.recv(), if room => match cmd {
                 Some(cmd) => {
-                    batch.push(cmd);
+                    let mut batch = vec![cmd];
                     // Group whatever else is queued into the same write.
-                    while batch.len() < 256 {
+                    while batch.len() < BATCH {
                         match commands.try_recv() {
                             Ok(cmd) => batch.push(cmd),
                             Err(_) => break,
                         }
                     }
+                    if let Err(e) = write_batch(&mut writer, &inflight_tx, shared, batch, waiting, next_xid).await {
+                        result = Some(Ended::Lost(e));
+                    }
+                    last_write = Instant::now();
                 }
-                None => break Ended::Closed,
+                None => result = Some(Ended::Closed),
             },
+            () = shared.window.notified(), if !room => {}
             _ = ping.tick() => {
                 if last_write.elapsed() >= timeout / 3 {
                     let mut req = pb::Request::new();
@@ -469,35 +564,59 @@ async fn serve(
                     frame.set_request(req);
                     let _ = inflight_tx.send(InFlight {
                         xid: PING_XID,
+                        resend: None,
                         sent: Instant::now(),
                         reply: None,
                         close: false,
                         hook: Hook::None,
                     });
                     if let Err(e) = writer.send(codec::encode(&frame)).await {
-                        break Ended::Lost(e.to_string());
+                        result = Some(Ended::Lost(e.to_string()));
                     }
                     last_write = Instant::now();
                 }
             }
-            ended = &mut reader_task => {
-                break ended.unwrap_or_else(|e| Ended::Lost(format!("reader task failed: {e}")));
-            }
+            done = &mut reader_task => reader_done = Some(done),
+        }
+        if reader_done.is_some() {
+            break;
+        }
+    }
+    // The reader keeps (for resending) or fails what is still in flight when it stops.
+    drop(inflight_tx);
+    let done = match reader_done {
+        Some(done) => done,
+        None => {
+            let _ = stop_reader.send(());
+            reader_task.await
         }
     };
-    // The reader fails what is still in flight when it stops.
-    drop(inflight_tx);
-    reader_task.abort();
     let _ = SinkExt::<bytes::Bytes>::close(&mut writer).await;
-    result
+    let (reader_ended, unanswered) =
+        done.unwrap_or_else(|e| (Ended::Lost(format!("reader task failed: {e}")), Vec::new()));
+    resend.extend(unanswered);
+    // Why the writer stopped, if it did; otherwise why the reader did.
+    result.unwrap_or(reader_ended)
 }
 
 type Writer = FramedWrite<tokio::net::tcp::OwnedWriteHalf, tokio_util::codec::LengthDelimitedCodec>;
 
+/// Whether `op` is a write of the session's ordered stream (see [`WriteChain`]).
+fn is_write(op: &pb::Request_oneof_op) -> bool {
+    use pb::Request_oneof_op as O;
+    matches!(
+        op,
+        O::create(_) | O::delete(_) | O::set_data(_) | O::multi(_) | O::check(_)
+    )
+}
+
 /// Queues one request (with the next xid) for writing and announces it to the reader.
+/// A write gets its place in the session's order here.
+#[allow(clippy::too_many_arguments)]
 async fn feed_request(
     writer: &mut Writer,
     inflight: &mpsc::UnboundedSender<InFlight>,
+    shared: &Shared,
     next_xid: &mut i64,
     op: pb::Request_oneof_op,
     linearizable: bool,
@@ -505,45 +624,93 @@ async fn feed_request(
     hook: Hook,
 ) -> std::result::Result<(), String> {
     let close = matches!(op, pb::Request_oneof_op::close_session(_));
+    let write = is_write(&op);
     let xid = *next_xid;
     *next_xid += 1;
     let mut req = pb::Request::new();
     req.xid = xid;
     req.linearizable = linearizable;
+    if write {
+        let names = shared.writes.lock().sent(xid);
+        req.prev_write_xid = names.prev;
+        req.oldest_pending_write_xid = names.oldest_pending;
+    }
     req.op = Some(op);
     let mut frame = pb::ClientFrame::new();
     frame.set_request(req);
+    let bytes = codec::encode(&frame);
     let _ = inflight.send(InFlight {
         xid,
+        resend: write.then(|| bytes.clone()),
         sent: Instant::now(),
         reply,
         close,
         hook,
     });
-    writer
-        .feed(codec::encode(&frame))
-        .await
-        .map_err(|e| e.to_string())
+    writer.feed(bytes).await.map_err(|e| e.to_string())
 }
 
-/// Writes a batch of requests (assigning xids in order) and flushes once.
+/// Writes a batch of requests (assigning xids in order) and flushes once. On a write
+/// error, the commands not yet handed to the reader go back to the front of `waiting`.
 async fn write_batch(
     writer: &mut Writer,
     inflight: &mpsc::UnboundedSender<InFlight>,
-    batch: &mut Vec<Command>,
+    shared: &Shared,
+    batch: Vec<Command>,
+    waiting: &mut VecDeque<Command>,
     next_xid: &mut i64,
 ) -> std::result::Result<(), String> {
-    for cmd in batch.drain(..) {
-        feed_request(
+    let mut batch = batch.into_iter();
+    while let Some(cmd) = batch.next() {
+        let fed = feed_request(
             writer,
             inflight,
+            shared,
             next_xid,
             cmd.op,
             cmd.linearizable,
             Some(cmd.reply),
             cmd.hook,
         )
-        .await?;
+        .await;
+        if let Err(e) = fed {
+            for cmd in batch.rev() {
+                waiting.push_front(cmd);
+            }
+            return Err(e);
+        }
+    }
+    SinkExt::<bytes::Bytes>::flush(writer)
+        .await
+        .map_err(|e: std::io::Error| e.to_string())
+}
+
+/// Sends again, unchanged and in order, the writes that were in flight when the last
+/// connection ended. Those not handed to the reader stay in `resend`.
+async fn resend_writes(
+    writer: &mut Writer,
+    inflight: &mpsc::UnboundedSender<InFlight>,
+    resend: &mut Vec<InFlight>,
+) -> std::result::Result<(), String> {
+    if resend.is_empty() {
+        return Ok(());
+    }
+    let mut queue = std::mem::take(resend).into_iter();
+    while let Some(mut f) = queue.next() {
+        let Some(bytes) = f.resend.clone() else {
+            continue;
+        };
+        // A lease counts from when the request was (re)sent.
+        f.sent = Instant::now();
+        if let Err(back) = inflight.send(f) {
+            resend.push(back.0);
+            resend.extend(queue);
+            return Err("reader gone".into());
+        }
+        if let Err(e) = writer.feed(bytes).await {
+            resend.extend(queue);
+            return Err(e.to_string());
+        }
     }
     SinkExt::<bytes::Bytes>::flush(writer)
         .await
@@ -569,6 +736,7 @@ async fn rewatch(
         feed_request(
             writer,
             inflight,
+            shared,
             next_xid,
             op,
             false,
@@ -582,16 +750,34 @@ async fn rewatch(
         .map_err(|e: std::io::Error| e.to_string())
 }
 
-/// Reads frames, answers in-flight requests in order, and reports why it stopped.
+/// Whether a write answered with `err` did not (or may not) get into the log through
+/// this connection and must be resent on the next one, with the writes after it.
+fn must_resend(err: pb::ErrorCode) -> bool {
+    matches!(
+        err,
+        pb::ErrorCode::CONNECTION_LOSS
+            | pb::ErrorCode::OPERATION_TIMEOUT
+            | pb::ErrorCode::NOT_READY
+            | pb::ErrorCode::PREVIOUS_WRITE_MISSING
+    )
+}
+
+/// Reads frames, answers in-flight requests in order, and reports why it stopped, with
+/// the writes still unanswered when the connection was lost (to resend, in order).
 async fn read_loop(
     mut reader: Framed<tokio::net::tcp::OwnedReadHalf, tokio_util::codec::LengthDelimitedCodec>,
     mut inflight: mpsc::UnboundedReceiver<InFlight>,
     shared: Arc<Shared>,
     read_timeout: Duration,
-) -> Ended {
+    mut stop: oneshot::Receiver<()>,
+) -> (Ended, Vec<InFlight>) {
     let mut pending: VecDeque<InFlight> = VecDeque::new();
     let ended = loop {
-        let frame = match tokio::time::timeout(read_timeout, reader.next()).await {
+        let next = tokio::select! {
+            _ = &mut stop => break Ended::Lost("connection given up".into()),
+            next = tokio::time::timeout(read_timeout, reader.next()) => next,
+        };
+        let frame = match next {
             Err(_) => {
                 break Ended::Lost("no answer from the member within the read timeout".into())
             }
@@ -628,10 +814,17 @@ async fn read_loop(
             break Ended::Lost(format!("response xid {} without a request", resp.xid));
         };
         if front.xid != resp.xid {
-            if let Some(reply) = front.reply {
-                let _ = reply.send(Err(Error::ConnectionLoss("response out of order".into())));
-            }
-            break Ended::Lost(format!("expected xid {}, got {}", front.xid, resp.xid));
+            let expected = front.xid;
+            pending.push_front(front);
+            break Ended::Lost(format!("expected xid {expected}, got {}", resp.xid));
+        }
+        if front.resend.is_some() && must_resend(resp.err) {
+            let reason = format!(
+                "write {} not applied through this member ({:?}: {}); resending",
+                resp.xid, resp.err, resp.message
+            );
+            pending.push_front(front);
+            break Ended::Lost(reason);
         }
         shared.last_zxid.fetch_max(resp.zxid, Ordering::AcqRel);
         if resp.lease_ms > 0 {
@@ -640,6 +833,10 @@ async fn read_loop(
             let until = front.sent + Duration::from_millis(u64::from(resp.lease_ms));
             let mut lease = shared.lease_until.lock();
             *lease = Some(lease.map_or(until, |l| l.max(until)));
+        }
+        if front.resend.is_some() {
+            shared.writes.lock().answered(front.xid);
+            shared.window.notify_one();
         }
         if resp.err == pb::ErrorCode::SESSION_EXPIRED {
             if let Some(reply) = front.reply {
@@ -658,7 +855,6 @@ async fn read_loop(
             break Ended::Closed;
         }
     };
-    // Everything still in flight has an unknown outcome.
     inflight.close();
     while let Ok(f) = inflight.try_recv() {
         pending.push_back(f);
@@ -668,7 +864,17 @@ async fn read_loop(
         Ended::Expired => "session expired".into(),
         Ended::Closed => "session closed".into(),
     };
+    let mut unanswered = Vec::new();
     for f in pending {
+        if f.resend.is_some() && matches!(ended, Ended::Lost(_)) {
+            // Its outcome is unknown: the next connection sends it again.
+            unanswered.push(f);
+            continue;
+        }
+        if f.resend.is_some() {
+            // After an expiry or a close in this connection's order it cannot apply.
+            shared.writes.lock().answered(f.xid);
+        }
         if let Some(reply) = f.reply {
             let err = match ended {
                 Ended::Expired => Error::SessionExpired,
@@ -678,7 +884,7 @@ async fn read_loop(
             let _ = reply.send(Err(err));
         }
     }
-    ended
+    (ended, unanswered)
 }
 
 /// Applies a request's watch-table effect once its response arrives (in frame order).

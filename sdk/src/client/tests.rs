@@ -433,3 +433,110 @@ async fn frames_sent_right_after_the_handshake_are_not_lost() {
         .expect("fired");
     assert_eq!((ev.kind, ev.zxid), (EventKind::NodeCreated, 3));
 }
+
+fn created(path: &str) -> pb::Response_oneof_result {
+    let mut c = pb::CreateResponse::new();
+    c.path = path.into();
+    c.set_stat(pb::Stat::new());
+    pb::Response_oneof_result::create(c)
+}
+
+async fn respond_err(conn: &mut Conn, xid: i64, err: pb::ErrorCode) {
+    let mut resp = pb::Response::new();
+    resp.xid = xid;
+    resp.err = err;
+    let mut frame = pb::ServerFrame::new();
+    frame.set_response(resp);
+    send(conn, frame).await;
+}
+
+fn spawn_create(client: &Client, path: &'static str) -> tokio::task::JoinHandle<Result<String>> {
+    let c = client.clone();
+    tokio::spawn(async move { c.create(path, b"", CreateMode::PersistentSequential).await })
+}
+
+#[tokio::test]
+async fn writes_in_flight_are_resent_unchanged_and_in_order_after_a_connection_loss() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (client, mut conn) = connected(&listener, 3000).await;
+    let mut calls = Vec::new();
+    let mut sent = Vec::new();
+    for path in ["/q-", "/r-", "/s-"] {
+        calls.push(spawn_create(&client, path));
+        // One at a time, so the order of the calls is the order of the writes.
+        sent.push(request(&mut conn).await);
+    }
+    assert_eq!(sent[0].prev_write_xid, 0, "the session's first write");
+    assert_eq!(sent[1].prev_write_xid, sent[0].xid);
+    assert_eq!(sent[2].prev_write_xid, sent[1].xid);
+    assert!(sent
+        .iter()
+        .all(|r| r.oldest_pending_write_xid == sent[0].xid));
+    respond(&mut conn, sent[0].xid, 10, created("/q-0")).await;
+    let first = tokio::time::timeout(WAIT, calls.remove(0)).await;
+    assert_eq!(
+        first.expect("in time").expect("join"),
+        Ok("/q-0".to_string())
+    );
+    // The connection dies with two writes unanswered: both come again, unchanged.
+    drop(conn);
+    let (mut conn, _) = accept(&listener, 3000, pb::ErrorCode::OK).await;
+    assert_eq!(request(&mut conn).await, sent[1]);
+    assert_eq!(request(&mut conn).await, sent[2]);
+    respond(&mut conn, sent[1].xid, 11, created("/r-0")).await;
+    respond(&mut conn, sent[2].xid, 12, created("/s-0")).await;
+    for (call, path) in calls.into_iter().zip(["/r-0", "/s-0"]) {
+        let got = tokio::time::timeout(WAIT, call).await.expect("in time");
+        assert_eq!(
+            got.expect("join"),
+            Ok(path.to_string()),
+            "no ConnectionLoss"
+        );
+    }
+    // The next write follows the last one, and nothing older is pending.
+    let next = spawn_create(&client, "/t-");
+    let r = request(&mut conn).await;
+    assert_eq!(r.prev_write_xid, sent[2].xid);
+    assert_eq!(r.oldest_pending_write_xid, r.xid);
+    respond(&mut conn, r.xid, 13, created("/t-0")).await;
+    assert!(next.await.expect("join").is_ok());
+}
+
+#[tokio::test]
+async fn a_write_the_member_could_not_pass_on_is_resent_on_the_next_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (client, mut conn) = connected(&listener, 3000).await;
+    for err in [
+        pb::ErrorCode::NOT_READY,
+        pb::ErrorCode::PREVIOUS_WRITE_MISSING,
+        pb::ErrorCode::OPERATION_TIMEOUT,
+    ] {
+        let call = spawn_create(&client, "/q-");
+        let first = request(&mut conn).await;
+        respond_err(&mut conn, first.xid, err).await;
+        // The client leaves that member and sends the same write to the next one.
+        let (next, _) = accept(&listener, 3000, pb::ErrorCode::OK).await;
+        conn = next;
+        let again = request(&mut conn).await;
+        assert_eq!(again, first, "after {err:?}");
+        respond(&mut conn, again.xid, 5, created("/q-1")).await;
+        let got = tokio::time::timeout(WAIT, call).await.expect("in time");
+        assert_eq!(got.expect("join"), Ok("/q-1".to_string()), "after {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_write_unanswered_when_the_session_is_lost_may_have_applied() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (client, mut conn) = connected(&listener, 600).await;
+    let call = spawn_create(&client, "/q-");
+    let _ = request(&mut conn).await;
+    drop(listener);
+    drop(conn);
+    let got = tokio::time::timeout(WAIT, call).await.expect("in time");
+    assert!(
+        matches!(got.expect("join"), Err(Error::ConnectionLoss(_))),
+        "unknown outcome, not a definite failure"
+    );
+    assert_eq!(client.get("/x").await, Err(Error::SessionExpired));
+}

@@ -6,8 +6,12 @@
 //! previous barrier (its latest write, sync or linearizable read) to complete before it
 //! looks at the tree, so it sees that write and is at least as fresh as that sync.
 //! The connection answers the futures in request order, and closes itself after a
-//! write whose outcome is unknown (see [`outcome_unknown`]), as ZooKeeper does, so a
-//! client never sees write N fail and a later write of the same connection succeed.
+//! write whose outcome is unknown (see [`outcome_unknown`]), as ZooKeeper does. Each
+//! write names the session's previous write (`prev_write_xid`) and the tree applies it
+//! only right after that one, so a lost write is never followed by a later one of the
+//! same session, on this connection or the next; a write this member refuses (invalid
+//! path, value too large) is still proposed, as a `Refused` entry, so that it keeps its
+//! place in that order.
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -148,8 +152,58 @@ pub fn dispatch(ctx: &Arc<ClientContext>, pipe: &mut Pipe, req: pb::Request) -> 
         ));
     };
     let metrics = pipe.ops.get(op_name(&op));
-    let fut = route(ctx, pipe, xid, req.linearizable, op);
+    let order = WriteOrder {
+        prev_xid: req.prev_write_xid,
+        oldest_pending_xid: req.oldest_pending_write_xid,
+    };
+    let fut = route(ctx, pipe, xid, req.linearizable, order, op);
     measured(metrics, fut)
+}
+
+/// Where a write stands in its session's order (see `paddock.Request`).
+#[derive(Debug, Clone, Copy)]
+struct WriteOrder {
+    prev_xid: i64,
+    oldest_pending_xid: i64,
+}
+
+/// Whether `op` is a write of the session's ordered stream (it carries a [`WriteOrder`]
+/// and is proposed even when refused, see [`refused`]).
+fn is_ordered_write(op: &pb::Request_oneof_op) -> bool {
+    use pb::Request_oneof_op as O;
+    matches!(
+        op,
+        O::create(_) | O::delete(_) | O::set_data(_) | O::multi(_) | O::check(_)
+    )
+}
+
+/// The replicated transaction for a session's request, stamped now.
+fn session_txn(pipe: &Pipe, xid: i64, order: WriteOrder) -> rpb::Txn {
+    let mut txn = rpb::Txn::new();
+    txn.session_id = pipe.session_id;
+    txn.xid = xid;
+    txn.prev_xid = order.prev_xid;
+    txn.oldest_pending_xid = order.oldest_pending_xid;
+    txn.time_ms = now_ms();
+    txn
+}
+
+/// A write this member refuses still goes through the log, as a `Refused` entry: it
+/// takes its place in the session's order (its successor names it as the previous
+/// write) and its error is remembered like any result, so a resend gets it again.
+fn refused(
+    ctx: &Arc<ClientContext>,
+    pipe: &mut Pipe,
+    xid: i64,
+    order: WriteOrder,
+    (code, message): validate::Rejection,
+) -> Reply {
+    let mut txn = session_txn(pipe, xid, order);
+    let mut r = rpb::Refused::new();
+    r.code = code.to_proto();
+    r.message = message;
+    txn.set_refused(r);
+    write_request(ctx, pipe, xid, txn)
 }
 
 fn route(
@@ -157,6 +211,7 @@ fn route(
     pipe: &mut Pipe,
     xid: i64,
     linearizable: bool,
+    order: WriteOrder,
     op: pb::Request_oneof_op,
 ) -> Reply {
     use pb::Request_oneof_op as O;
@@ -180,13 +235,15 @@ fn route(
         )),
         O::ping(_) | O::close_session(_) => Ok(()),
     };
-    if let Err((code, message)) = checked {
+    if let Err(rejection) = checked {
+        if is_ordered_write(&op) {
+            return refused(ctx, pipe, xid, order, rejection);
+        }
+        let (code, message) = rejection;
         return ready(respond::error(xid, ctx.raft.applied(), code, message));
     }
-    let mut txn = rpb::Txn::new();
-    txn.session_id = pipe.session_id;
-    txn.xid = xid;
-    txn.time_ms = now_ms();
+    // For a close-session the order fields are ignored: it applies whatever came before.
+    let mut txn = session_txn(pipe, xid, order);
     match op {
         O::create(c) => txn.set_create(c),
         O::delete(d) => txn.set_delete(d),

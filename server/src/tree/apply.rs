@@ -8,10 +8,15 @@
 //!    is Reap (session 0 only; it deletes only the very node the reaper saw, still idle).
 //! 3. Any other txn from a session (id != 0) that the tree does not know fails with
 //!    SessionExpired (ZOOKEEPER-1208: a closed or expired session can create nothing).
-//! 4. At-most-once: an xid equal to the session's last applied xid returns the recorded
-//!    result again; a lower xid fails with RuntimeInconsistency; neither changes anything.
-//! 5. The operation is applied (a multi all-or-nothing) and, for sessions, its
-//!    (xid, result) becomes the session's last write.
+//! 4. Exactly once: an xid whose result the session still remembers returns that result
+//!    again; an older xid fails with RuntimeInconsistency; neither changes anything.
+//! 5. Session FIFO: a write whose `prev_xid` is not the session's newest applied write
+//!    fails with PreviousWriteMissing, changes nothing and is not remembered: a write
+//!    never applies after an earlier one of its session was lost. `prev_xid` 0 names
+//!    no predecessor (a session's first write, or a client that does not order its
+//!    writes) and is not checked.
+//! 6. The operation is applied (a multi all-or-nothing; a Refused write just fails) and,
+//!    for sessions, its (xid, result) is remembered as the session's newest write.
 use paddock::{Code, OpResult};
 
 use super::digest;
@@ -21,6 +26,7 @@ use super::ops::Ctx;
 use super::session::{LastWrite, SessionInfo};
 use super::txn::{Applied, Change, Output, Txn, TxnError, TxnOp, TxnResult};
 use super::DataTree;
+use std::collections::VecDeque;
 
 fn failed(code: Code, message: impl Into<String>) -> Applied {
     Applied {
@@ -83,7 +89,7 @@ impl DataTree {
             password: password.to_vec(),
             timeout_ms,
             ephemerals: Default::default(),
-            last_write: None,
+            writes: VecDeque::new(),
             hash: 0,
         };
         s.hash = digest::session_hash(id, &s);
@@ -157,22 +163,32 @@ impl DataTree {
                     format!("session {sid:#x} is not live"),
                 );
             };
-            if let Some(last) = &s.last_write {
-                if txn.xid == last.xid {
-                    return Applied {
-                        result: last.result.clone(),
-                        changes: Vec::new(),
-                    };
-                }
-                if txn.xid < last.xid {
-                    return failed(
-                        Code::RuntimeInconsistency,
-                        format!(
-                            "duplicate xid {} (session's last xid is {})",
-                            txn.xid, last.xid
-                        ),
-                    );
-                }
+            if let Some(result) = s.result_of(txn.xid) {
+                return Applied {
+                    result: result.clone(),
+                    changes: Vec::new(),
+                };
+            }
+            let last = s.last_write().map_or(0, |w| w.xid);
+            if txn.xid <= last {
+                return failed(
+                    Code::RuntimeInconsistency,
+                    format!(
+                        "xid {} is older than the session's last write {last} and its \
+                         result is no longer kept",
+                        txn.xid
+                    ),
+                );
+            }
+            if txn.prev_xid != 0 && txn.prev_xid != last {
+                return failed(
+                    Code::PreviousWriteMissing,
+                    format!(
+                        "write {} follows write {}, but the session's last applied write \
+                         is {last}",
+                        txn.xid, txn.prev_xid
+                    ),
+                );
             }
         }
         let ctx = Ctx {
@@ -183,12 +199,13 @@ impl DataTree {
         let mut changes = Vec::new();
         let result = match op {
             TxnOp::Multi(ops) => self.apply_multi(ctx, ops, &mut changes),
+            TxnOp::Refused { code, message } => Err(TxnError::new(*code, message.clone())),
             op => self
                 .apply_op(ctx, op, &mut UndoLog::off(), &mut changes)
                 .map(output),
         };
         if sid != 0 {
-            self.record_last_write(sid, txn.xid, &result);
+            self.remember_write(sid, txn, &result);
         }
         Applied { result, changes }
     }
@@ -220,12 +237,13 @@ impl DataTree {
         Ok(Output::Multi(results))
     }
 
-    fn record_last_write(&mut self, sid: u64, xid: i64, result: &TxnResult) {
+    fn remember_write(&mut self, sid: u64, txn: &Txn, result: &TxnResult) {
         if let Some(s) = self.sessions.get_mut(&sid) {
-            s.last_write = Some(LastWrite {
-                xid,
+            let write = LastWrite {
+                xid: txn.xid,
                 result: result.clone(),
-            });
+            };
+            s.remember(write, txn.oldest_pending_xid);
             let new = digest::session_hash(sid, s);
             self.digest = self.digest.wrapping_sub(s.hash).wrapping_add(new);
             s.hash = new;

@@ -3,6 +3,8 @@
 //! Fixed-width integers are little-endian; byte strings are a u64 length then the bytes.
 //! The [`Reader`] checks every length against what is left, so truncated or corrupt input
 //! becomes a [`SnapshotError`], never a panic or a huge allocation.
+use std::collections::VecDeque;
+
 use paddock::proto::paddock::ErrorCode;
 use paddock::{Code, OpResult, Stat};
 use protobuf::ProtobufEnum;
@@ -282,24 +284,50 @@ pub(crate) fn get_result(r: &mut Reader<'_>) -> Result<TxnResult, SnapshotError>
     }
 }
 
-/// Encodes an optional last write.
-pub(crate) fn put_last_write(w: &mut Writer, last: Option<&LastWrite>) {
-    match last {
-        None => w.u8(0),
-        Some(l) => {
-            w.u8(1);
-            w.i64(l.xid);
-            put_result(w, &l.result);
+/// Encodes a session's remembered writes: flag 0 (none), 1 (one: xid, result) or 2 (u32
+/// count, then count x (xid, result)). A session with at most one is encoded exactly as
+/// format version 1 encoded its single last write.
+pub(crate) fn put_writes(w: &mut Writer, writes: &VecDeque<LastWrite>) {
+    match writes.len() {
+        0 => w.u8(0),
+        1 => w.u8(1),
+        n => {
+            w.u8(2);
+            w.u32(n as u32);
         }
+    }
+    for l in writes {
+        w.i64(l.xid);
+        put_result(w, &l.result);
     }
 }
 
-/// Decodes what [`put_last_write`] wrote.
-pub(crate) fn get_last_write(r: &mut Reader<'_>) -> Result<Option<LastWrite>, SnapshotError> {
-    if !r.bool()? {
-        return Ok(None);
+/// Decodes what [`put_writes`] wrote; xids must ascend and there are at most `max`.
+pub(crate) fn get_writes(
+    r: &mut Reader<'_>,
+    max: usize,
+) -> Result<VecDeque<LastWrite>, SnapshotError> {
+    let n = match r.u8()? {
+        0 => 0,
+        1 => 1,
+        2 => r.u32()? as usize,
+        t => return Err(SnapshotError::Corrupt(format!("unknown writes flag {t}"))),
+    };
+    if n > max {
+        return Err(SnapshotError::Corrupt(format!(
+            "{n} remembered writes, more than the {max} a session keeps"
+        )));
     }
-    let xid = r.i64()?;
-    let result = get_result(r)?;
-    Ok(Some(LastWrite { xid, result }))
+    let mut writes = VecDeque::with_capacity(n);
+    for _ in 0..n {
+        let xid = r.i64()?;
+        let result = get_result(r)?;
+        if writes.back().is_some_and(|l: &LastWrite| l.xid >= xid) {
+            return Err(SnapshotError::Corrupt(format!(
+                "remembered write xids not ascending at {xid}"
+            )));
+        }
+        writes.push_back(LastWrite { xid, result });
+    }
+    Ok(writes)
 }

@@ -7,12 +7,12 @@
 //! Invariants:
 //! - `DataTree::digest() == DataTree::recompute_digest()` after every apply and rollback.
 //! - Every field that a client or a later transaction can observe is covered: a node's path,
-//!   kind, TTL, data and full stat; a session's id, password, timeout and last write.
+//!   kind, TTL, data and full stat; a session's id, password, timeout and remembered writes.
 //!   (The session's ephemeral set is derived from the nodes, so it is covered through them.)
 use paddock::Stat;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
-use super::codec::{put_last_write, put_stat, Writer, STAT_LEN};
+use super::codec::{put_stat, put_writes, Writer, STAT_LEN};
 use super::node::NodeKind;
 use super::session::SessionInfo;
 
@@ -46,6 +46,6 @@ pub(crate) fn session_hash(id: u64, s: &SessionInfo) -> u64 {
     w.u64(id);
     w.bytes(&s.password);
     w.u32(s.timeout_ms);
-    put_last_write(&mut w, s.last_write.as_ref());
+    put_writes(&mut w, &s.writes);
     xxh3_64(&w.buf)
 }

@@ -44,7 +44,7 @@ mod model_test;
 mod tests;
 
 pub use node::{Node, NodeKind};
-pub use session::{LastWrite, SessionInfo};
+pub use session::{LastWrite, SessionInfo, RESULT_WINDOW};
 pub use snapshot::SnapshotError;
 pub use txn::{Applied, Change, ChangeKind, Output, Txn, TxnError, TxnOp, TxnResult};
 

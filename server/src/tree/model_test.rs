@@ -156,6 +156,15 @@ enum Op {
     },
     CreateSession(u64),
     CloseSession(u64),
+    /// A write that is lost on its way (never applied), though the session's next
+    /// writes name it: they must fail until it is resent.
+    Lose {
+        session: u64,
+        op: SubOp,
+    },
+    /// Resend the lost writes (and every write after them), in order, as the SDK does
+    /// after a reconnect.
+    ResendLost,
     /// Send the previous write again with the same session and xid.
     Retry,
     /// Send the previous write again with an older xid.
@@ -169,7 +178,7 @@ enum Op {
 impl Arbitrary for Op {
     fn arbitrary(g: &mut Gen) -> Self {
         let session = pick(g, &[0, 0, 1, 2, 3, 4]);
-        match u8::arbitrary(g) % 20 {
+        match u8::arbitrary(g) % 23 {
             0..=8 => Op::Write {
                 session,
                 op: SubOp::arbitrary(g),
@@ -186,6 +195,11 @@ impl Arbitrary for Op {
             15 => Op::Retry,
             16 => Op::StaleXid,
             17 => Op::Reap,
+            18 | 19 => Op::Lose {
+                session: pick(g, &[1, 2, 3]),
+                op: SubOp::arbitrary(g),
+            },
+            20 | 21 => Op::ResendLost,
             _ => Op::SnapshotRestore,
         }
     }
@@ -202,11 +216,12 @@ struct MNode {
     kind: NodeKind,
 }
 
-/// The reference: a flat map of paths, sessions with their last (xid, result).
+/// The reference: a flat map of paths, sessions with the (xid, result) of their
+/// remembered writes, oldest first.
 #[derive(Clone, Debug)]
 struct Model {
     nodes: BTreeMap<String, MNode>,
-    sessions: BTreeMap<u64, Option<(i64, MResult)>>,
+    sessions: BTreeMap<u64, Vec<(i64, MResult)>>,
 }
 
 fn parent_of(path: &str) -> String {
@@ -414,7 +429,7 @@ impl Model {
                 if self.sessions.contains_key(session_id) {
                     return (Err((Code::BadArguments, None)), ch);
                 }
-                self.sessions.insert(*session_id, None);
+                self.sessions.insert(*session_id, Vec::new());
                 return (Ok(Output::SessionCreated), ch);
             }
             TxnOp::CloseSession { session_id } => {
@@ -455,16 +470,22 @@ impl Model {
         }
         let sid = txn.session_id;
         if sid != 0 {
-            match self.sessions.get(&sid) {
-                None => return (Err((Code::SessionExpired, None)), ch),
-                Some(Some((xid, r))) if txn.xid == *xid => return (r.clone(), ch),
-                Some(Some((xid, _))) if txn.xid < *xid => {
-                    return (Err((Code::RuntimeInconsistency, None)), ch)
-                }
-                Some(_) => {}
+            let Some(writes) = self.sessions.get(&sid) else {
+                return (Err((Code::SessionExpired, None)), ch);
+            };
+            if let Some((_, r)) = writes.iter().find(|(x, _)| *x == txn.xid) {
+                return (r.clone(), ch);
+            }
+            let last = writes.last().map_or(0, |(x, _)| *x);
+            if txn.xid <= last {
+                return (Err((Code::RuntimeInconsistency, None)), ch);
+            }
+            if txn.prev_xid != 0 && txn.prev_xid != last {
+                return (Err((Code::PreviousWriteMissing, None)), ch);
             }
         }
         let result = match &txn.op {
+            TxnOp::Refused { code, .. } => Err((*code, None)),
             TxnOp::Multi(ops) => {
                 let saved = self.clone();
                 let mut results = Vec::new();
@@ -500,8 +521,14 @@ impl Model {
                     OpResult::Check => Output::Checked,
                 }),
         };
-        if sid != 0 {
-            self.sessions.insert(sid, Some((txn.xid, result.clone())));
+        if let Some(writes) = self.sessions.get_mut(&sid).filter(|_| sid != 0) {
+            writes.push((txn.xid, result.clone()));
+            // Forget what the client no longer waits for, and beyond the window; never
+            // the newest.
+            let newest = txn.xid;
+            writes.retain(|(x, _)| *x == newest || *x >= txn.oldest_pending_xid);
+            let excess = writes.len().saturating_sub(RESULT_WINDOW);
+            writes.drain(..excess);
         }
         (result, ch)
     }
@@ -535,6 +562,10 @@ struct Harness {
     zxid: u64,
     xid: i64,
     last: Option<Txn>,
+    /// Per session: the xid of the write it sent last (what its next write names).
+    chain: BTreeMap<u64, i64>,
+    /// Writes sent since the first lost one, in order: resent by `ResendLost`.
+    unsettled: Vec<Txn>,
     /// Reaps decided at the last `Op::Reap`, sent again at the next one (late, racing).
     pending_reaps: Vec<TxnOp>,
 }
@@ -560,30 +591,61 @@ impl Harness {
 
     fn txn(&mut self, session_id: u64, op: TxnOp) -> Txn {
         self.xid += 1;
+        let prev_xid = match session_id {
+            0 => 0,
+            s => self.chain.insert(s, self.xid).unwrap_or(0),
+        };
+        // Hints vary: none, "all answered", or an older write still pending.
+        let oldest_pending_xid = match self.xid % 3 {
+            0 => 0,
+            1 => self.xid,
+            _ => self.xid - 4,
+        };
         Txn {
             session_id,
             xid: self.xid,
+            prev_xid,
+            oldest_pending_xid,
             time_ms: (self.zxid as i64 + 1) * 10,
             op,
         }
+    }
+
+    /// Sends a session's write, and keeps it for `ResendLost` when one was lost before.
+    fn send_write(&mut self, txn: Txn) {
+        self.last = Some(txn.clone());
+        if !self.unsettled.is_empty() && txn.session_id != 0 {
+            self.unsettled.push(txn.clone());
+        }
+        self.send(txn);
     }
 
     fn step(&mut self, op: &Op) {
         match op {
             Op::Write { session, op } => {
                 let txn = self.txn(*session, op.txn_op());
-                self.last = Some(txn.clone());
-                self.send(txn);
+                self.send_write(txn);
             }
             Op::Multi { session, ops } => {
                 let txn = self.txn(
                     *session,
                     TxnOp::Multi(ops.iter().map(SubOp::txn_op).collect()),
                 );
-                self.last = Some(txn.clone());
-                self.send(txn);
+                self.send_write(txn);
+            }
+            Op::Lose { session, op } => {
+                let txn = self.txn(*session, op.txn_op());
+                self.unsettled.push(txn);
+            }
+            Op::ResendLost => {
+                for mut txn in std::mem::take(&mut self.unsettled) {
+                    txn.time_ms = (self.zxid as i64 + 1) * 10;
+                    self.send(txn);
+                }
             }
             Op::CreateSession(id) => {
+                // A new session starts its own order.
+                self.chain.remove(id);
                 let txn = self.txn(
                     0,
                     TxnOp::CreateSession {
@@ -669,6 +731,13 @@ impl Harness {
                 .map(|(p, _)| p.clone())
                 .collect();
             assert_eq!(self.tree.ephemerals(id), owned);
+            let kept: Vec<i64> = self
+                .tree
+                .session(id)
+                .map(|s| s.writes.iter().map(|w| w.xid).collect())
+                .unwrap_or_default();
+            let model_kept: Vec<i64> = self.model.sessions[&id].iter().map(|(x, _)| *x).collect();
+            assert_eq!(kept, model_kept, "remembered writes of session {id}");
         }
         assert_eq!(self.tree.digest(), self.tree.recompute_digest());
         assert_eq!(self.tree, self.twin);
@@ -683,12 +752,14 @@ fn run(ops: Vec<Op>) -> bool {
         zxid: 0,
         xid: 0,
         last: None,
+        chain: BTreeMap::new(),
+        unsettled: Vec::new(),
         pending_reaps: Vec::new(),
     };
     for op in &ops {
         h.step(op);
+        h.compare_contents();
     }
-    h.compare_contents();
     true
 }
 

@@ -73,7 +73,8 @@ impl DataTree {
             TxnOp::Multi(_)
             | TxnOp::CreateSession { .. }
             | TxnOp::CloseSession { .. }
-            | TxnOp::Reap { .. } => Err(bad_args(
+            | TxnOp::Reap { .. }
+            | TxnOp::Refused { .. } => Err(bad_args(
                 "only create, delete, setData and check may appear inside a multi",
             )),
         }

@@ -4,12 +4,19 @@
 //! replicates a `CloseSession`. The tree keeps only what changes results:
 //! - the password and timeout, so any member can reattach the client;
 //! - the session's ephemeral paths (exactly the nodes whose `ephemeral_owner` is the id);
-//! - the last write's xid and result, so a retried write is answered, not applied twice.
-use std::collections::BTreeSet;
+//! - the results of its recent writes, newest last: the newest is the write the session's
+//!   next write must name as its predecessor (session FIFO), and every one kept is
+//!   answered again, not applied again, when the client resends it after a reconnect.
+use std::collections::{BTreeSet, VecDeque};
 
 use super::txn::TxnResult;
 
-/// The last write a session applied, remembered for at-most-once retries.
+/// Most write results the tree keeps per session. The SDK never has more writes in
+/// flight than this ([`paddock::client::MAX_PENDING_WRITES`]), so each one it may
+/// resend is still here.
+pub const RESULT_WINDOW: usize = paddock::client::MAX_PENDING_WRITES;
+
+/// One applied write of a session, remembered so that a resend gets the same answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastWrite {
     /// The write's xid.
@@ -27,8 +34,36 @@ pub struct SessionInfo {
     pub timeout_ms: u32,
     /// Paths of the ephemeral nodes this session owns, sorted.
     pub ephemerals: BTreeSet<String>,
-    /// The last write applied for this session, if any.
-    pub last_write: Option<LastWrite>,
+    /// Results of the session's recent writes in xid order, at most [`RESULT_WINDOW`];
+    /// never empty once the session has written (the newest is always kept).
+    pub writes: VecDeque<LastWrite>,
     /// This session's share of the tree digest; kept current by the tree.
     pub(crate) hash: u64,
+}
+
+impl SessionInfo {
+    /// The newest write applied for this session, if any.
+    pub fn last_write(&self) -> Option<&LastWrite> {
+        self.writes.back()
+    }
+
+    /// The remembered result of the write with this xid, if it is still kept.
+    pub fn result_of(&self, xid: i64) -> Option<&TxnResult> {
+        // Ascending xids: a binary search finds it.
+        let i = self.writes.binary_search_by_key(&xid, |w| w.xid).ok()?;
+        self.writes.get(i).map(|w| &w.result)
+    }
+
+    /// Remembers a newly applied write (its xid above every kept one) and forgets what
+    /// the client no longer waits for: results below `oldest_pending` (0: no hint), and
+    /// the oldest beyond [`RESULT_WINDOW`]. The newest is always kept.
+    pub(crate) fn remember(&mut self, write: LastWrite, oldest_pending: i64) {
+        self.writes.push_back(write);
+        while self.writes.len() > 1
+            && (self.writes.len() > RESULT_WINDOW
+                || self.writes.front().is_some_and(|w| w.xid < oldest_pending))
+        {
+            self.writes.pop_front();
+        }
+    }
 }

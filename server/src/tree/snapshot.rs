@@ -1,12 +1,13 @@
 //! Snapshots: the whole tree as one checksummed byte string, and back.
 //!
-//! Format, version 1. Integers little-endian; `bytes` = u64 length + that many bytes;
+//! Format, version 2 (version 1, which kept at most one write per session with the same
+//! encoding, is read too). Integers little-endian; `bytes` = u64 length + that many bytes;
 //! `stat` = czxid, mzxid, pzxid, ctime, mtime (i64), version, cversion, aversion (i32),
 //! ephemeral_owner (i64), data_length, num_children (i32).
 //!
 //! ```text
 //! magic         8 bytes  "PDKTREE\0"
-//! version       u32      1
+//! version       u32      2
 //! total_len     u64      length of the whole snapshot, checksum included
 //! applied_zxid  u64
 //! node_count    u64
@@ -15,7 +16,9 @@
 //!                                                    every parent before its children
 //! session_count u64
 //! session_count x { id: u64, password: bytes, timeout_ms: u32,
-//!                   last_write: u8 flag [xid: i64, result] }   sorted by id
+//!                   writes: u8 flag 0 | 1 (xid: i64, result)
+//!                           | 2 (count: u32, count x (xid: i64, result)) }
+//!                   sorted by id; xids ascending, at most RESULT_WINDOW per session
 //! digest        u64      the tree's digest at applied_zxid
 //! checksum      u32      crc32 of every byte before it
 //! ```
@@ -28,14 +31,15 @@
 //! the stored one. Sessions' ephemeral sets and the container/TTL indexes are rebuilt.
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::codec::{get_last_write, get_stat, put_last_write, put_stat, Reader, Writer, STAT_LEN};
+use super::codec::{get_stat, get_writes, put_stat, put_writes, Reader, Writer, STAT_LEN};
 use super::mutate::{len_i32, split};
 use super::node::{Node, NodeKind};
-use super::session::SessionInfo;
+use super::session::{SessionInfo, RESULT_WINDOW};
 use super::{digest, DataTree};
 
 const MAGIC: &[u8; 8] = b"PDKTREE\0";
-const VERSION: u32 = 1;
+/// Version 2 added the window of remembered writes; version 1 (at most one) still reads.
+const VERSION: u32 = 2;
 /// magic + version + total_len.
 const HEADER_LEN: usize = 8 + 4 + 8;
 const CHECKSUM_LEN: usize = 4;
@@ -104,7 +108,7 @@ impl DataTree {
             w.u64(*id);
             w.bytes(&s.password);
             w.u32(s.timeout_ms);
-            put_last_write(&mut w, s.last_write.as_ref());
+            put_writes(&mut w, &s.writes);
         }
         w.u64(self.digest);
         let total = (w.len() + CHECKSUM_LEN) as u64;
@@ -129,7 +133,7 @@ impl DataTree {
         }
         let mut r = Reader::new(&bytes[MAGIC.len()..]);
         let version = r.u32()?;
-        if version != VERSION {
+        if version != VERSION && version != 1 {
             return Err(SnapshotError::UnsupportedVersion(version));
         }
         let total = r.u64()?;
@@ -243,7 +247,7 @@ fn decode(r: &mut Reader<'_>) -> Result<DataTree, SnapshotError> {
         let id = r.u64()?;
         let password = r.bytes()?.to_vec();
         let timeout_ms = r.u32()?;
-        let last_write = get_last_write(r)?;
+        let writes = get_writes(r, RESULT_WINDOW)?;
         if id == 0 {
             return Err(corrupt("session id 0"));
         }
@@ -251,7 +255,7 @@ fn decode(r: &mut Reader<'_>) -> Result<DataTree, SnapshotError> {
             password,
             timeout_ms,
             ephemerals: BTreeSet::new(),
-            last_write,
+            writes,
             hash: 0,
         };
         s.hash = digest::session_hash(id, &s);

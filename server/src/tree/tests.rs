@@ -24,11 +24,31 @@ impl H {
         self.run_xid(session_id, self.xid, op)
     }
 
+    /// A write that names the session's newest applied write as its predecessor, as a
+    /// client does that lost nothing.
     fn run_xid(&mut self, session_id: u64, xid: i64, op: TxnOp) -> Applied {
+        let prev = self
+            .tree
+            .session(session_id)
+            .and_then(|s| s.last_write())
+            .map_or(0, |w| w.xid);
+        self.run_chained(session_id, xid, prev, 0, op)
+    }
+
+    fn run_chained(
+        &mut self,
+        session_id: u64,
+        xid: i64,
+        prev_xid: i64,
+        oldest_pending_xid: i64,
+        op: TxnOp,
+    ) -> Applied {
         self.zxid += 1;
         let txn = Txn {
             session_id,
             xid,
+            prev_xid,
+            oldest_pending_xid,
             time_ms: self.zxid as i64 * 10,
             op,
         };
@@ -393,7 +413,8 @@ fn writes_apply_at_most_once_per_xid() {
     assert_eq!(again.result, first.result, "the recorded result comes back");
     assert!(again.changes.is_empty());
     assert_eq!(h.tree.node_count(), count);
-    let stale = h.run_xid(5, 9, p("/b"));
+    // An older xid than any remembered one cannot be told apart from a lost write.
+    let stale = h.run_chained(5, 9, 10, 0, p("/b"));
     assert_eq!(
         stale.result.map_err(|e| e.code),
         Err(Code::RuntimeInconsistency)
@@ -407,7 +428,7 @@ fn writes_apply_at_most_once_per_xid() {
     assert_eq!(
         h.tree
             .session(5)
-            .and_then(|s| s.last_write.as_ref())
+            .and_then(|s| s.last_write())
             .map(|l| l.xid),
         Some(12)
     );
@@ -417,11 +438,126 @@ fn writes_apply_at_most_once_per_xid() {
 }
 
 #[test]
+fn a_write_whose_predecessor_was_not_applied_fails_and_is_forgotten() {
+    let mut h = H::new();
+    h.session(5);
+    assert!(h.run_chained(5, 1, 0, 1, p("/w1")).result.is_ok());
+    // Write 2 was lost on its way; write 3 names it.
+    let gap = h.run_chained(5, 3, 2, 2, p("/w3"));
+    assert_eq!(
+        gap.result.map_err(|e| e.code),
+        Err(Code::PreviousWriteMissing)
+    );
+    assert!(gap.changes.is_empty());
+    assert!(h.tree.exists("/w3").is_none());
+    assert_eq!(
+        h.tree
+            .session(5)
+            .and_then(|s| s.last_write())
+            .map(|w| w.xid),
+        Some(1),
+        "a refused write is not remembered"
+    );
+    // A first write must say it is the first.
+    h.session(6);
+    assert_eq!(
+        h.run_chained(6, 4, 3, 4, p("/x"))
+            .result
+            .map_err(|e| e.code),
+        Err(Code::PreviousWriteMissing)
+    );
+    // The client resends 2 and 3 in order: both apply, once.
+    assert!(h.run_chained(5, 2, 1, 2, p("/w2")).result.is_ok());
+    assert!(h.run_chained(5, 3, 2, 2, p("/w3")).result.is_ok());
+    assert!(h.tree.exists("/w2").is_some() && h.tree.exists("/w3").is_some());
+    // The ensemble's own writes are not ordered.
+    assert!(h.run_chained(0, 9, 77, 0, p("/e")).result.is_ok());
+}
+
+#[test]
+fn resent_writes_get_their_original_results_while_the_client_waits_for_them() {
+    let mut h = H::new();
+    h.session(5);
+    // Five pipelined creates; the client waits for all of them (oldest pending: 1).
+    let first: Vec<Applied> = (1..=5)
+        .map(|x| {
+            h.run_chained(
+                5,
+                x,
+                x - 1,
+                1,
+                create("/q-", CreateMode::PersistentSequential),
+            )
+        })
+        .collect();
+    let count = h.tree.node_count();
+    let digest = h.tree.digest();
+    for (x, was) in (1..=5).zip(&first) {
+        let again = h.run_chained(
+            5,
+            x,
+            x - 1,
+            1,
+            create("/q-", CreateMode::PersistentSequential),
+        );
+        assert_eq!(again.result, was.result, "resend of xid {x}");
+        assert!(again.changes.is_empty());
+    }
+    assert_eq!((h.tree.node_count(), h.tree.digest()), (count, digest));
+    // Write 6: everything before it has been answered, so only 6 is kept.
+    assert!(h.run_chained(5, 6, 5, 6, p("/six")).result.is_ok());
+    assert_eq!(h.tree.session(5).map(|s| s.writes.len()), Some(1));
+    assert_eq!(
+        h.run_chained(5, 3, 2, 3, p("/x"))
+            .result
+            .map_err(|e| e.code),
+        Err(Code::RuntimeInconsistency)
+    );
+    // Without hints the window is bounded, and the newest writes are the ones kept.
+    for x in 7..(7 + RESULT_WINDOW as i64 + 10) {
+        h.run_chained(5, x, x - 1, 0, set("/six", b"v", -1));
+    }
+    let s = h.tree.session(5).expect("session");
+    assert_eq!(s.writes.len(), RESULT_WINDOW);
+    assert_eq!(
+        s.last_write().map(|w| w.xid),
+        Some(6 + RESULT_WINDOW as i64 + 10)
+    );
+    assert_eq!(h.tree.digest(), h.tree.recompute_digest());
+}
+
+#[test]
+fn a_refused_write_keeps_its_place_in_the_session_order() {
+    let mut h = H::new();
+    h.session(5);
+    let refused = TxnOp::Refused {
+        code: Code::BadArguments,
+        message: "bad path".into(),
+    };
+    let first = h.run_chained(5, 1, 0, 1, refused.clone());
+    assert_eq!(
+        first.result.clone().map_err(|e| e.code),
+        Err(Code::BadArguments)
+    );
+    assert!(first.changes.is_empty());
+    assert_eq!(h.run_chained(5, 1, 0, 1, refused).result, first.result);
+    assert!(h.run_chained(5, 2, 1, 2, p("/a")).result.is_ok());
+    let in_multi = TxnOp::Multi(vec![TxnOp::Refused {
+        code: Code::TooLarge,
+        message: String::new(),
+    }]);
+    let in_multi = h.run_chained(5, 3, 2, 3, in_multi);
+    assert_eq!(in_multi.result.map_err(|e| e.code), Err(Code::BadArguments));
+}
+
+#[test]
 fn old_zxids_are_ignored() {
     let mut t = DataTree::new();
     let txn = Txn {
         session_id: 0,
         xid: 0,
+        prev_xid: 0,
+        oldest_pending_xid: 0,
         time_ms: 0,
         op: p("/a"),
     };
@@ -512,7 +648,11 @@ fn failed_multi_rolls_back_everything() {
     // digest and indexes included.
     before.applied_zxid = h.tree.applied_zxid;
     if let Some(s) = before.sessions.get_mut(&4) {
-        s.last_write = h.tree.session(4).and_then(|s| s.last_write.clone());
+        s.writes = h
+            .tree
+            .session(4)
+            .map(|s| s.writes.clone())
+            .unwrap_or_default();
         let new = digest::session_hash(4, s);
         before.digest = before.digest.wrapping_sub(s.hash).wrapping_add(new);
         s.hash = new;
@@ -688,12 +828,25 @@ fn snapshot_corruption_is_detected() {
         Err(SnapshotError::BadMagic)
     );
     assert_eq!(DataTree::restore(b"PDK"), Err(SnapshotError::Truncated));
-    let mut v2 = bytes.clone();
-    v2[8] = 2;
+    let mut v3 = bytes.clone();
+    v3[8] = 3;
     assert_eq!(
-        DataTree::restore(&v2),
-        Err(SnapshotError::UnsupportedVersion(2))
+        DataTree::restore(&v3),
+        Err(SnapshotError::UnsupportedVersion(3))
     );
+}
+
+#[test]
+fn a_version_1_snapshot_still_restores() {
+    // Version 1 kept at most one write per session, encoded as version 2 encodes one.
+    let mut h = H::new();
+    h.session(1);
+    h.run_chained(1, 1, 0, 1, p("/a"));
+    h.run_chained(1, 2, 1, 2, p("/b"));
+    assert_eq!(h.tree.session(1).map(|s| s.writes.len()), Some(1));
+    let mut v1 = h.tree.snapshot();
+    v1[8] = 1;
+    assert_eq!(DataTree::restore(&reseal(v1)), Ok(h.tree.clone()));
 }
 
 /// Re-seals a snapshot whose body was edited, so only the structural checks can catch it.

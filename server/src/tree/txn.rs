@@ -19,6 +19,13 @@ pub struct Txn {
     pub session_id: u64,
     /// The client's request id within its session; used for at-most-once retries.
     pub xid: i64,
+    /// For a session's write: the xid of the write the client sent just before it. The
+    /// write applies only right after that one (session FIFO); 0 names none and is not
+    /// checked (a session's first write, or a client that does not order its writes).
+    pub prev_xid: i64,
+    /// For a session's write: the client's oldest write still waiting for its result;
+    /// results of older ones may be forgotten (0: no hint).
+    pub oldest_pending_xid: i64,
     /// Proposer's wall clock (ms since epoch), used for ctime/mtime.
     pub time_ms: i64,
     /// What to do.
@@ -77,6 +84,15 @@ pub enum TxnOp {
     CloseSession {
         /// The session to close.
         session_id: u64,
+    },
+    /// A session's write the proposing member refused (bad path, value too large, ...):
+    /// it fails with this error, and takes its place in the session's order like any
+    /// write, so the session's next write may follow it.
+    Refused {
+        /// Why.
+        code: Code,
+        /// Detail for people.
+        message: String,
     },
     /// The ensemble's deletion of an empty container or an expired TTL node (session 0
     /// only, never inside a multi): deletes it only if it is still the node the reaper
