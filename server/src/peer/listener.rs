@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use protobuf::Message as _;
-use raft::eraftpb::Message;
+use raft::eraftpb::{Message, MessageType};
 use slog::{debug, warn, Logger};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -61,6 +61,33 @@ pub async fn serve(
     }
 }
 
+/// Whether a Raft message that arrived on the link from `link_peer` may be stepped here: it
+/// must be addressed to this member and come from the link's peer, except that raft-rs
+/// forwards proposals and ReadIndex requests (a follower passes them on to the leader it
+/// knows) with the original sender in `from`, which must then be another voter.
+fn check_addressed(
+    m: &Message,
+    link_peer: u64,
+    my_id: u64,
+    voters: &BTreeSet<u64>,
+) -> Result<(), String> {
+    let forwardable = matches!(
+        m.get_msg_type(),
+        MessageType::MsgPropose | MessageType::MsgReadIndex
+    );
+    let sender_ok =
+        m.from == link_peer || (forwardable && m.from != my_id && voters.contains(&m.from));
+    if m.to != my_id || !sender_ok {
+        return Err(format!(
+            "misaddressed {:?} {} -> {} on the link from {link_peer}",
+            m.get_msg_type(),
+            m.from,
+            m.to
+        ));
+    }
+    Ok(())
+}
+
 async fn read_peer(
     stream: TcpStream,
     my_id: u64,
@@ -89,9 +116,7 @@ async fn read_peer(
         match frame.first() {
             Some(&TAG_RAFT) => {
                 let m = Message::parse_from_bytes(&frame[1..]).map_err(|e| e.to_string())?;
-                if m.from != from || m.to != my_id {
-                    return Err(format!("misaddressed message {} -> {}", m.from, m.to));
-                }
+                check_addressed(&m, from, my_id, voters)?;
                 raft.step(m);
             }
             Some(&TAG_TOUCH) => {
@@ -107,4 +132,39 @@ async fn read_peer(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(t: MessageType, from: u64, to: u64) -> Message {
+        let mut m = Message::default();
+        m.set_msg_type(t);
+        m.from = from;
+        m.to = to;
+        m
+    }
+
+    #[test]
+    fn a_proposal_forwarded_by_another_follower_is_accepted() {
+        let voters: BTreeSet<u64> = [1, 2, 3].into();
+        // 1 proposed to 2, which had learned that 3 leads and passed it on.
+        assert!(check_addressed(&msg(MessageType::MsgPropose, 1, 3), 2, 3, &voters).is_ok());
+        assert!(check_addressed(&msg(MessageType::MsgReadIndex, 1, 3), 2, 3, &voters).is_ok());
+        assert!(check_addressed(&msg(MessageType::MsgAppend, 2, 3), 2, 3, &voters).is_ok());
+    }
+
+    #[test]
+    fn other_misaddressed_messages_are_refused() {
+        let voters: BTreeSet<u64> = [1, 2, 3].into();
+        // Not for this member.
+        assert!(check_addressed(&msg(MessageType::MsgPropose, 2, 1), 2, 3, &voters).is_err());
+        // Only forwardable messages may name someone else as the sender...
+        assert!(check_addressed(&msg(MessageType::MsgAppend, 1, 3), 2, 3, &voters).is_err());
+        assert!(check_addressed(&msg(MessageType::MsgRequestVote, 1, 3), 2, 3, &voters).is_err());
+        // ...and only another voter.
+        assert!(check_addressed(&msg(MessageType::MsgPropose, 9, 3), 2, 3, &voters).is_err());
+        assert!(check_addressed(&msg(MessageType::MsgPropose, 3, 3), 2, 3, &voters).is_err());
+    }
 }
