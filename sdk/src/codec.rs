@@ -2,11 +2,13 @@
 //!
 //! A frame is a 4-byte big-endian length followed by one protobuf message. Both ends
 //! enforce a maximum frame length: a peer that announces a larger frame gets an error
-//! and its connection is closed before the frame is read into memory.
-use bytes::{Bytes, BytesMut};
+//! and its connection is closed before the frame is read into memory. A frame's buffer
+//! grows with the bytes that actually arrive, never to the announced length up front, so
+//! a peer that announces a large frame and stalls costs what it sent.
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use protobuf::Message;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, Encoder, Framed};
 
 /// Version of the client protocol spoken by this crate, sent in the handshake.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -27,19 +29,75 @@ pub enum CodecError {
 }
 
 /// Wraps a byte stream in the length-delimited framing with the given frame limit.
-pub fn framed<S: AsyncRead + AsyncWrite>(
-    stream: S,
-    max_frame: usize,
-) -> Framed<S, LengthDelimitedCodec> {
+pub fn framed<S: AsyncRead + AsyncWrite>(stream: S, max_frame: usize) -> Framed<S, FrameCodec> {
     Framed::new(stream, codec(max_frame))
 }
 
 /// The length-delimited codec with the given maximum frame length.
-pub fn codec(max_frame: usize) -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .length_field_length(4)
-        .max_frame_length(max_frame)
-        .new_codec()
+pub fn codec(max_frame: usize) -> FrameCodec {
+    FrameCodec { max_frame }
+}
+
+/// Most the read buffer grows by, beyond what has arrived, while a frame is incomplete.
+pub const RESERVE_STEP: usize = 64 * 1024;
+
+/// Length-delimited frames: a 4-byte big-endian body length, then the body, at most
+/// `max_frame` bytes. Decoding refuses a larger announced length at once (an
+/// `InvalidData` error) and, while a frame is incomplete, reserves at most
+/// [`RESERVE_STEP`] bytes beyond what is buffered.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameCodec {
+    max_frame: usize,
+}
+
+impl FrameCodec {
+    /// Changes the largest frame accepted from now on (e.g. once a handshake is done).
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.max_frame = max_frame;
+    }
+}
+
+fn too_large(len: usize, max: usize) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("frame of {len} bytes exceeds the limit of {max} bytes"),
+    )
+}
+
+impl Decoder for FrameCodec {
+    type Item = BytesMut;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, std::io::Error> {
+        let Some(head) = src.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        if len > self.max_frame {
+            return Err(too_large(len, self.max_frame));
+        }
+        let missing = (4 + len).saturating_sub(src.len());
+        if missing > 0 {
+            src.reserve(missing.min(RESERVE_STEP));
+            return Ok(None);
+        }
+        src.advance(4);
+        Ok(Some(src.split_to(len)))
+    }
+}
+
+impl Encoder<Bytes> for FrameCodec {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, body: Bytes, dst: &mut BytesMut) -> Result<(), std::io::Error> {
+        if body.len() > self.max_frame {
+            return Err(too_large(body.len(), self.max_frame));
+        }
+        dst.reserve(4 + body.len());
+        dst.put_u32(body.len() as u32);
+        dst.extend_from_slice(&body);
+        Ok(())
+    }
 }
 
 /// Encodes a message into a frame body.
@@ -73,9 +131,7 @@ mod tests {
     use super::*;
     use crate::proto::paddock as pb;
     use crate::types::{op_from_proto, op_to_proto, CreateMode, Op};
-    use bytes::BufMut;
     use quickcheck::quickcheck;
-    use tokio_util::codec::Decoder;
 
     fn request(xid: i64, path: String, data: Vec<u8>, version: i32) -> pb::ClientFrame {
         let mut s = pb::SetDataRequest::new();
@@ -140,6 +196,48 @@ mod tests {
             codec.decode(&mut buf).expect("decode").map(|f| f.len()),
             Some(1024)
         );
+    }
+
+    #[test]
+    fn an_announced_frame_costs_what_arrived_not_what_was_announced() {
+        let mut codec = codec(DEFAULT_MAX_FRAME);
+        let mut buf = BytesMut::new();
+        buf.put_u32(DEFAULT_MAX_FRAME as u32);
+        buf.put_slice(&[1u8; 10]);
+        assert!(codec.decode(&mut buf).expect("incomplete").is_none());
+        assert!(
+            buf.capacity() <= 14 + RESERVE_STEP,
+            "reserved {} bytes for 14 received",
+            buf.capacity()
+        );
+        // The rest arrives in pieces; the frame comes out whole, once.
+        let mut sent = 10;
+        while sent < DEFAULT_MAX_FRAME {
+            let n = (DEFAULT_MAX_FRAME - sent).min(100_000);
+            buf.put_slice(&vec![1u8; n]);
+            sent += n;
+            let got = codec.decode(&mut buf).expect("decode");
+            assert_eq!(got.is_some(), sent == DEFAULT_MAX_FRAME);
+            if let Some(frame) = got {
+                assert_eq!(frame.len(), DEFAULT_MAX_FRAME);
+            }
+        }
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn frames_encode_with_their_length_and_within_the_limit() {
+        let mut codec = codec(8);
+        let mut dst = BytesMut::new();
+        codec
+            .encode(Bytes::from_static(b"abcdefgh"), &mut dst)
+            .expect("at the limit");
+        assert_eq!(&dst[..], b"\0\0\0\x08abcdefgh");
+        assert!(codec
+            .encode(Bytes::from_static(b"abcdefghi"), &mut dst)
+            .is_err());
+        let back = codec.decode(&mut dst).expect("decode");
+        assert_eq!(back.as_deref(), Some(&b"abcdefgh"[..]));
     }
 
     #[test]

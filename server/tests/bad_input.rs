@@ -44,6 +44,54 @@ async fn bad_input_gets_an_error_and_changes_nothing() {
         .await
         .expect("write");
     expect_closed(&mut s).await;
+    // Before its handshake a connection may not even announce a frame of more than 64 KiB
+    // (a connect request is a few dozen bytes): it is closed without waiting for the bytes.
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(&(64u32 * 1024 + 1).to_be_bytes())
+        .await
+        .expect("write");
+    expect_closed(&mut s).await;
+
+    // After the handshake, a frame of exactly the limit (4 MiB) is read and answered (a
+    // value over the data limit: TOO_LARGE); one byte more closes the connection unread.
+    for (extra, answered) in [(0usize, true), (1, false)] {
+        let mut raw = common::raw_session(&addr, 10_000).await;
+        let frame_of = |len: usize| {
+            let mut sd = pb::SetDataRequest::new();
+            sd.path = "/ok".into();
+            sd.data = vec![7; len];
+            sd.version = -1;
+            let mut r = pb::Request::new();
+            r.xid = 1;
+            r.set_set_data(sd);
+            let mut f = pb::ClientFrame::new();
+            f.set_request(r);
+            codec::encode(&f)
+        };
+        let limit = paddock_server::config::DEFAULT_MAX_REQUEST_BYTES;
+        let overhead = frame_of(limit).len() - limit;
+        // (The varint lengths inside are 4 bytes for both sizes, so the overhead holds.)
+        let body = frame_of(limit - overhead + extra);
+        assert_eq!(body.len(), limit + extra);
+        let mut stream = raw.into_inner();
+        stream
+            .write_all(&(body.len() as u32).to_be_bytes())
+            .await
+            .expect("write length");
+        if answered {
+            stream.write_all(&body).await.expect("write body");
+            raw = codec::framed(stream, 64 << 20);
+            let reply = tokio::time::timeout(T, common::raw_next(&mut raw))
+                .await
+                .expect("answered in time");
+            assert!(
+                matches!(reply.kind, Some(pb::ServerFrame_oneof_kind::response(ref r)) if r.err == pb::ErrorCode::TOO_LARGE),
+                "{reply:?}"
+            );
+        } else {
+            expect_closed(&mut stream).await;
+        }
+    }
 
     // Garbage bytes instead of a connect request.
     let mut s = TcpStream::connect(&addr).await.expect("connect");

@@ -599,7 +599,7 @@ async fn serve(
     result.unwrap_or(reader_ended)
 }
 
-type Writer = FramedWrite<tokio::net::tcp::OwnedWriteHalf, tokio_util::codec::LengthDelimitedCodec>;
+type Writer = FramedWrite<tokio::net::tcp::OwnedWriteHalf, crate::codec::FrameCodec>;
 
 /// Whether `op` is a write of the session's ordered stream (see [`WriteChain`]).
 fn is_write(op: &pb::Request_oneof_op) -> bool {
@@ -765,7 +765,7 @@ fn must_resend(err: pb::ErrorCode) -> bool {
 /// Reads frames, answers in-flight requests in order, and reports why it stopped, with
 /// the writes still unanswered when the connection was lost (to resend, in order).
 async fn read_loop(
-    mut reader: Framed<tokio::net::tcp::OwnedReadHalf, tokio_util::codec::LengthDelimitedCodec>,
+    mut reader: Framed<tokio::net::tcp::OwnedReadHalf, crate::codec::FrameCodec>,
     mut inflight: mpsc::UnboundedReceiver<InFlight>,
     shared: Arc<Shared>,
     read_timeout: Duration,

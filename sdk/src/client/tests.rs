@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio_util::codec::Framed;
 
 use super::*;
 use crate::codec;
 
-type Conn = Framed<TcpStream, LengthDelimitedCodec>;
+type Conn = Framed<TcpStream, codec::FrameCodec>;
 
 const SESSION: u64 = 0x42;
 const WAIT: Duration = Duration::from_secs(5);

@@ -17,13 +17,16 @@ use tokio::sync::mpsc;
 use crate::sessions::TOUCH_EVERY;
 use crate::watch::{ConnEvent, ConnId, Hub};
 
-type Framed = tokio_util::codec::Framed<TcpStream, tokio_util::codec::LengthDelimitedCodec>;
+type Framed = tokio_util::codec::Framed<TcpStream, paddock::codec::FrameCodec>;
 
 use super::dispatch::{dispatch, outcome_unknown, Pipe};
 use super::{handshake, ClientContext, MAX_IN_FLIGHT};
 
 /// How long a new connection may take to send its connect request.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest frame before the handshake is done: a connect request is a few dozen bytes,
+/// so a connection that has not shown it speaks the protocol costs little memory.
+pub const HANDSHAKE_MAX_FRAME: usize = 64 * 1024;
 
 fn server_frame_response(r: pb::Response) -> bytes::Bytes {
     let mut f = pb::ServerFrame::new();
@@ -67,13 +70,14 @@ async fn write_event(framed: &mut Framed, ev: ConnEvent) -> Result<bool, String>
 /// Serves a connection until the client goes away, closes its session, or breaks
 /// the protocol (the error says how).
 pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), String> {
-    let mut framed = codec::framed(stream, ctx.max_frame);
+    let mut framed = codec::framed(stream, HANDSHAKE_MAX_FRAME.min(ctx.max_frame));
     let first = match tokio::time::timeout(HANDSHAKE_TIMEOUT, framed.next()).await {
         Err(_) => return Err("no connect request in time".into()),
         Ok(None) => return Ok(()),
         Ok(Some(Err(e))) => return Err(format!("bad frame: {e}")),
         Ok(Some(Ok(buf))) => buf,
     };
+    framed.codec_mut().set_max_frame(ctx.max_frame);
     let frame: pb::ClientFrame = codec::decode_frame(&first).map_err(|e| e.to_string())?;
     let Some(pb::ClientFrame_oneof_kind::connect(connect)) = frame.kind else {
         return Err("the first frame must be a connect request".into());

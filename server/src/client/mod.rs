@@ -7,8 +7,9 @@
 //! Raft), [`validate`] (limits and path rules), [`respond`] (wire responses).
 //!
 //! Limits: at most `max_connections` connections (more are closed at accept), frames
-//! up to `max_request_bytes` (a larger frame closes the connection before it is read),
-//! a handshake must arrive within 5 s, and each connection has at most
+//! up to `max_request_bytes` (64 KiB until the handshake is done; a larger frame closes
+//! the connection before it is read, and a frame's buffer grows only with the bytes that
+//! arrive), a handshake must arrive within 5 s, and each connection has at most
 //! [`MAX_IN_FLIGHT`] requests in flight (beyond that the member stops reading from it).
 pub mod connection;
 pub mod dispatch;

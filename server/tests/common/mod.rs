@@ -271,8 +271,7 @@ pub async fn client_at(server: &str, timeout: Duration) -> Client {
 }
 
 /// A raw client-protocol connection (for tests that go below the SDK).
-pub type RawConn =
-    tokio_util::codec::Framed<tokio::net::TcpStream, tokio_util::codec::LengthDelimitedCodec>;
+pub type RawConn = tokio_util::codec::Framed<tokio::net::TcpStream, paddock::codec::FrameCodec>;
 
 /// Reads the next frame the member sends.
 pub async fn raw_next(framed: &mut RawConn) -> paddock::proto::paddock::ServerFrame {
