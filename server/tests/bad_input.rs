@@ -233,3 +233,69 @@ async fn random_frames_never_hurt_the_member() {
     let after = e.status(0).expect("status");
     assert_eq!(before["znode_count"], after["znode_count"]);
 }
+
+/// `paddock_connections` of the member behind `admin`.
+fn connections(admin: &str) -> Option<u64> {
+    let metrics = common::http_get(admin, "/metrics")?;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("paddock_connections "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_its_watch_events_is_disconnected() {
+    let e = common::Ensemble::start(1, &[]);
+    let addr = e.members[0].client.clone();
+    let admin = e.members[0].admin.clone();
+    let c = common::client_at(&addr, T).await;
+    c.create("/slow", b"", CreateMode::Persistent)
+        .await
+        .expect("create");
+    // Long names make big events: each set below is a ~1 KiB event.
+    let names: Vec<String> = (0..100)
+        .map(|i| format!("/slow/{i:03}{}", "x".repeat(900)))
+        .collect();
+    for n in &names {
+        c.create(n, b"", CreateMode::Persistent)
+            .await
+            .expect("create");
+    }
+    // A raw client watches the whole subtree, then never reads again.
+    let mut slow = common::raw_session(&addr, 30_000).await;
+    let mut aw = pb::AddWatchRequest::new();
+    aw.path = "/slow".into();
+    aw.mode = pb::AddWatchMode::PERSISTENT_RECURSIVE;
+    let r = common::raw_call(&mut slow, 1, pb::Request_oneof_op::add_watch(aw)).await;
+    assert_eq!(r.err, pb::ErrorCode::OK);
+    assert_eq!(connections(&admin), Some(2));
+    // About 24 MiB of events: far more than the socket buffers and the member's backlog.
+    let ops: Vec<Op> = names
+        .iter()
+        .cycle()
+        .take(1000)
+        .map(|n| Op::SetData {
+            path: n.clone(),
+            data: b"v".to_vec(),
+            version: -1,
+        })
+        .collect();
+    let writes = (0..24).map(|_| c.multi(&ops));
+    for r in futures::future::join_all(writes).await {
+        r.expect("the writer is not held up by the slow reader");
+    }
+    // The member drops the slow connection (event backlog or write timeout), and only it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while connections(&admin) != Some(1) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow connection is still open: {:?} connections",
+            connections(&admin)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(c.exists("/slow").await.expect("exists").is_some());
+    drop(slow);
+    c.close().await.expect("close");
+}

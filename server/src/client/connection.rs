@@ -12,7 +12,6 @@ use futures::{FutureExt, SinkExt, StreamExt};
 use paddock::codec;
 use paddock::proto::paddock as pb;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 use crate::sessions::TOUCH_EVERY;
 use crate::watch::{ConnEvent, ConnId, Hub};
@@ -46,23 +45,54 @@ impl Drop for ConnGuard {
     }
 }
 
+/// How long one write to a client may block (its socket buffers full because it does
+/// not read) before the connection is closed.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Queues a frame for the client, within [`WRITE_TIMEOUT`].
+async fn feed(framed: &mut Framed, frame: bytes::Bytes) -> Result<(), String> {
+    match tokio::time::timeout(WRITE_TIMEOUT, framed.feed(frame)).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(not_reading()),
+    }
+}
+
+/// Writes out what is queued, within [`WRITE_TIMEOUT`].
+async fn flush(framed: &mut Framed) -> Result<(), String> {
+    match tokio::time::timeout(WRITE_TIMEOUT, SinkExt::<bytes::Bytes>::flush(framed)).await {
+        Ok(r) => r.map_err(|e: std::io::Error| e.to_string()),
+        Err(_) => Err(not_reading()),
+    }
+}
+
+fn not_reading() -> String {
+    format!(
+        "the client has not read for {} s; closing its connection",
+        WRITE_TIMEOUT.as_secs()
+    )
+}
+
 /// Writes one hub event; `false` when the connection must end.
 async fn write_event(framed: &mut Framed, ev: ConnEvent) -> Result<bool, String> {
     match ev {
         ConnEvent::Watch(e) => {
             let mut f = pb::ServerFrame::new();
             f.set_event(e);
-            framed
-                .feed(codec::encode(&f))
-                .await
-                .map_err(|e| e.to_string())?;
+            feed(framed, codec::encode(&f)).await?;
             Ok(true)
         }
         ConnEvent::Close => {
-            SinkExt::<bytes::Bytes>::flush(framed)
-                .await
-                .map_err(|e: std::io::Error| e.to_string())?;
+            flush(framed).await?;
             Ok(false)
+        }
+        ConnEvent::Overflow => {
+            // What was queued before still goes out; then the client reconnects.
+            let _ = flush(framed).await;
+            Err(format!(
+                "the client reads too slowly: more than {} KiB of watch events waited for \
+                 it; closing its connection",
+                crate::watch::EVENT_BACKLOG_BYTES / 1024
+            ))
         }
     }
 }
@@ -88,7 +118,7 @@ pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), Stri
     // ends a session's connections under the tree's write lock), and one that applied
     // since the handshake's check is seen here. Either way no connection outlives its
     // session.
-    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (events_tx, mut events) = crate::watch::event_channel();
     let mut conn = None;
     if let Some(session_id) = outcome.session {
         let guard = ConnGuard {
@@ -103,10 +133,8 @@ pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), Stri
     }
     let mut reply = pb::ServerFrame::new();
     reply.set_connect(outcome.response);
-    framed
-        .send(codec::encode(&reply))
-        .await
-        .map_err(|e| e.to_string())?;
+    feed(&mut framed, codec::encode(&reply)).await?;
+    flush(&mut framed).await?;
     let (Some(session_id), Some(conn)) = (outcome.session, conn) else {
         return Ok(());
     };
@@ -132,7 +160,7 @@ pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), Stri
                         return Ok(());
                     }
                 }
-                SinkExt::<bytes::Bytes>::flush(&mut framed).await.map_err(|e: std::io::Error| e.to_string())?;
+                flush(&mut framed).await?;
             }
             Some(resp) = inflight.next(), if !inflight.is_empty() => {
                 let mut resp = resp;
@@ -152,7 +180,7 @@ pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), Stri
                     }
                     unknown = unknown || outcome_unknown(&resp);
                     resp.lease_ms = lease_ms;
-                    framed.feed(server_frame_response(resp)).await.map_err(|e| e.to_string())?;
+                    feed(&mut framed, server_frame_response(resp)).await?;
                     if unknown {
                         break;
                     }
@@ -162,7 +190,7 @@ pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), Stri
                         _ => break,
                     }
                 }
-                SinkExt::<bytes::Bytes>::flush(&mut framed).await.map_err(|e: std::io::Error| e.to_string())?;
+                flush(&mut framed).await?;
                 if unknown {
                     return Err("a write's outcome is unknown; closing the connection".into());
                 }

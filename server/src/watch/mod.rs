@@ -20,16 +20,20 @@
 //! NodeDataChanged of their node and every node below it. A connection gets at most
 //! one event per change, however many of its watches match.
 //!
-//! Limit: at most `max_per_session` watches per connection (one session has one
-//! connection at a time); one more gets QuotaExceeded.
+//! Limits: at most `max_per_session` watches per connection (one session has one
+//! connection at a time); one more gets QuotaExceeded. At most [`EVENT_BACKLOG_BYTES`]
+//! of events wait for a connection to write them: a connection whose client reads
+//! slower than its watches fire gets [`ConnEvent::Overflow`] instead of the next event,
+//! and nothing after it, and ends (its client reconnects and re-registers its watches).
 pub mod set_watches;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use paddock::proto::paddock as pb;
 use parking_lot::Mutex;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{self, error::TryRecvError, UnboundedReceiver, UnboundedSender};
 
 use crate::tree::{Change, ChangeKind};
 
@@ -45,6 +49,83 @@ pub enum ConnEvent {
     /// tree was replaced by a snapshot (the client reconnects and re-registers its
     /// watches, which then fire for whatever changed).
     Close,
+    /// The connection must end: more than [`EVENT_BACKLOG_BYTES`] of events waited for
+    /// it (its client reads too slowly); later events were not queued.
+    Overflow,
+}
+
+/// Most bytes of watch events queued for one connection (a path's length plus 32 each).
+pub const EVENT_BACKLOG_BYTES: usize = 1 << 20;
+
+fn event_bytes(ev: &ConnEvent) -> usize {
+    match ev {
+        ConnEvent::Watch(e) => e.path.len() + 32,
+        ConnEvent::Close | ConnEvent::Overflow => 0,
+    }
+}
+
+/// Where the hub puts a connection's events: never blocks, and holds at most
+/// [`EVENT_BACKLOG_BYTES`] of them (then one `Overflow`, then nothing).
+pub struct EventSink {
+    tx: UnboundedSender<ConnEvent>,
+    queued: Arc<AtomicUsize>,
+    overflowed: bool,
+}
+
+/// The connection's end of its event queue; taking an event frees its bytes.
+pub struct EventQueue {
+    rx: UnboundedReceiver<ConnEvent>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// A new connection's event queue.
+pub fn event_channel() -> (EventSink, EventQueue) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    (
+        EventSink {
+            tx,
+            queued: queued.clone(),
+            overflowed: false,
+        },
+        EventQueue { rx, queued },
+    )
+}
+
+impl EventSink {
+    fn deliver(&mut self, ev: ConnEvent) {
+        if self.overflowed {
+            return;
+        }
+        let n = event_bytes(&ev);
+        if self.queued.load(Ordering::Acquire) + n > EVENT_BACKLOG_BYTES {
+            self.overflowed = true;
+            let _ = self.tx.send(ConnEvent::Overflow);
+            return;
+        }
+        self.queued.fetch_add(n, Ordering::AcqRel);
+        let _ = self.tx.send(ev);
+    }
+}
+
+impl EventQueue {
+    fn taken(&self, ev: &ConnEvent) {
+        self.queued.fetch_sub(event_bytes(ev), Ordering::AcqRel);
+    }
+
+    /// The next event; `None` once the hub forgot the connection and all were taken.
+    pub async fn recv(&mut self) -> Option<ConnEvent> {
+        let ev = self.rx.recv().await?;
+        self.taken(&ev);
+        Some(ev)
+    }
+
+    /// The next event if one is queued.
+    pub fn try_recv(&mut self) -> Result<ConnEvent, TryRecvError> {
+        let ev = self.rx.try_recv()?;
+        self.taken(&ev);
+        Ok(ev)
+    }
 }
 
 /// Kinds of watch a connection can hold on a path.
@@ -63,7 +144,7 @@ pub enum WatchKind {
 
 struct Conn {
     session: u64,
-    sink: UnboundedSender<ConnEvent>,
+    sink: EventSink,
     watches: usize,
 }
 
@@ -131,7 +212,7 @@ impl Hub {
     }
 
     /// Registers a connection of `session` and where its events go.
-    pub fn register_conn(&self, session: u64, sink: UnboundedSender<ConnEvent>) -> ConnId {
+    pub fn register_conn(&self, session: u64, sink: EventSink) -> ConnId {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let mut inner = self.inner.lock();
         inner.conns.insert(
@@ -228,9 +309,9 @@ impl Hub {
 
     /// Sends one event to one connection (used when re-registered watches fire at once).
     pub fn send(&self, conn: ConnId, kind: pb::EventType, path: &str, zxid: u64) {
-        let inner = self.inner.lock();
-        if let Some(c) = inner.conns.get(&conn) {
-            let _ = c.sink.send(ConnEvent::Watch(event(kind, path, zxid)));
+        let mut inner = self.inner.lock();
+        if let Some(c) = inner.conns.get_mut(&conn) {
+            c.sink.deliver(ConnEvent::Watch(event(kind, path, zxid)));
         }
     }
 
@@ -286,8 +367,8 @@ impl Hub {
             let mut targets: Vec<ConnId> = hit.into_iter().collect();
             targets.sort_unstable();
             for c in targets {
-                if let Some(conn) = inner.conns.get(&c) {
-                    let _ = conn.sink.send(ConnEvent::Watch(ev.clone()));
+                if let Some(conn) = inner.conns.get_mut(&c) {
+                    conn.sink.deliver(ConnEvent::Watch(ev.clone()));
                 }
             }
         }
@@ -295,21 +376,24 @@ impl Hub {
 
     /// Tells the connections of a session that it has ended.
     pub fn session_ended(&self, session: u64) {
-        let inner = self.inner.lock();
-        if let Some(conns) = inner.by_session.get(&session) {
-            for c in conns {
-                if let Some(conn) = inner.conns.get(c) {
-                    let _ = conn.sink.send(ConnEvent::Close);
-                }
+        let mut inner = self.inner.lock();
+        let conns: Vec<ConnId> = inner
+            .by_session
+            .get(&session)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default();
+        for c in conns {
+            if let Some(conn) = inner.conns.get_mut(&c) {
+                conn.sink.deliver(ConnEvent::Close);
             }
         }
     }
 
     /// Tells every connection to end (after the tree was replaced by a snapshot).
     pub fn close_all(&self) {
-        let inner = self.inner.lock();
-        for conn in inner.conns.values() {
-            let _ = conn.sink.send(ConnEvent::Close);
+        let mut inner = self.inner.lock();
+        for conn in inner.conns.values_mut() {
+            conn.sink.deliver(ConnEvent::Close);
         }
     }
 
@@ -327,7 +411,6 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc;
 
     fn change(kind: ChangeKind, path: &str) -> Change {
         Change {
@@ -336,7 +419,7 @@ mod tests {
         }
     }
 
-    fn drain(rx: &mut mpsc::UnboundedReceiver<ConnEvent>) -> Vec<(pb::EventType, String)> {
+    fn drain(rx: &mut EventQueue) -> Vec<(pb::EventType, String)> {
         let mut out = Vec::new();
         while let Ok(ConnEvent::Watch(e)) = rx.try_recv() {
             out.push((e.field_type, e.path));
@@ -347,7 +430,7 @@ mod tests {
     #[test]
     fn one_shot_fires_once_persistent_stays() {
         let hub = Hub::new(100);
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = event_channel();
         let c = hub.register_conn(7, tx);
         hub.add(c, WatchKind::Data, "/a").expect("add");
         hub.add(c, WatchKind::Persistent, "/a").expect("add");
@@ -367,7 +450,7 @@ mod tests {
     #[test]
     fn child_and_recursive_rules() {
         let hub = Hub::new(100);
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = event_channel();
         let c = hub.register_conn(1, tx);
         hub.add(c, WatchKind::Child, "/p").expect("add");
         hub.add(c, WatchKind::PersistentRecursive, "/p")
@@ -394,9 +477,41 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_that_does_not_read_gets_overflow_and_nothing_more() {
+        let hub = Hub::new(100);
+        let (tx, mut rx) = event_channel();
+        let c = hub.register_conn(1, tx);
+        hub.add(c, WatchKind::Persistent, "/a").expect("add");
+        let per_event = "/a".len() + 32;
+        let fits = EVENT_BACKLOG_BYTES / per_event;
+        for zxid in 0..(fits as u64 + 10) {
+            hub.fire(zxid, &[change(ChangeKind::NodeDataChanged, "/a")]);
+        }
+        hub.session_ended(1);
+        let mut events = 0;
+        let mut last = None;
+        while let Ok(ev) = rx.try_recv() {
+            if matches!(ev, ConnEvent::Watch(_)) {
+                events += 1;
+            }
+            last = Some(ev);
+        }
+        assert_eq!(events, fits);
+        assert!(matches!(last, Some(ConnEvent::Overflow)), "{last:?}");
+        // What was taken is free again: a connection that catches up is not penalised.
+        let (tx, mut rx) = event_channel();
+        let d = hub.register_conn(2, tx);
+        hub.add(d, WatchKind::Persistent, "/b").expect("add");
+        for zxid in 0..(3 * fits as u64) {
+            hub.fire(zxid, &[change(ChangeKind::NodeDataChanged, "/b")]);
+            assert!(matches!(rx.try_recv(), Ok(ConnEvent::Watch(_))));
+        }
+    }
+
+    #[test]
     fn limit_and_remove() {
         let hub = Hub::new(2);
-        let (tx, _rx) = mpsc::unbounded_channel();
+        let (tx, _rx) = event_channel();
         let c = hub.register_conn(1, tx);
         hub.add(c, WatchKind::Data, "/a").expect("add");
         hub.add(c, WatchKind::Data, "/a")
