@@ -195,6 +195,7 @@ impl Node {
             }),
             applied: watch::channel(snap_index).0,
             tree_index: std::sync::atomic::AtomicU64::new(snap_index),
+            queued: Default::default(),
         });
         let request_timeout = Duration::from_secs(10);
         let (tx, rx) = std::sync::mpsc::channel();

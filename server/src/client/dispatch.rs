@@ -118,6 +118,7 @@ fn propose_error(xid: i64, zxid: u64, e: ProposeError) -> pb::Response {
         ProposeError::TooLarge(_) => Code::TooLarge,
         ProposeError::Stopped => Code::NotReady,
         ProposeError::Deposed(_) => Code::NotReady,
+        ProposeError::Busy => Code::NotReady,
     };
     respond::error(xid, zxid, code, e.to_string())
 }

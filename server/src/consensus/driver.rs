@@ -211,13 +211,21 @@ impl RaftLoop {
         result
     }
 
+    /// Handles one input taken from the queue, freeing its place.
+    fn take(&mut self, input: Input) -> Result<(), StorageFailure> {
+        if input.is_heavy() {
+            self.shared.taken();
+        }
+        self.handle(input)
+    }
+
     fn run_inner(&mut self) -> Result<(), StorageFailure> {
         let mut next_tick = Instant::now() + self.cfg.tick;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
             match self.inputs.recv_timeout(wait) {
                 Ok(Input::Stop) => return Ok(()),
-                Ok(input) => self.handle(input)?,
+                Ok(input) => self.take(input)?,
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
@@ -225,7 +233,7 @@ impl RaftLoop {
             for _ in 0..8192 {
                 match self.inputs.try_recv() {
                     Ok(Input::Stop) => return Ok(()),
-                    Ok(input) => self.handle(input)?,
+                    Ok(input) => self.take(input)?,
                     Err(_) => break,
                 }
             }

@@ -45,6 +45,10 @@ pub enum ProposeError {
     /// The member is stopping (or its Raft loop failed).
     #[error("member is stopping")]
     Stopped,
+    /// The Raft loop already has [`INPUT_QUEUE`] proposals, reads and peer messages
+    /// waiting; nothing was proposed. Retry later or elsewhere.
+    #[error("member overloaded: too many requests wait for the raft loop")]
+    Busy,
     /// A leader's decision (it carries `leader_term`) reached the Raft loop, or
     /// committed, outside the term it was decided in; it did not and will not apply.
     #[error("decided as leader of term {0}, which this member no longer leads; not applied")]
@@ -138,6 +142,41 @@ pub struct Shared {
     /// The Raft index the tree reflects, stored while the tree's write lock is held, so
     /// that a reader holding the read lock sees an index and a tree that belong together.
     pub tree_index: std::sync::atomic::AtomicU64,
+    /// Proposals, ReadIndex requests and peer messages handed to the loop and not yet
+    /// taken by it (at most about [`INPUT_QUEUE`]).
+    pub queued: std::sync::atomic::AtomicUsize,
+}
+
+/// Most proposals, ReadIndex requests and peer messages waiting for the Raft loop. Beyond
+/// it a proposal or read fails with [`ProposeError::Busy`] and a peer message is dropped
+/// (Raft sends it again); reports and stop requests are always taken.
+pub const INPUT_QUEUE: usize = 100_000;
+
+impl Shared {
+    /// Takes a place in the loop's queue for one heavy input; false when it is full.
+    fn admit(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.queued.fetch_add(1, Ordering::AcqRel) < INPUT_QUEUE || {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            false
+        }
+    }
+
+    /// Gives back the place of a heavy input the loop took (or that was never sent).
+    pub(crate) fn taken(&self) {
+        self.queued
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl Input {
+    /// Whether this input counts against [`INPUT_QUEUE`].
+    pub(crate) fn is_heavy(&self) -> bool {
+        matches!(
+            self,
+            Input::Propose(..) | Input::ReadIndex(_) | Input::Peer(_)
+        )
+    }
 }
 
 /// A cheap, cloneable handle on the Raft loop.
@@ -161,10 +200,18 @@ impl RaftHandle {
         txn: rpb::Txn,
     ) -> impl std::future::Future<Output = Result<Committed, ProposeError>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
-        let sent = self.inputs.send(Input::Propose(txn, tx)).is_ok();
+        let sent = if self.shared.admit() {
+            let sent = self.inputs.send(Input::Propose(txn, tx)).is_ok();
+            if !sent {
+                self.shared.taken();
+            }
+            Ok(sent)
+        } else {
+            Err(ProposeError::Busy)
+        };
         let timeout = self.request_timeout;
         async move {
-            if !sent {
+            if !sent? {
                 return Err(ProposeError::Stopped);
             }
             match tokio::time::timeout(timeout, rx).await {
@@ -179,9 +226,13 @@ impl RaftHandle {
     /// the call was made (Raft ReadIndex). Returns the applied index reached.
     pub async fn read_barrier(&self) -> Result<u64, ProposeError> {
         let (tx, rx) = oneshot::channel();
-        self.inputs
-            .send(Input::ReadIndex(tx))
-            .map_err(|_| ProposeError::Stopped)?;
+        if !self.shared.admit() {
+            return Err(ProposeError::Busy);
+        }
+        if self.inputs.send(Input::ReadIndex(tx)).is_err() {
+            self.shared.taken();
+            return Err(ProposeError::Stopped);
+        }
         let index = match tokio::time::timeout(self.request_timeout, rx).await {
             Ok(Ok(r)) => r?,
             Ok(Err(_)) => return Err(ProposeError::Stopped),
@@ -230,9 +281,16 @@ impl RaftHandle {
         *self.shared.applied.borrow()
     }
 
-    /// Hands a peer's message to the loop.
-    pub fn step(&self, m: raft::eraftpb::Message) {
-        let _ = self.inputs.send(Input::Peer(m));
+    /// Hands a peer's message to the loop; false when the loop's queue is full and the
+    /// message was dropped (Raft sends it again).
+    pub fn step(&self, m: raft::eraftpb::Message) -> bool {
+        if !self.shared.admit() {
+            return false;
+        }
+        if self.inputs.send(Input::Peer(m)).is_err() {
+            self.shared.taken();
+        }
+        true
     }
 
     /// Tells the loop that a peer link failed.
@@ -243,5 +301,62 @@ impl RaftHandle {
     /// Asks the loop to stop.
     pub fn stop(&self) {
         let _ = self.inputs.send(Input::Stop);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A handle on a loop that never runs (the test reads what it was handed), as leader.
+    pub(crate) fn handle() -> (RaftHandle, std::sync::mpsc::Receiver<Input>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let shared = Arc::new(Shared {
+            tree: RwLock::new(DataTree::new()),
+            status: Mutex::new(RaftStatus {
+                id: 1,
+                role: Role::Leader,
+                leader_id: 1,
+                term: 1,
+                commit_index: 0,
+                applied_index: 0,
+                snapshot_index: 0,
+                stopped: false,
+                quorum_contact: None,
+            }),
+            applied: watch::channel(0).0,
+            tree_index: std::sync::atomic::AtomicU64::new(0),
+            queued: Default::default(),
+        });
+        let h = RaftHandle {
+            inputs: tx,
+            shared,
+            request_timeout: Duration::from_secs(1),
+        };
+        (h, rx)
+    }
+
+    #[tokio::test]
+    async fn a_full_loop_queue_refuses_proposals_and_drops_peer_messages_but_takes_reports() {
+        let (h, rx) = handle();
+        // The loop is stuck: nothing is taken.
+        let waiting: Vec<_> = (0..INPUT_QUEUE)
+            .map(|_| h.submit(rpb::Txn::new()))
+            .collect();
+        assert_eq!(
+            h.submit(rpb::Txn::new()).await.err(),
+            Some(ProposeError::Busy)
+        );
+        assert_eq!(h.read_barrier().await.err(), Some(ProposeError::Busy));
+        assert!(!h.step(raft::eraftpb::Message::default()));
+        h.report(Input::Unreachable(2));
+        let queued: Vec<Input> = rx.try_iter().collect();
+        assert_eq!(queued.len(), INPUT_QUEUE + 1);
+        assert!(matches!(queued.last(), Some(Input::Unreachable(2))));
+        // The loop takes one: there is room for one more.
+        h.shared.taken();
+        assert!(h.step(raft::eraftpb::Message::default()));
+        assert!(!h.step(raft::eraftpb::Message::default()));
+        drop(waiting);
     }
 }

@@ -117,7 +117,8 @@ async fn read_peer(
             Some(&TAG_RAFT) => {
                 let m = Message::parse_from_bytes(&frame[1..]).map_err(|e| e.to_string())?;
                 check_addressed(&m, from, my_id, voters)?;
-                raft.step(m);
+                // A full loop queue drops it; Raft sends it again.
+                let _ = raft.step(m);
             }
             Some(&TAG_TOUCH) => {
                 let t =

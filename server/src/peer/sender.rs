@@ -251,39 +251,9 @@ fn encode(m: &PeerMsg) -> Option<Bytes> {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::time::Duration;
-
-    use parking_lot::{Mutex, RwLock};
 
     use super::*;
-    use crate::consensus::handle::{RaftStatus, Role, Shared};
-    use crate::tree::DataTree;
-
-    fn handle() -> (RaftHandle, std::sync::mpsc::Receiver<Input>) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let shared = Arc::new(Shared {
-            tree: RwLock::new(DataTree::new()),
-            status: Mutex::new(RaftStatus {
-                id: 1,
-                role: Role::Leader,
-                leader_id: 1,
-                term: 1,
-                commit_index: 0,
-                applied_index: 0,
-                snapshot_index: 0,
-                stopped: false,
-                quorum_contact: None,
-            }),
-            applied: tokio::sync::watch::channel(0).0,
-            tree_index: std::sync::atomic::AtomicU64::new(0),
-        });
-        let h = RaftHandle {
-            inputs: tx,
-            shared,
-            request_timeout: Duration::from_secs(1),
-        };
-        (h, rx)
-    }
+    use crate::consensus::handle::tests::handle;
 
     fn msg(t: MessageType) -> Message {
         let mut m = Message::default();
