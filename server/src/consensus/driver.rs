@@ -276,6 +276,9 @@ impl RaftLoop {
                 self.snapshot_in_flight = false;
                 let keep = self.cfg.keep_entries;
                 self.node.mut_store().snapshot_taken(index, term, keep)?;
+                // Only files older than what the log now records durably may go.
+                let recorded = self.node.store().snapshot_metadata().index;
+                self.snapshots.prune_below(recorded);
                 self.last_snapshot = index;
                 info!(self.log, "snapshot taken"; "index" => index, "term" => term);
             }
@@ -551,6 +554,7 @@ impl RaftLoop {
                 StorageFailure::Snapshot(format!("writing snapshot {}: {e}", meta.index))
             })?;
         self.node.mut_store().install_snapshot(&meta)?;
+        self.snapshots.prune_below(meta.index);
         {
             // Connections are told to close before the new tree can be read, so no
             // client sees the snapshot's changes without the events a reconnect brings.
@@ -664,8 +668,16 @@ impl RaftLoop {
     }
 
     fn maybe_snapshot(&mut self) {
-        if self.snapshot_in_flight || self.applied < self.last_snapshot + self.cfg.snapshot_entries
-        {
+        if self.snapshot_in_flight {
+            return;
+        }
+        // A damaged file (found when a follower needed it) is replaced at once, from the
+        // tree in memory, whatever the number of entries since the last snapshot.
+        let damaged = self.snapshots.take_damaged();
+        if damaged {
+            warn!(self.log, "the snapshot file a follower needs is damaged; writing a fresh one"; "index" => self.last_snapshot);
+        }
+        if !damaged && self.applied < self.last_snapshot + self.cfg.snapshot_entries {
             return;
         }
         let (index, term) = (self.applied, self.applied_term);

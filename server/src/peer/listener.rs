@@ -1,8 +1,10 @@
-//! Incoming peer connections: hello, then Raft messages handed to the loop.
-use std::collections::BTreeSet;
+//! Incoming peer connections: hello, then Raft messages handed to the loop; one
+//! connection per peer (a newer one replaces the older).
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use futures::StreamExt;
+use parking_lot::Mutex;
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
 use slog::{debug, warn, Logger};
@@ -13,6 +15,36 @@ use tokio_util::sync::CancellationToken;
 use super::{TouchSink, HELLO_MAGIC, TAG_RAFT, TAG_TOUCH, TAG_TOUCH_ACK};
 use crate::consensus::handle::RaftHandle;
 use paddock::proto::replication as rpb;
+
+/// The connection each peer uses now: a newer one from the same peer replaces it.
+#[derive(Default)]
+struct Current {
+    next: u64,
+    by_peer: HashMap<u64, (u64, CancellationToken)>,
+}
+
+impl Current {
+    /// Makes a new connection of `peer` the current one, closing the one it replaces.
+    fn replace(&mut self, peer: u64) -> (u64, CancellationToken) {
+        self.next += 1;
+        let token = CancellationToken::new();
+        if let Some((_, old)) = self.by_peer.insert(peer, (self.next, token.clone())) {
+            old.cancel();
+        }
+        (self.next, token)
+    }
+
+    /// Forgets connection `generation` of `peer` if it is still the current one.
+    fn ended(&mut self, peer: u64, generation: u64) {
+        if self
+            .by_peer
+            .get(&peer)
+            .is_some_and(|(g, _)| *g == generation)
+        {
+            self.by_peer.remove(&peer);
+        }
+    }
+}
 
 /// Accepts peer connections until `stop` fires.
 #[allow(clippy::too_many_arguments)]
@@ -26,8 +58,11 @@ pub async fn serve(
     stop: CancellationToken,
     log: Logger,
 ) {
-    // A few connections per voter are plenty (reconnects overlap briefly).
-    let slots = Arc::new(Semaphore::new(voters.len() * 4));
+    // Connections that have not said who they are yet: a few per voter (reconnects
+    // overlap briefly). Once identified, a connection gives its slot back and counts
+    // as its peer's one connection.
+    let unidentified = Arc::new(Semaphore::new(voters.len() * 4));
+    let current = Arc::new(Mutex::new(Current::default()));
     loop {
         let (stream, addr) = tokio::select! {
             _ = stop.cancelled() => return,
@@ -40,25 +75,61 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            warn!(log, "too many peer connections; refusing one"; "from" => %addr);
+        let Ok(permit) = unidentified.clone().try_acquire_owned() else {
+            warn!(log, "too many peer connections waiting for their hello; refusing one"; "from" => %addr);
             continue;
         };
+        super::tune(&stream);
         let conn_log = log.new(slog::o!("from" => addr.to_string()));
-        let (raft, voters, stop, touches) =
-            (raft.clone(), voters.clone(), stop.clone(), touches.clone());
+        let (raft, voters, stop, touches, current) = (
+            raft.clone(),
+            voters.clone(),
+            stop.clone(),
+            touches.clone(),
+            current.clone(),
+        );
         tokio::spawn(async move {
-            let _permit = permit;
-            tokio::select! {
-                _ = stop.cancelled() => {}
-                r = read_peer(stream, my_id, &voters, max_frame, &raft, touches.as_ref()) => {
-                    if let Err(e) = r {
-                        debug!(conn_log, "peer connection ended"; "reason" => e);
-                    }
-                }
+            let ended = async {
+                let mut framed = paddock::codec::framed(stream, max_frame);
+                let from = tokio::select! {
+                    _ = stop.cancelled() => return Ok(()),
+                    r = hello(&mut framed, my_id, &voters) => r?,
+                };
+                drop(permit);
+                let (generation, replaced) = current.lock().replace(from);
+                let r = tokio::select! {
+                    _ = stop.cancelled() => Ok(()),
+                    _ = replaced.cancelled() => Err(format!("member {from} connected again; closing its older connection")),
+                    r = read_peer(framed, from, my_id, &voters, &raft, touches.as_ref()) => r,
+                };
+                current.lock().ended(from, generation);
+                r
+            };
+            if let Err(e) = ended.await {
+                debug!(conn_log, "peer connection ended"; "reason" => e);
             }
         });
     }
+}
+
+type PeerFramed = tokio_util::codec::Framed<TcpStream, paddock::codec::FrameCodec>;
+
+/// Reads the hello (within 5 s): the id of a voter other than this member.
+async fn hello(framed: &mut PeerFramed, my_id: u64, voters: &BTreeSet<u64>) -> Result<u64, String> {
+    let hello = match tokio::time::timeout(std::time::Duration::from_secs(5), framed.next()).await {
+        Ok(Some(Ok(h))) => h,
+        _ => return Err("no hello".into()),
+    };
+    if hello.len() != 16 || &hello[..8] != HELLO_MAGIC {
+        return Err("bad hello".into());
+    }
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&hello[8..]);
+    let from = u64::from_be_bytes(id);
+    if !voters.contains(&from) || from == my_id {
+        return Err(format!("hello from unknown member {from}"));
+    }
+    Ok(from)
 }
 
 /// Whether a Raft message that arrived on the link from `link_peer` may be stepped here: it
@@ -89,28 +160,13 @@ fn check_addressed(
 }
 
 async fn read_peer(
-    stream: TcpStream,
+    mut framed: PeerFramed,
+    from: u64,
     my_id: u64,
     voters: &BTreeSet<u64>,
-    max_frame: usize,
     raft: &RaftHandle,
     touches: &dyn TouchSink,
 ) -> Result<(), String> {
-    let _ = stream.set_nodelay(true);
-    let mut framed = paddock::codec::framed(stream, max_frame);
-    let hello = match tokio::time::timeout(std::time::Duration::from_secs(5), framed.next()).await {
-        Ok(Some(Ok(h))) => h,
-        _ => return Err("no hello".into()),
-    };
-    if hello.len() != 16 || &hello[..8] != HELLO_MAGIC {
-        return Err("bad hello".into());
-    }
-    let mut id = [0u8; 8];
-    id.copy_from_slice(&hello[8..]);
-    let from = u64::from_be_bytes(id);
-    if !voters.contains(&from) || from == my_id {
-        return Err(format!("hello from unknown member {from}"));
-    }
     while let Some(frame) = framed.next().await {
         let frame = frame.map_err(|e| e.to_string())?;
         match frame.first() {
@@ -154,6 +210,20 @@ mod tests {
         assert!(check_addressed(&msg(MessageType::MsgPropose, 1, 3), 2, 3, &voters).is_ok());
         assert!(check_addressed(&msg(MessageType::MsgReadIndex, 1, 3), 2, 3, &voters).is_ok());
         assert!(check_addressed(&msg(MessageType::MsgAppend, 2, 3), 2, 3, &voters).is_ok());
+    }
+
+    #[test]
+    fn a_newer_connection_of_a_peer_closes_the_older_one() {
+        let mut c = Current::default();
+        let (g1, t1) = c.replace(2);
+        let (g2, t2) = c.replace(2);
+        let (_, t3) = c.replace(3);
+        assert!(t1.is_cancelled() && !t2.is_cancelled() && !t3.is_cancelled());
+        // The replaced connection ending does not forget its successor.
+        c.ended(2, g1);
+        assert!(c.by_peer.contains_key(&2));
+        c.ended(2, g2);
+        assert!(!c.by_peer.contains_key(&2));
     }
 
     #[test]

@@ -16,10 +16,21 @@
 //! - Frames on the peer link may be as large as a whole snapshot (`max_peer_frame_bytes`,
 //!   1 GiB by default); the client link has a much smaller limit.
 //! - Inbound messages are accepted only from configured voters, addressed to this
-//!   member; the listener holds at most a few connections per voter.
+//!   member. At most a few connections per voter may be waiting for their hello; once a
+//!   connection has said which member it comes from, it replaces any older connection of
+//!   that member (which is closed), so connections a peer left behind (killed while
+//!   partitioned, say) never use up the listener.
+//! - A dead link is noticed: every peer socket sends keepalive probes after 2 s of
+//!   silence (a peer that vanished without closing is dropped within about 5 s), on Linux
+//!   sent data may stay unacknowledged for at most [`LINK_TIMEOUT`], and a sender's write
+//!   that makes no progress for [`LINK_TIMEOUT`] (plus 1 ms per KiB) ends the link. The
+//!   sender then re-dials, so after a partition heals the link is back within seconds,
+//!   not after TCP's retransmission backoff.
 //! - The link is not authenticated: peer ports belong on a trusted network.
 mod listener;
 mod sender;
+
+use std::time::Duration;
 
 pub use listener::serve as listen;
 pub use sender::PeerOutbox;
@@ -31,6 +42,25 @@ pub trait TouchSink: Send + Sync {
     fn touched(&self, from: u64, touch: &paddock::proto::replication::SessionTouch);
     /// The leader's answer to one of this member's rounds.
     fn acked(&self, from: u64, ack: &paddock::proto::replication::TouchAck);
+}
+
+/// How long a peer link may fail to make progress (sent data unacknowledged, a write
+/// stuck) before it is closed and re-dialled.
+pub const LINK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sets the socket options every peer link uses (see the module doc). Failing to set
+/// one leaves the system default; the link works either way.
+pub(crate) fn tune(stream: &tokio::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let sock = socket2::SockRef::from(stream);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(2))
+        .with_interval(Duration::from_secs(1));
+    #[cfg(target_os = "linux")]
+    let keepalive = keepalive.with_retries(3);
+    let _ = sock.set_tcp_keepalive(&keepalive);
+    #[cfg(target_os = "linux")]
+    let _ = sock.set_tcp_user_timeout(Some(LINK_TIMEOUT));
 }
 
 /// First bytes of every peer connection.

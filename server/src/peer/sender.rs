@@ -147,7 +147,7 @@ impl Link {
                     continue;
                 }
             };
-            let _ = stream.set_nodelay(true);
+            super::tune(&stream);
             backoff = Duration::from_millis(50);
             info!(self.log, "connected to peer"; "addr" => &self.addr);
             let mut framed = paddock::codec::framed(stream, self.max_frame);
@@ -172,17 +172,23 @@ impl Link {
                         Err(_) => break,
                     }
                 }
-                let mut failed = None;
-                for m in &batch {
-                    let Some(bytes) = encode(m) else { continue };
-                    if let Err(e) = framed.feed(bytes).await {
-                        failed = Some(e);
-                        break;
+                let frames: Vec<Bytes> = batch.iter().filter_map(encode).collect();
+                // A link that makes no progress fails (and is re-dialled) instead of
+                // holding the queue: LINK_TIMEOUT, plus 1 ms per KiB for big snapshots.
+                let bytes: usize = frames.iter().map(Bytes::len).sum();
+                let limit = super::LINK_TIMEOUT + Duration::from_millis((bytes / 1024) as u64);
+                let write = async {
+                    for f in frames {
+                        framed.feed(f).await?;
                     }
-                }
-                let flushed = match failed {
-                    Some(e) => Err(e),
-                    None => SinkExt::<Bytes>::flush(&mut framed).await,
+                    SinkExt::<Bytes>::flush(&mut framed).await
+                };
+                let flushed = match tokio::time::timeout(limit, write).await {
+                    Ok(r) => r,
+                    Err(_) => Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no progress writing {bytes} bytes for {limit:?}"),
+                    )),
                 };
                 match flushed {
                     Ok(()) => {

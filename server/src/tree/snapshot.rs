@@ -118,9 +118,11 @@ impl DataTree {
         w.buf
     }
 
-    /// Rebuilds a tree from [`snapshot`](Self::snapshot)'s bytes; see the module doc for
-    /// everything it checks. Never panics on any input.
-    pub fn restore(bytes: &[u8]) -> Result<DataTree, SnapshotError> {
+    /// Checks a snapshot's envelope without decoding it: magic, version, length and
+    /// checksum. Cheap next to [`restore`](Self::restore); a file that passes was written
+    /// whole by [`snapshot`](Self::snapshot) and not damaged since (short of a checksum
+    /// collision). Returns the body between the header and the checksum.
+    pub fn check_snapshot(bytes: &[u8]) -> Result<&[u8], SnapshotError> {
         if bytes.len() < MAGIC.len() {
             return Err(if MAGIC.starts_with(bytes) {
                 SnapshotError::Truncated
@@ -157,7 +159,14 @@ impl DataTree {
         if stored != computed {
             return Err(SnapshotError::Checksum { stored, computed });
         }
-        let mut r = Reader::new(&body[HEADER_LEN..]);
+        Ok(&body[HEADER_LEN..])
+    }
+
+    /// Rebuilds a tree from [`snapshot`](Self::snapshot)'s bytes; see the module doc for
+    /// everything it checks. Never panics on any input.
+    pub fn restore(bytes: &[u8]) -> Result<DataTree, SnapshotError> {
+        let body = Self::check_snapshot(bytes)?;
+        let mut r = Reader::new(body);
         let tree = decode(&mut r)?;
         if r.remaining() != 0 {
             return Err(corrupt(format!(

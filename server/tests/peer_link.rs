@@ -1,0 +1,46 @@
+//! The peer link under faults: connections a peer left behind never lock it out.
+mod common;
+
+use std::time::Duration;
+
+use paddock::CreateMode;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+const T: Duration = Duration::from_secs(30);
+
+/// Finding 6: a peer killed while partitioned leaves half-open connections on the other
+/// members' peer listeners. Before the fix the listener's cap (4 x voters) filled with
+/// them and every later connection, the restarted peer's included, was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_a_peer_left_behind_never_lock_its_new_one_out() {
+    let mut e = common::Ensemble::start(3, &[]);
+    let l = e.wait_leader(T);
+    let (y, z) = ((l + 1) % 3, (l + 2) % 3);
+    // y dies behind a partition and z goes down too: the leader's listener is empty.
+    e.kill(y);
+    e.kill(z);
+    // y's connections stay behind, half-open, saying they are y: more than the listener
+    // used to hold in all (4 x voters).
+    let mut stale = Vec::new();
+    for _ in 0..13 {
+        let mut s = TcpStream::connect(&e.members[l].peer)
+            .await
+            .expect("connect to the leader's peer port");
+        let mut hello = 16u32.to_be_bytes().to_vec();
+        hello.extend_from_slice(b"PDKPEER2");
+        hello.extend_from_slice(&e.members[y].id.to_be_bytes());
+        s.write_all(&hello).await.expect("hello");
+        stale.push(s);
+    }
+    // y comes back. Without z, nothing commits unless the leader hears y over y's new
+    // link.
+    e.spawn(y);
+    let c = common::client_at(&e.members[l].client, T).await;
+    let created = tokio::time::timeout(T, c.create("/after", b"", CreateMode::Persistent)).await;
+    assert!(
+        matches!(created, Ok(Ok(_))),
+        "no write committed with the leader and the restarted y: {created:?}"
+    );
+    drop(stale);
+}
