@@ -37,6 +37,8 @@ pub mod metrics;
 pub mod node;
 pub mod peer;
 pub mod sessions;
+#[cfg(test)]
+mod test_seed;
 pub mod tree;
 pub mod txn_codec;
 pub mod watch;

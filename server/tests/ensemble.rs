@@ -91,11 +91,26 @@ async fn leader_kill_mid_load_loses_no_acknowledged_write() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Writes are flowing before the kill, and flow again after the election.
+    let acked_at_least = |n: usize| {
+        let acked = acked.clone();
+        async move {
+            let deadline = std::time::Instant::now() + T;
+            while acked.lock().len() < n {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "fewer than {n} writes acknowledged"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    acked_at_least(20).await;
     e.kill(leader);
     let new_leader = e.wait_leader(T);
     assert_ne!(new_leader, leader);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = acked.lock().len();
+    acked_at_least(before + 20).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in writers {
         w.await.expect("writer");

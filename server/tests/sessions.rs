@@ -128,9 +128,46 @@ async fn closing_a_session_removes_its_ephemerals_at_once() {
         assert_eq!(r.exists("/eph/x").await.expect("exists"), None);
         assert_eq!(r.exists(&seq).await.expect("exists"), None);
     }
-    // A closed session can never be resumed.
+    // A closed session can never be resumed (this password is wrong, see below for the
+    // right one).
     let r = raw_connect(&e.members[2].client, id, vec![1; 16], 0).await;
     assert_eq!(r.err, pb::ErrorCode::SESSION_EXPIRED);
+    // With its own password: it resumes while it lives, and never once it was closed.
+    let (first, created) = raw_handshake(&e.members[0].client, 0, Vec::new(), 4000, 0).await;
+    assert_eq!(created.err, pb::ErrorCode::OK);
+    let (sid, password) = (created.session_id, created.password.clone());
+    drop(first);
+    let (mut resumed, r) = raw_handshake(
+        &e.members[1].client,
+        sid,
+        password.clone(),
+        4000,
+        created.session_zxid,
+    )
+    .await;
+    assert_eq!(
+        r.err,
+        pb::ErrorCode::OK,
+        "the right password resumes: {}",
+        r.message
+    );
+    let closed = raw_call(
+        &mut resumed,
+        1,
+        pb::Request_oneof_op::close_session(pb::CloseSessionRequest::new()),
+    )
+    .await;
+    assert_eq!(closed.err, pb::ErrorCode::OK);
+    for m in &e.members {
+        // Each member answers once it has applied the close.
+        let r = raw_connect(&m.client, sid, password.clone(), closed.zxid).await;
+        assert_eq!(
+            r.err,
+            pb::ErrorCode::SESSION_EXPIRED,
+            "a closed session resumed with its own password: {}",
+            r.message
+        );
+    }
     let r = raw_connect(&e.members[2].client, 0xdead_beef, vec![1; 16], 0).await;
     assert_eq!(
         r.err,
@@ -345,4 +382,50 @@ async fn session_churn_keeps_the_ensemble_available() {
     c.sync("/").await.expect("sync");
     assert!(c.children("/churn").await.expect("children").is_empty());
     e.wait_converged(T);
+}
+
+/// Lower bound: a session its client stopped pinging lives at least its timeout after
+/// the last request the member got from it (before, nothing checked that it was not
+/// expired early). Every read answered before `last request sent + timeout` must still
+/// show its ephemeral; a slow machine only makes the expiry later, never earlier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpinged_session_lives_at_least_its_timeout() {
+    let e = Ensemble::start(3, TICK);
+    let leader = e.wait_leader(T);
+    let reader = client_at(&e.members[leader].client, T).await;
+    reader
+        .create("/lower", b"", CreateMode::Persistent)
+        .await
+        .expect("parent");
+    let timeout = Duration::from_millis(2000);
+    let (mut framed, resp) =
+        raw_handshake(&e.members[(leader + 1) % 3].client, 0, Vec::new(), 2000, 0).await;
+    assert_eq!(resp.err, pb::ErrorCode::OK);
+    assert_eq!(resp.timeout_ms, 2000);
+    let mut cr = pb::CreateRequest::new();
+    cr.path = "/lower/eph".into();
+    cr.mode = pb::CreateMode::EPHEMERAL;
+    let sent = Instant::now();
+    let r = raw_call(&mut framed, 1, pb::Request_oneof_op::create(cr)).await;
+    assert_eq!(r.err, pb::ErrorCode::OK, "{}", r.message);
+    drop(framed);
+    let mut checked = 0;
+    let deadline = sent + T;
+    loop {
+        let present = reader.exists("/lower/eph").await.expect("exists").is_some();
+        let answered = Instant::now();
+        if answered < sent + timeout {
+            assert!(
+                present,
+                "expired {:?} after its last request, before its timeout of {timeout:?}",
+                answered - sent
+            );
+            checked += 1;
+        } else if !present {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the session never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(checked > 0, "no read was answered within the timeout");
 }

@@ -380,10 +380,7 @@ impl RaftLoop {
     /// answers (and de-duplicates) reads by context, so contexts are unique across
     /// members and boots: no read is ever answered for another.
     fn read_ctx(&self, n: u64) -> Vec<u8> {
-        let mut ctx = Vec::with_capacity(16);
-        ctx.extend_from_slice(&self.cfg.id.to_be_bytes());
-        ctx.extend_from_slice(&n.to_be_bytes());
-        ctx
+        read_ctx(self.cfg.id, n)
     }
 
     /// While leading, asks a quorum to confirm the lead every heartbeat interval: the
@@ -516,12 +513,7 @@ impl RaftLoop {
 
     /// The read number in a context this member made, if it did.
     fn read_number(&self, ctx: &[u8]) -> Option<u64> {
-        if ctx.len() != 16 || ctx[..8] != self.cfg.id.to_be_bytes() {
-            return None;
-        }
-        let mut n = [0u8; 8];
-        n.copy_from_slice(&ctx[8..]);
-        Some(u64::from_be_bytes(n))
+        read_number(self.cfg.id, ctx)
     }
 
     fn on_soft_state(&mut self, role: StateRole, leader: u64) {
@@ -724,5 +716,43 @@ impl RaftLoop {
                 None
             },
         };
+    }
+}
+
+/// The ReadIndex context of `member`'s read number `n` (whose top half is random per boot).
+/// raft-rs answers and de-duplicates reads by context, so contexts must never collide
+/// between members, nor between boots of one member.
+fn read_ctx(member: u64, n: u64) -> Vec<u8> {
+    let mut ctx = Vec::with_capacity(16);
+    ctx.extend_from_slice(&member.to_be_bytes());
+    ctx.extend_from_slice(&n.to_be_bytes());
+    ctx
+}
+
+/// The read number in `ctx` if it is a context of `member`'s (see [`read_ctx`]).
+fn read_number(member: u64, ctx: &[u8]) -> Option<u64> {
+    if ctx.len() != 16 || ctx[..8] != member.to_be_bytes() {
+        return None;
+    }
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&ctx[8..]);
+    Some(u64::from_be_bytes(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Finding 8: contexts used to be the bare counter, from 1 on every member and at
+    /// every boot, so two members' first reads had the same context.
+    #[test]
+    fn read_contexts_never_collide_between_members_or_boots() {
+        let (boot_a, boot_b) = (7u64 << 32, 9u64 << 32);
+        assert_ne!(read_ctx(1, boot_a | 1), read_ctx(2, boot_a | 1));
+        assert_ne!(read_ctx(1, boot_a | 1), read_ctx(1, boot_b | 1));
+        assert_eq!(read_number(1, &read_ctx(1, boot_a | 5)), Some(boot_a | 5));
+        // Another member's context, or an old 8-byte one, is not one of ours.
+        assert_eq!(read_number(2, &read_ctx(1, boot_a | 5)), None);
+        assert_eq!(read_number(1, &5u64.to_be_bytes()), None);
     }
 }

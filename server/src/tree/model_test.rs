@@ -767,7 +767,7 @@ fn run(ops: Vec<Op>) -> bool {
 fn tree_matches_model() {
     QuickCheck::new()
         .tests(400)
-        .rng(Gen::new(120))
+        .rng(crate::test_seed::gen("tree_matches_model", 120))
         .quickcheck(run as fn(Vec<Op>) -> bool);
 }
 
@@ -775,7 +775,7 @@ fn tree_matches_model() {
 /// are reached regardless of the random sizes above.
 #[test]
 fn tree_matches_model_long() {
-    let mut g = Gen::new(100);
+    let mut g = crate::test_seed::gen("tree_matches_model_long", 100);
     let ops: Vec<Op> = (0..3000).map(|_| Op::arbitrary(&mut g)).collect();
     assert!(run(ops));
 }
