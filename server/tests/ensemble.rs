@@ -152,6 +152,9 @@ async fn lagging_member_catches_up_by_log_and_by_snapshot() {
     let mut e = Ensemble::start(3, &["--snapshot-entries", "50"]);
     let leader = e.wait_leader(T);
     let lagger = (leader + 1) % 3;
+    let had = e.status(lagger).expect("status")["applied_index"]
+        .as_u64()
+        .expect("applied_index");
     e.stop(lagger);
     let c = client_at(&e.members[leader].client, T).await;
     c.create("/lag", b"", CreateMode::Persistent)
@@ -167,6 +170,19 @@ async fn lagging_member_catches_up_by_log_and_by_snapshot() {
     e.wait_converged(T);
     let lc = client_at(&e.members[lagger].client, T).await;
     assert_eq!(lc.children("/lag").await.expect("children").len(), 300);
+    // It really was a snapshot: the lagger says it installed one, and its snapshot is
+    // past everything it had applied before it stopped.
+    let log = std::fs::read_to_string(e.members[lagger].dir.with_extension("log")).expect("log");
+    assert!(
+        log.contains("installed a snapshot from the leader"),
+        "the lagger caught up without a snapshot"
+    );
+    let status = e.status(lagger).expect("status");
+    let snapshot = status["snapshot_index"].as_u64().expect("snapshot_index");
+    assert!(
+        snapshot > had,
+        "snapshot {snapshot}, applied before the stop {had}"
+    );
     // A short lag is caught up from the log.
     e.stop(lagger);
     for i in 0..10 {
