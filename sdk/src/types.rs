@@ -223,6 +223,17 @@ pub enum OpResult {
     Check,
 }
 
+/// Whether a request is a write of its session's ordered stream: it names the previous
+/// write (`prev_write_xid`), the ensemble applies it only right after that one, and the
+/// SDK resends it after a reconnect. Client and server decide this with this one function.
+pub fn is_ordered_write(op: &pb::Request_oneof_op) -> bool {
+    use pb::Request_oneof_op as O;
+    matches!(
+        op,
+        O::create(_) | O::delete(_) | O::set_data(_) | O::multi(_) | O::check(_)
+    )
+}
+
 /// Converts a multi operation to its wire form.
 pub fn op_to_proto(op: &Op) -> pb::MultiOp {
     let mut m = pb::MultiOp::new();

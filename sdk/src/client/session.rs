@@ -601,15 +601,6 @@ async fn serve(
 
 type Writer = FramedWrite<tokio::net::tcp::OwnedWriteHalf, crate::codec::FrameCodec>;
 
-/// Whether `op` is a write of the session's ordered stream (see [`WriteChain`]).
-fn is_write(op: &pb::Request_oneof_op) -> bool {
-    use pb::Request_oneof_op as O;
-    matches!(
-        op,
-        O::create(_) | O::delete(_) | O::set_data(_) | O::multi(_) | O::check(_)
-    )
-}
-
 /// Queues one request (with the next xid) for writing and announces it to the reader.
 /// A write gets its place in the session's order here.
 #[allow(clippy::too_many_arguments)]
@@ -624,7 +615,7 @@ async fn feed_request(
     hook: Hook,
 ) -> std::result::Result<(), String> {
     let close = matches!(op, pb::Request_oneof_op::close_session(_));
-    let write = is_write(&op);
+    let write = crate::types::is_ordered_write(&op);
     let xid = *next_xid;
     *next_xid += 1;
     let mut req = pb::Request::new();

@@ -168,16 +168,6 @@ struct WriteOrder {
     oldest_pending_xid: i64,
 }
 
-/// Whether `op` is a write of the session's ordered stream (it carries a [`WriteOrder`]
-/// and is proposed even when refused, see [`refused`]).
-fn is_ordered_write(op: &pb::Request_oneof_op) -> bool {
-    use pb::Request_oneof_op as O;
-    matches!(
-        op,
-        O::create(_) | O::delete(_) | O::set_data(_) | O::multi(_) | O::check(_)
-    )
-}
-
 /// The replicated transaction for a session's request, stamped now.
 fn session_txn(pipe: &Pipe, xid: i64, order: WriteOrder) -> rpb::Txn {
     let mut txn = rpb::Txn::new();
@@ -237,7 +227,7 @@ fn route(
         O::ping(_) | O::close_session(_) => Ok(()),
     };
     if let Err(rejection) = checked {
-        if is_ordered_write(&op) {
+        if paddock::types::is_ordered_write(&op) {
             return refused(ctx, pipe, xid, order, rejection);
         }
         let (code, message) = rejection;
