@@ -408,12 +408,13 @@ struct NodeAdmin {
 
 impl AdminSource for NodeAdmin {
     fn status(&self) -> Status {
-        let s = self.raft.status();
-        // The digest and the index it belongs to come from under one lock: members at
-        // the same `applied_index` must report the same digest even while writes flow.
-        let (digest, znodes, sessions, applied) = {
+        // The digest, the index it belongs to and the Raft status come from under one
+        // lock: members at the same `applied_index` must report the same digest even
+        // while writes flow, and the snapshot and commit indexes never trail the tree.
+        let (s, digest, znodes, sessions, applied) = {
             let (tree, index) = self.raft.tree_at();
             (
+                self.raft.status(),
                 tree.digest(),
                 tree.node_count(),
                 tree.session_count(),

@@ -556,10 +556,13 @@ impl RaftLoop {
                 .tree_index
                 .store(meta.index, std::sync::atomic::Ordering::Release);
             self.observer.restored(meta.index);
+            self.applied = meta.index;
+            self.applied_term = meta.term;
+            self.last_snapshot = meta.index;
+            // Published under the tree's lock, so a status read beside the tree never
+            // shows the new tree with the old indexes.
+            self.publish();
         }
-        self.applied = meta.index;
-        self.applied_term = meta.term;
-        self.last_snapshot = meta.index;
         // Waiters (linearizable reads, sync, resumes, grants) watch this, and on an idle
         // ensemble no entry may follow the snapshot to move it.
         self.shared.applied.send_replace(self.applied);
@@ -640,6 +643,7 @@ impl RaftLoop {
             self.shared
                 .tree_index
                 .store(self.applied, std::sync::atomic::Ordering::Release);
+            self.publish();
         }
         for (id, committed) in done {
             // Earlier proposals of this boot that never applied were dropped.
@@ -693,7 +697,9 @@ impl RaftLoop {
         });
     }
 
-    fn publish(&mut self) {
+    /// Publishes the Raft status. Called under the tree's write lock wherever the tree
+    /// moves, so that readers holding the tree's read lock see a status that matches it.
+    fn publish(&self) {
         let raft = &self.node.raft;
         let role = match raft.state {
             StateRole::Follower => Role::Follower,
