@@ -66,6 +66,9 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 << 20;
 pub const DEFAULT_MAX_PEER_FRAME_BYTES: usize = 1 << 30;
 /// Default largest number of watches per session on one member.
 pub const DEFAULT_MAX_WATCHES_PER_SESSION: usize = 100_000;
+
+/// Default byte budget of the change history persistent watches are replayed from.
+pub const DEFAULT_WATCH_HISTORY_BYTES: usize = crate::watch::history::HISTORY_BYTES;
 /// Default period of the leader's container/TTL check, in ms.
 pub const DEFAULT_CONTAINER_CHECK_MS: u64 = 1000;
 /// Largest member id: a session id carries its creating member's id in its top byte,
@@ -140,6 +143,10 @@ pub struct Args {
     /// Largest number of watches one session may hold on a member. [default: 100000]
     #[arg(long, value_name = "N")]
     pub max_watches_per_session: Option<usize>,
+    /// Bytes of recent changes kept to replay to persistent watches after their
+    /// client reconnects (a path's length plus 48 per change). [default: 8388608]
+    #[arg(long, value_name = "BYTES")]
+    pub watch_history_bytes: Option<usize>,
     /// How often the leader looks for empty containers and expired TTL nodes, in ms.
     /// [default: 1000]
     #[arg(long, value_name = "MS")]
@@ -178,6 +185,7 @@ struct FileConfig {
     max_peer_frame_bytes: Option<usize>,
     max_connections: Option<usize>,
     max_watches_per_session: Option<usize>,
+    watch_history_bytes: Option<usize>,
     container_check_ms: Option<u64>,
     session_tick_ms: Option<u64>,
     min_session_timeout_ms: Option<u64>,
@@ -304,6 +312,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Largest number of watches one session may hold on a member.
     pub max_watches_per_session: usize,
+    /// Byte budget of the change history persistent watches are replayed from.
+    pub watch_history_bytes: usize,
     /// How often the leader looks for empty containers and expired TTL nodes.
     pub container_check: Duration,
     /// Session tick (ZooKeeper's tickTime); the unit of the session timeout defaults.
@@ -358,6 +368,7 @@ impl Config {
             max_peer_frame_bytes: DEFAULT_MAX_PEER_FRAME_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_watches_per_session: DEFAULT_MAX_WATCHES_PER_SESSION,
+            watch_history_bytes: DEFAULT_WATCH_HISTORY_BYTES,
             container_check: Duration::from_millis(DEFAULT_CONTAINER_CHECK_MS),
             session_tick,
             min_session_timeout: session_tick * 2,
@@ -494,6 +505,11 @@ impl Config {
             ),
             DEFAULT_MAX_WATCHES_PER_SESSION as u64,
         )? as usize;
+        let watch_history_bytes = limit(
+            "watch_history_bytes",
+            as_u64(args.watch_history_bytes.or(file.watch_history_bytes)),
+            DEFAULT_WATCH_HISTORY_BYTES as u64,
+        )? as usize;
         let container_check_ms = limit(
             "container_check_ms",
             args.container_check_ms.or(file.container_check_ms),
@@ -552,6 +568,7 @@ impl Config {
             max_peer_frame_bytes,
             max_connections,
             max_watches_per_session,
+            watch_history_bytes,
             container_check: Duration::from_millis(container_check_ms),
             session_tick: Duration::from_millis(session_tick_ms),
             min_session_timeout: Duration::from_millis(min_ms),

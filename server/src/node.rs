@@ -111,10 +111,11 @@ impl ApplyObserver for Notifier {
     fn applied(&mut self, zxid: u64, changes: &[Change]) {
         self.hub.fire(zxid, changes);
     }
-    fn restored(&mut self, _zxid: u64) {
+    fn restored(&mut self, zxid: u64) {
         // What changed is unknown: every client reconnects and re-registers its
-        // watches with its last seen zxid, and those fire for whatever changed.
-        self.hub.close_all();
+        // watches with its last seen zxid; one-shot ones fire for whatever changed,
+        // persistent ones are replayed from another member's history or told to resync.
+        self.hub.tree_replaced(zxid);
     }
     fn session_opened(&mut self, session: u64, timeout_ms: u32) {
         self.sessions.opened(session, timeout_ms);
@@ -216,7 +217,13 @@ impl Node {
         };
 
         let stop = CancellationToken::new();
-        let hub = Arc::new(Hub::new(config.max_watches_per_session));
+        // The history of changes starts at the tree as restored: the log replayed after it
+        // is recorded as it applies.
+        let hub = Arc::new(Hub::with_history(
+            config.max_watches_per_session,
+            snap_index,
+            config.watch_history_bytes,
+        ));
         let sessions = Arc::new(Sessions::new(
             raft.clone(),
             config.session_tick,

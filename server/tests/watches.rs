@@ -248,3 +248,147 @@ async fn watches_set_before_a_disconnect_fire_for_changes_made_while_away() {
         .expect("event");
     assert_eq!(ev.kind, EventKind::NodeCreated);
 }
+
+/// Changes a watched node in every way while the watcher's member is paused, and
+/// returns the events a persistent and a persistent-recursive watch on `/away` must
+/// see for them, in order.
+async fn change_while_away(other: &Client) -> (Vec<(EventKind, String)>, Vec<(EventKind, String)>) {
+    use paddock::Op;
+    other.set("/away", b"1", None).await.expect("set");
+    other
+        .create("/away/a", b"", CreateMode::Persistent)
+        .await
+        .expect("create");
+    // One transaction, two changes below the watched node.
+    other
+        .multi(&[
+            Op::SetData {
+                path: "/away/a".into(),
+                data: b"2".to_vec(),
+                version: -1,
+            },
+            Op::Create {
+                path: "/away/b".into(),
+                data: Vec::new(),
+                mode: CreateMode::Persistent,
+                ttl_ms: 0,
+            },
+        ])
+        .await
+        .expect("multi");
+    other.delete("/away/a", None).await.expect("delete");
+    let e = |k, p: &str| (k, p.to_string());
+    let own = vec![
+        e(EventKind::NodeDataChanged, "/away"),
+        e(EventKind::NodeChildrenChanged, "/away"),
+        e(EventKind::NodeChildrenChanged, "/away"),
+        e(EventKind::NodeChildrenChanged, "/away"),
+    ];
+    let below = vec![
+        e(EventKind::NodeDataChanged, "/away"),
+        e(EventKind::NodeCreated, "/away/a"),
+        e(EventKind::NodeDataChanged, "/away/a"),
+        e(EventKind::NodeCreated, "/away/b"),
+        e(EventKind::NodeDeleted, "/away/a"),
+    ];
+    (own, below)
+}
+
+/// A client on follower `f` (then the others), with a persistent and a recursive
+/// watch on `/away`.
+async fn watcher_on(
+    e: &Ensemble,
+    f: usize,
+) -> (Client, paddock::WatchStream, paddock::WatchStream) {
+    let n = e.members.len();
+    let order: Vec<String> = (0..n)
+        .map(|i| e.members[(f + i) % n].client.clone())
+        .collect();
+    let cfg = ClientConfig::new(order)
+        .in_order(true)
+        .session_timeout(Duration::from_millis(4000));
+    let c = Client::connect_with(cfg).await.expect("connect");
+    c.create("/away", b"", CreateMode::Persistent)
+        .await
+        .expect("create");
+    let own = c.add_watch("/away", false).await.expect("add_watch");
+    let below = c.add_watch("/away", true).await.expect("add_watch");
+    (c, own, below)
+}
+
+/// The next `n` events of a stream, then proof that nothing else follows soon.
+async fn next_events(s: &mut paddock::WatchStream, n: usize) -> Vec<(EventKind, String)> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match tokio::time::timeout(T, s.next()).await {
+            Ok(Some(ev)) => out.push((ev.kind, ev.path)),
+            Ok(None) => panic!("the stream ended after {out:?}"),
+            Err(_) => panic!("only {out:?} within {T:?}"),
+        }
+    }
+    let more = tokio::time::timeout(Duration::from_millis(500), s.next()).await;
+    assert!(more.is_err(), "more than expected after {out:?}: {more:?}");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_watches_get_the_changes_made_while_their_client_was_away() {
+    let mut e = Ensemble::start(3, TICK);
+    let leader = e.wait_leader(T);
+    let f = (leader + 1) % 3;
+    let (c, mut own, mut below) = watcher_on(&e, f).await;
+    // The watcher's member stops: its client only notices after its read timeout,
+    // well after every change below was made.
+    e.pause(f);
+    let other = client_at(&e.members[leader].client, T).await;
+    let (want_own, want_below) = change_while_away(&other).await;
+    assert_eq!(next_events(&mut own, want_own.len()).await, want_own);
+    assert_eq!(next_events(&mut below, want_below.len()).await, want_below);
+    // And the streams go on live.
+    other.set("/away", b"3", None).await.expect("set");
+    for s in [&mut own, &mut below] {
+        let ev = tokio::time::timeout(T, s.next())
+            .await
+            .expect("in time")
+            .expect("event");
+        assert_eq!(ev.kind, EventKind::NodeDataChanged);
+    }
+    drop(c);
+    e.resume(f);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_watch_whose_missed_events_are_gone_ends_with_resync_needed() {
+    // A history of one byte forgets every change at once.
+    let mut args = TICK.to_vec();
+    args.extend(["--watch-history-bytes", "1"]);
+    let mut e = Ensemble::start(3, &args);
+    let leader = e.wait_leader(T);
+    let f = (leader + 1) % 3;
+    let (c, mut own, mut below) = watcher_on(&e, f).await;
+    e.pause(f);
+    let other = client_at(&e.members[leader].client, T).await;
+    change_while_away(&other).await;
+    for s in [&mut own, &mut below] {
+        let ev = tokio::time::timeout(T, s.next())
+            .await
+            .expect("in time")
+            .expect("an explicit end, not silence");
+        assert_eq!(
+            (ev.kind, ev.path.as_str()),
+            (EventKind::ResyncNeeded, "/away")
+        );
+        let end = tokio::time::timeout(T, s.next()).await.expect("in time");
+        assert!(end.is_none(), "the stream ends after resync: {end:?}");
+    }
+    // The session itself is fine: the client reads again and watches anew.
+    assert_eq!(c.get("/away").await.expect("get").0, b"1");
+    let mut fresh = c.add_watch("/away", false).await.expect("add_watch");
+    other.set("/away", b"4", None).await.expect("set");
+    let ev = tokio::time::timeout(T, fresh.next())
+        .await
+        .expect("in time")
+        .expect("event");
+    assert_eq!(ev.kind, EventKind::NodeDataChanged);
+    e.resume(f);
+}

@@ -8,12 +8,14 @@
 //! - JSON: one compact object per line, `{"type":"NodeDataChanged","path":"/a/b","zxid":31}`.
 //!
 //! Nothing else goes to stdout; once the watch is set, `watching PATH` is printed on
-//! stderr. Exits 0 after `--count` events, or on SIGINT/SIGTERM (or when stdout is
-//! closed by its reader); exits 1 if the session expires or the watch ends otherwise.
+//! stderr. Events missed while the client reconnected are printed once it is back.
+//! Exits 0 after `--count` events, or on SIGINT/SIGTERM (or when stdout is closed by
+//! its reader); exits 1 if the session expires or the watch ends otherwise, including
+//! after a `ResyncNeeded` line (missed events could not be replayed).
 use std::io::Write;
 
 use futures::StreamExt;
-use paddock::{Client, State, WatchedEvent};
+use paddock::{Client, EventKind, State, WatchedEvent};
 use serde_json::json;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -42,6 +44,13 @@ pub async fn run(ctx: &Ctx, client: &Client, args: &WatchArgs) -> anyhow::Result
                 Some(event) => {
                     if !print_line(&event_line(ctx.output, &event))? {
                         return Ok(());
+                    }
+                    if event.kind == EventKind::ResyncNeeded {
+                        return Err(anyhow::anyhow!(
+                            "events on {} were missed while disconnected and cannot be \
+                             replayed (resync needed): read the state again and watch anew",
+                            args.path
+                        ));
                     }
                     seen += 1;
                     if args.count.is_some_and(|n| seen >= n) {

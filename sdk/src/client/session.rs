@@ -717,24 +717,26 @@ async fn rewatch(
     inflight: &mpsc::UnboundedSender<InFlight>,
     next_xid: &mut i64,
 ) -> std::result::Result<(), String> {
-    let relative_zxid = shared.last_zxid.load(Ordering::Acquire);
-    let live = shared.watches.lock().live();
-    if live.is_empty() {
+    let last_zxid = shared.last_zxid.load(Ordering::Acquire);
+    let plan = shared.watches.lock().rewatch_plan(last_zxid);
+    if plan.is_empty() {
         return Ok(());
     }
-    for chunk in chunk_watches(live, SET_WATCHES_CHUNK_BYTES) {
-        let op = pb::Request_oneof_op::set_watches(set_watches_request(relative_zxid, &chunk));
-        feed_request(
-            writer,
-            inflight,
-            shared,
-            next_xid,
-            op,
-            false,
-            None,
-            Hook::Rewatch(chunk),
-        )
-        .await?;
+    for (relative_zxid, group) in plan {
+        for chunk in chunk_watches(group, SET_WATCHES_CHUNK_BYTES) {
+            let op = pb::Request_oneof_op::set_watches(set_watches_request(relative_zxid, &chunk));
+            feed_request(
+                writer,
+                inflight,
+                shared,
+                next_xid,
+                op,
+                false,
+                None,
+                Hook::Rewatch(chunk),
+            )
+            .await?;
+        }
     }
     SinkExt::<bytes::Bytes>::flush(writer)
         .await
@@ -763,6 +765,8 @@ async fn read_loop(
     mut stop: oneshot::Receiver<()>,
 ) -> (Ended, Vec<InFlight>) {
     let mut pending: VecDeque<InFlight> = VecDeque::new();
+    // The highest zxid a response on this connection carried.
+    let mut answered = 0u64;
     let ended = loop {
         let next = tokio::select! {
             _ = &mut stop => break Ended::Lost("connection given up".into()),
@@ -792,7 +796,7 @@ async fn read_loop(
                         path: ev.path,
                         zxid: ev.zxid,
                     };
-                    shared.watches.lock().route(&event);
+                    shared.watches.lock().route(&event, ev.change_index);
                 }
                 continue;
             }
@@ -818,6 +822,7 @@ async fn read_loop(
             break Ended::Lost(reason);
         }
         shared.last_zxid.fetch_max(resp.zxid, Ordering::AcqRel);
+        answered = answered.max(resp.zxid);
         if resp.lease_ms > 0 {
             // The member counted the lease from when it served the request, which was
             // after the request was sent: counting from `sent` never overstates it.
@@ -850,6 +855,7 @@ async fn read_loop(
     while let Ok(f) = inflight.try_recv() {
         pending.push_back(f);
     }
+    shared.watches.lock().connection_ended(answered);
     let reason = match &ended {
         Ended::Lost(r) => r.clone(),
         Ended::Expired => "session expired".into(),
@@ -890,7 +896,7 @@ fn apply_hook(shared: &Shared, hook: Hook, resp: &pb::Response) -> std::result::
                     &resp.result,
                     Some(pb::Response_oneof_result::exists(e)) if e.has_stat()
                 );
-                shared.watches.lock().register(reg, exists);
+                shared.watches.lock().register(reg, exists, resp.zxid);
             }
         }
         Hook::Remove { path, kind } => {
@@ -907,6 +913,8 @@ fn apply_hook(shared: &Shared, hook: Hook, resp: &pb::Response) -> std::result::
                 }
                 // Not (all) registered and never will be: tell their owners.
                 shared.watches.lock().drop_watches(&chunk, &err);
+            } else {
+                shared.watches.lock().confirm(&chunk);
             }
         }
     }

@@ -230,7 +230,18 @@ async fn watches_are_reregistered_first_after_a_reconnect() {
     assert_eq!(hello.last_zxid_seen, 9);
     assert_eq!(states.next().await, Some(State::Connected { server_id: 1 }));
 
-    // First the re-registration, relative to the last seen zxid.
+    // First the re-registration: persistent watches relative to the zxid their
+    // streams are complete up to (the last answer on the lost connection), then the
+    // one-shot ones relative to the last seen zxid.
+    let req = request(&mut conn).await;
+    let sw = req.get_set_watches();
+    assert_eq!(sw.relative_zxid, 9);
+    assert!(sw.data_watches.is_empty() && sw.exist_watches.is_empty());
+    assert_eq!(
+        sw.persistent_recursive_watches.to_vec(),
+        vec!["/r".to_string()]
+    );
+    let persistent_xid = req.xid;
     let req = request(&mut conn).await;
     let sw = req.get_set_watches();
     assert_eq!(sw.relative_zxid, 9);
@@ -238,10 +249,14 @@ async fn watches_are_reregistered_first_after_a_reconnect() {
     assert_eq!(sw.exist_watches.to_vec(), vec!["/e".to_string()]);
     assert!(sw.child_watches.is_empty());
     assert!(sw.persistent_watches.is_empty());
-    assert_eq!(
-        sw.persistent_recursive_watches.to_vec(),
-        vec!["/r".to_string()]
-    );
+    assert!(sw.persistent_recursive_watches.is_empty());
+    respond(
+        &mut conn,
+        persistent_xid,
+        9,
+        pb::Response_oneof_result::set_watches(pb::SetWatchesResponse::new()),
+    )
+    .await;
     // The member fires what changed in between, then answers.
     fire(&mut conn, pb::EventType::NODE_DATA_CHANGED, "/d", 10).await;
     respond(

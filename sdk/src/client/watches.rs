@@ -5,6 +5,13 @@
 //! while the reader handles frames, in the order they arrive, so an event is always
 //! routed before the response that follows it is handed to its caller, and a watch is
 //! registered locally exactly when the response that set it on the member arrives.
+//!
+//! A persistent watch's stream has no gaps and no repeats across reconnects: each
+//! stream knows the zxid up to which it had every event (the last zxid a member
+//! answered at on a connection where the watch was registered), re-registers from
+//! there so the member replays what it missed, and drops any event not after the last
+//! one it delivered (events are named by zxid and change index). When the member can
+//! no longer replay that far, the stream ends with [`EventKind::ResyncNeeded`].
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -41,6 +48,12 @@ pub enum EventKind {
     ChildWatchRemoved,
     /// A persistent watch was removed.
     PersistentWatchRemoved,
+    /// The last item of a persistent watch's stream: after a reconnect the member could
+    /// not replay the events the watch missed (its history no longer reaches back that
+    /// far, or its tree was replaced by a snapshot), so events between the previous
+    /// item and `zxid` may be missing. The watch is gone: read the state again and add
+    /// a new watch. Every persistent watch on `path` ends this way at once.
+    ResyncNeeded,
 }
 
 impl EventKind {
@@ -55,6 +68,7 @@ impl EventKind {
             pb::EventType::DATA_WATCH_REMOVED => EventKind::DataWatchRemoved,
             pb::EventType::CHILD_WATCH_REMOVED => EventKind::ChildWatchRemoved,
             pb::EventType::PERSISTENT_WATCH_REMOVED => EventKind::PersistentWatchRemoved,
+            pb::EventType::RESYNC_NEEDED => EventKind::ResyncNeeded,
         })
     }
 
@@ -68,6 +82,7 @@ impl EventKind {
             EventKind::DataWatchRemoved => pb::EventType::DATA_WATCH_REMOVED,
             EventKind::ChildWatchRemoved => pb::EventType::CHILD_WATCH_REMOVED,
             EventKind::PersistentWatchRemoved => pb::EventType::PERSISTENT_WATCH_REMOVED,
+            EventKind::ResyncNeeded => pb::EventType::RESYNC_NEEDED,
         }
     }
 }
@@ -162,9 +177,12 @@ impl Future for WatchFuture {
 }
 
 /// A persistent watch as a stream of events, in zxid order. It stays registered
-/// across reconnects and ends (yields `None`) after the watch is removed with
-/// [`Client::remove_watches`](crate::Client::remove_watches), when the session
-/// expires or is closed, or if the watch could not be re-registered after a reconnect.
+/// across reconnects, and events that happened while the client was disconnected are
+/// delivered once it is back, each exactly once. It ends (yields `None`) after the
+/// watch is removed with [`Client::remove_watches`](crate::Client::remove_watches),
+/// when the session expires or is closed, if the watch could not be re-registered
+/// after a reconnect, or right after an [`EventKind::ResyncNeeded`] item (the missed
+/// events could not be replayed).
 ///
 /// Events are buffered without bound until the stream is polled. Dropping the stream
 /// stops local delivery; the member keeps the watch until `remove_watches` or the next
@@ -191,6 +209,36 @@ impl Stream for WatchStream {
 
 type OnceTx = oneshot::Sender<Result<WatchedEvent>>;
 type StreamTx = mpsc::UnboundedSender<WatchedEvent>;
+
+/// The `change_index` of events that name no single change: those a member fires at
+/// once for re-registered one-shot watches (and `RESYNC_NEEDED`). They never reach a
+/// persistent watch's stream as events.
+pub(crate) const NO_CHANGE: u32 = u32::MAX;
+
+/// One persistent watch's local end, and how far its stream is known to be complete.
+#[derive(Debug)]
+struct Subscriber {
+    tx: StreamTx,
+    /// Every event up to this zxid was delivered: re-register from here.
+    through: u64,
+    /// The last event delivered, as (zxid, change index): nothing up to it is new.
+    last: (u64, u32),
+    /// The connection (see [`WatchRegistry::connection_ended`]) on which a member last
+    /// confirmed this watch.
+    confirmed_on: u64,
+}
+
+impl Subscriber {
+    /// Delivers `event` unless it is not after the last one; false once nobody listens.
+    fn deliver(&mut self, event: &WatchedEvent, index: u32) -> bool {
+        let at = (event.zxid, index);
+        if at <= self.last {
+            return !self.tx.is_closed();
+        }
+        self.last = at;
+        self.tx.send(event.clone()).is_ok()
+    }
+}
 
 /// The five kinds of server-side watch registrations (the lists of `SetWatchesRequest`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -256,8 +304,8 @@ struct PathWatches {
     data: Vec<OnceTx>,
     exist: Vec<OnceTx>,
     child: Vec<OnceTx>,
-    persistent: Vec<StreamTx>,
-    recursive: Vec<StreamTx>,
+    persistent: Vec<Subscriber>,
+    recursive: Vec<Subscriber>,
 }
 
 impl PathWatches {
@@ -278,7 +326,7 @@ impl PathWatches {
         }
     }
 
-    fn streams(&mut self, class: WatchClass) -> Option<&mut Vec<StreamTx>> {
+    fn streams(&mut self, class: WatchClass) -> Option<&mut Vec<Subscriber>> {
         match class {
             WatchClass::Persistent => Some(&mut self.persistent),
             WatchClass::PersistentRecursive => Some(&mut self.recursive),
@@ -292,7 +340,7 @@ impl PathWatches {
             v.retain(|tx| !tx.is_closed());
         }
         for v in [&mut self.persistent, &mut self.recursive] {
-            v.retain(|tx| !tx.is_closed());
+            v.retain(|s| !s.tx.is_closed());
         }
     }
 
@@ -312,14 +360,16 @@ impl PathWatches {
 #[derive(Debug, Default)]
 pub(crate) struct WatchRegistry {
     paths: HashMap<String, PathWatches>,
-    /// The last event routed, to drop an identical repeat (one change reported twice).
-    last_event: Option<WatchedEvent>,
+    /// The last event routed with its change index, to drop an identical repeat.
+    last_event: Option<(WatchedEvent, u32)>,
+    /// Counts connections: the one whose frames are being handled now.
+    conn: u64,
 }
 
 impl WatchRegistry {
-    /// Registers a watch whose request succeeded. `exists` is whether the node exists
-    /// (only used for `exists_watch`).
-    pub fn register(&mut self, reg: Registration, exists: bool) {
+    /// Registers a watch whose request succeeded, answered at `zxid`. `exists` is
+    /// whether the node exists (only used for `exists_watch`).
+    pub fn register(&mut self, reg: Registration, exists: bool, zxid: u64) {
         match reg {
             Registration::OneShot { path, class, tx } => {
                 let w = self.paths.entry(path).or_default();
@@ -335,11 +385,18 @@ impl WatchRegistry {
                 recursive,
                 tx,
             } => {
+                // Set under the member's tree lock at `zxid`: its events come after.
+                let stream = Subscriber {
+                    tx,
+                    through: zxid,
+                    last: (zxid, NO_CHANGE),
+                    confirmed_on: self.conn,
+                };
                 let w = self.paths.entry(path).or_default();
                 if recursive {
-                    w.recursive.push(tx);
+                    w.recursive.push(stream);
                 } else {
-                    w.persistent.push(tx);
+                    w.persistent.push(stream);
                 }
             }
         }
@@ -351,12 +408,20 @@ impl WatchRegistry {
     /// - children changed: the child watches of the path (then dropped);
     /// - every event: the persistent watches of the path;
     /// - every event but children changed: the recursive watches of the path and of
-    ///   each of its ancestors.
-    pub fn route(&mut self, event: &WatchedEvent) -> usize {
-        if self.last_event.as_ref() == Some(event) {
+    ///   each of its ancestors;
+    /// - resync needed: every persistent and recursive watch of the path, which end.
+    ///
+    /// `index` is the event's change index ([`NO_CHANGE`] for events that reach
+    /// one-shot watches only); a stream never gets an event twice.
+    pub fn route(&mut self, event: &WatchedEvent, index: u32) -> usize {
+        if self.last_event.as_ref() == Some(&(event.clone(), index)) {
             return 0;
         }
-        self.last_event = Some(event.clone());
+        self.last_event = Some((event.clone(), index));
+        if event.kind == EventKind::ResyncNeeded {
+            return self.resync(event);
+        }
+        let streams = index != NO_CHANGE;
         let one_shot: &[WatchClass] = match event.kind {
             EventKind::NodeCreated | EventKind::NodeDataChanged => {
                 &[WatchClass::Data, WatchClass::Exist]
@@ -377,13 +442,15 @@ impl WatchRegistry {
                     }
                 }
             }
-            reached += send_all(&mut w.persistent, event);
+            if streams {
+                reached += send_all(&mut w.persistent, event, index);
+            }
         }
-        if event.kind != EventKind::NodeChildrenChanged {
+        if streams && event.kind != EventKind::NodeChildrenChanged {
             let mut at = Some(event.path.as_str());
             while let Some(p) = at {
                 if let Some(w) = self.paths.get_mut(p) {
-                    reached += send_all(&mut w.recursive, event);
+                    reached += send_all(&mut w.recursive, event, index);
                 }
                 at = crate::path::parent(p);
             }
@@ -403,6 +470,75 @@ impl WatchRegistry {
             self.paths.remove(&event.path);
         }
         reached
+    }
+
+    /// Ends the persistent watches of `event.path` with `event` (resync needed).
+    fn resync(&mut self, event: &WatchedEvent) -> usize {
+        let Some(w) = self.paths.get_mut(&event.path) else {
+            return 0;
+        };
+        let mut reached = 0;
+        for s in w.persistent.drain(..).chain(w.recursive.drain(..)) {
+            if s.tx.send(event.clone()).is_ok() {
+                reached += 1;
+            }
+        }
+        if w.is_empty() {
+            self.paths.remove(&event.path);
+        }
+        reached
+    }
+
+    /// The member re-registered these watches on the current connection.
+    pub fn confirm(&mut self, watches: &[(WatchClass, String)]) {
+        let conn = self.conn;
+        for (class, path) in watches {
+            if let Some(list) = self.paths.get_mut(path).and_then(|w| w.streams(*class)) {
+                for s in list {
+                    s.confirmed_on = conn;
+                }
+            }
+        }
+    }
+
+    /// The current connection ended; the highest zxid a member answered at on it was
+    /// `answered`. Every watch registered on it had all its events up to there (a
+    /// member sends events before the responses that follow them).
+    pub fn connection_ended(&mut self, answered: u64) {
+        for w in self.paths.values_mut() {
+            for s in w.persistent.iter_mut().chain(w.recursive.iter_mut()) {
+                if s.confirmed_on == self.conn {
+                    s.through = s.through.max(answered);
+                }
+            }
+        }
+        self.conn += 1;
+    }
+
+    /// The live watches to re-register on a new connection, grouped by the
+    /// `relative_zxid` each group must be sent with: one-shot watches relative to
+    /// `last_zxid` (the client's last seen zxid), persistent ones relative to the zxid
+    /// up to which their streams are complete. Persistent groups come first.
+    pub fn rewatch_plan(&mut self, last_zxid: u64) -> Vec<(u64, Vec<(WatchClass, String)>)> {
+        let mut by_zxid: std::collections::BTreeMap<u64, Vec<(WatchClass, String)>> =
+            Default::default();
+        let mut one_shot = Vec::new();
+        for (class, path) in self.live() {
+            let through = self
+                .paths
+                .get_mut(&path)
+                .and_then(|w| w.streams(class))
+                .and_then(|list| list.iter().map(|s| s.through).min());
+            match through {
+                Some(z) => by_zxid.entry(z).or_default().push((class, path)),
+                None => one_shot.push((class, path)),
+            }
+        }
+        let mut plan: Vec<_> = by_zxid.into_iter().collect();
+        if !one_shot.is_empty() {
+            plan.push((last_zxid, one_shot));
+        }
+        plan
     }
 
     /// Removes the local watches of `kind` on `path` (after the member removed them):
@@ -495,8 +631,8 @@ impl WatchRegistry {
     }
 }
 
-fn send_all(list: &mut Vec<StreamTx>, event: &WatchedEvent) -> usize {
-    list.retain(|tx| tx.send(event.clone()).is_ok());
+fn send_all(list: &mut Vec<Subscriber>, event: &WatchedEvent, index: u32) -> usize {
+    list.retain_mut(|s| s.deliver(event, index));
     list.len()
 }
 
@@ -565,6 +701,7 @@ mod tests {
                 tx,
             },
             exists,
+            0,
         );
         WatchFuture::new(rx)
     }
@@ -578,6 +715,7 @@ mod tests {
                 tx,
             },
             true,
+            0,
         );
         WatchStream::new(rx)
     }
@@ -603,16 +741,19 @@ mod tests {
         let mut c = once(&mut reg, "/a", OneShotClass::Child, true);
         let mut other = once(&mut reg, "/ab", OneShotClass::Data, true);
         let e = ev(EventKind::NodeDataChanged, "/a", 7);
-        assert_eq!(reg.route(&e), 3);
+        assert_eq!(reg.route(&e, 0), 3);
         assert_eq!(fired(&mut d1), Some(Ok(e.clone())));
         assert_eq!(fired(&mut d2), Some(Ok(e.clone())));
         assert_eq!(fired(&mut ex), Some(Ok(e.clone())));
         assert!(fired(&mut c).is_none());
         assert!(fired(&mut other).is_none());
         // One-shot: a second change reaches nobody.
-        assert_eq!(reg.route(&ev(EventKind::NodeDataChanged, "/a", 8)), 0);
+        assert_eq!(reg.route(&ev(EventKind::NodeDataChanged, "/a", 8), 0), 0);
         // The child watch is still there.
-        assert_eq!(reg.route(&ev(EventKind::NodeChildrenChanged, "/a", 9)), 1);
+        assert_eq!(
+            reg.route(&ev(EventKind::NodeChildrenChanged, "/a", 9), 0),
+            1
+        );
         assert!(matches!(fired(&mut c), Some(Ok(x)) if x.zxid == 9));
     }
 
@@ -621,7 +762,7 @@ mod tests {
         let mut reg = WatchRegistry::default();
         let mut ex = once(&mut reg, "/n", OneShotClass::Exists, false);
         let mut c = once(&mut reg, "/n", OneShotClass::Child, true);
-        assert_eq!(reg.route(&ev(EventKind::NodeCreated, "/n", 3)), 1);
+        assert_eq!(reg.route(&ev(EventKind::NodeCreated, "/n", 3), 0), 1);
         assert!(matches!(fired(&mut ex), Some(Ok(x)) if x.kind == EventKind::NodeCreated));
         assert!(fired(&mut c).is_none());
         assert_eq!(reg.live(), vec![(WatchClass::Child, "/n".to_string())]);
@@ -634,7 +775,7 @@ mod tests {
         let mut ex = once(&mut reg, "/x", OneShotClass::Exists, false);
         let mut c = once(&mut reg, "/x", OneShotClass::Child, true);
         let mut parent_child = once(&mut reg, "/", OneShotClass::Child, true);
-        assert_eq!(reg.route(&ev(EventKind::NodeDeleted, "/x", 5)), 3);
+        assert_eq!(reg.route(&ev(EventKind::NodeDeleted, "/x", 5), 0), 3);
         for f in [&mut d, &mut ex, &mut c] {
             assert!(matches!(fired(f), Some(Ok(x)) if x.kind == EventKind::NodeDeleted));
         }
@@ -650,7 +791,10 @@ mod tests {
         let mut p = stream(&mut reg, "/p", false);
         let mut r = stream(&mut reg, "/p", true);
         let mut r_root = stream(&mut reg, "/", true);
-        assert_eq!(reg.route(&ev(EventKind::NodeChildrenChanged, "/p", 4)), 2);
+        assert_eq!(
+            reg.route(&ev(EventKind::NodeChildrenChanged, "/p", 4), 0),
+            2
+        );
         assert!(fired(&mut d).is_none());
         assert!(fired(&mut c).is_some());
         assert_eq!(drain(&mut p).len(), 1);
@@ -669,11 +813,11 @@ mod tests {
             EventKind::NodeDeleted,
         ];
         for (i, k) in kinds.iter().enumerate() {
-            assert_eq!(reg.route(&ev(*k, "/p", i as u64 + 1)), 1);
+            assert_eq!(reg.route(&ev(*k, "/p", i as u64 + 1), 0), 1);
         }
         // Not for children or parents.
-        assert_eq!(reg.route(&ev(EventKind::NodeCreated, "/p/c", 10)), 0);
-        assert_eq!(reg.route(&ev(EventKind::NodeCreated, "/", 11)), 0);
+        assert_eq!(reg.route(&ev(EventKind::NodeCreated, "/p/c", 10), 0), 0);
+        assert_eq!(reg.route(&ev(EventKind::NodeCreated, "/", 11), 0), 0);
         let got: Vec<EventKind> = drain(&mut p).into_iter().map(|e| e.kind).collect();
         assert_eq!(got, kinds.to_vec());
         assert_eq!(reg.live(), vec![(WatchClass::Persistent, "/p".to_string())]);
@@ -687,10 +831,13 @@ mod tests {
         let mut ab = stream(&mut reg, "/a/b", true);
         let mut sibling = stream(&mut reg, "/ab", true);
         let mut deeper = stream(&mut reg, "/a/b/c/d", true);
-        assert_eq!(reg.route(&ev(EventKind::NodeCreated, "/a/b/c", 1)), 3);
-        assert_eq!(reg.route(&ev(EventKind::NodeDataChanged, "/a", 2)), 2);
-        assert_eq!(reg.route(&ev(EventKind::NodeDeleted, "/a/b", 3)), 3);
-        assert_eq!(reg.route(&ev(EventKind::NodeChildrenChanged, "/a", 4)), 0);
+        assert_eq!(reg.route(&ev(EventKind::NodeCreated, "/a/b/c", 1), 0), 3);
+        assert_eq!(reg.route(&ev(EventKind::NodeDataChanged, "/a", 2), 0), 2);
+        assert_eq!(reg.route(&ev(EventKind::NodeDeleted, "/a/b", 3), 0), 3);
+        assert_eq!(
+            reg.route(&ev(EventKind::NodeChildrenChanged, "/a", 4), 0),
+            0
+        );
         assert_eq!(drain(&mut root).len(), 3);
         assert_eq!(drain(&mut a).len(), 3);
         let ab_events = drain(&mut ab);
@@ -705,9 +852,116 @@ mod tests {
         let mut reg = WatchRegistry::default();
         let mut p = stream(&mut reg, "/p", false);
         let e = ev(EventKind::NodeDeleted, "/p", 9);
-        assert_eq!(reg.route(&e), 1);
-        assert_eq!(reg.route(&e), 0);
+        assert_eq!(reg.route(&e, 0), 1);
+        assert_eq!(reg.route(&e, 0), 0);
         assert_eq!(drain(&mut p).len(), 1);
+    }
+
+    fn stream_at(reg: &mut WatchRegistry, path: &str, recursive: bool, zxid: u64) -> WatchStream {
+        let (tx, rx) = mpsc::unbounded_channel();
+        reg.register(
+            Registration::Persistent {
+                path: path.into(),
+                recursive,
+                tx,
+            },
+            true,
+            zxid,
+        );
+        WatchStream::new(rx)
+    }
+
+    #[test]
+    fn a_stream_gets_each_change_once_however_often_it_is_replayed() {
+        let mut reg = WatchRegistry::default();
+        let mut r = stream_at(&mut reg, "/p", true, 10);
+        // Before its registration: not for it.
+        reg.route(&ev(EventKind::NodeCreated, "/p/old", 10), 0);
+        // One multi changing two nodes under /p at zxid 11, then a replay of both
+        // (a reconnect) interleaved with a repeat of the first.
+        let a = ev(EventKind::NodeCreated, "/p/a", 11);
+        let b = ev(EventKind::NodeDataChanged, "/p/a", 11);
+        reg.route(&a, 0);
+        reg.route(&b, 1);
+        reg.route(&a, 0);
+        reg.route(&b, 1);
+        let c = ev(EventKind::NodeDeleted, "/p/a", 12);
+        reg.route(&c, 0);
+        assert_eq!(drain(&mut r), vec![a, b, c]);
+    }
+
+    #[test]
+    fn re_registered_one_shot_watches_firing_at_once_do_not_reach_streams() {
+        let mut reg = WatchRegistry::default();
+        let mut p = stream_at(&mut reg, "/n", false, 1);
+        let mut d = once(&mut reg, "/n", OneShotClass::Data, true);
+        let e = ev(EventKind::NodeDataChanged, "/n", 7);
+        assert_eq!(reg.route(&e, NO_CHANGE), 1);
+        assert_eq!(fired(&mut d), Some(Ok(e)));
+        assert!(drain(&mut p).is_empty());
+    }
+
+    #[test]
+    fn resync_needed_ends_every_persistent_watch_of_the_path() {
+        let mut reg = WatchRegistry::default();
+        let mut p = stream_at(&mut reg, "/n", false, 1);
+        let mut r = stream_at(&mut reg, "/n", true, 1);
+        let mut other = stream_at(&mut reg, "/m", true, 1);
+        let resync = ev(EventKind::ResyncNeeded, "/n", 9);
+        assert_eq!(reg.route(&resync, NO_CHANGE), 2);
+        for s in [&mut p, &mut r] {
+            assert_eq!(s.rx.try_recv(), Ok(resync.clone()));
+            assert_eq!(
+                s.rx.try_recv(),
+                Err(mpsc::error::TryRecvError::Disconnected)
+            );
+        }
+        assert!(drain(&mut other).is_empty());
+        assert_eq!(
+            reg.live(),
+            vec![(WatchClass::PersistentRecursive, "/m".to_string())]
+        );
+    }
+
+    #[test]
+    fn re_registration_starts_where_each_stream_is_complete() {
+        let mut reg = WatchRegistry::default();
+        let _a = stream_at(&mut reg, "/a", false, 5);
+        let _d = once(&mut reg, "/d", OneShotClass::Data, true);
+        // The connection ends after answering at 20: /a had everything up to 20.
+        reg.connection_ended(20);
+        // /b is added on the next connection at 25, which ends before the member
+        // confirmed /a again (no response to its re-registration): /a stays at 20.
+        let _b = stream_at(&mut reg, "/b", true, 25);
+        reg.connection_ended(30);
+        assert_eq!(
+            reg.rewatch_plan(31),
+            vec![
+                (20, vec![(WatchClass::Persistent, "/a".to_string())]),
+                (
+                    30,
+                    vec![(WatchClass::PersistentRecursive, "/b".to_string())]
+                ),
+                (31, vec![(WatchClass::Data, "/d".to_string())]),
+            ]
+        );
+        // Confirmed on the third connection, which answers up to 40: both move on.
+        reg.confirm(&[(WatchClass::Persistent, "/a".to_string())]);
+        reg.confirm(&[(WatchClass::PersistentRecursive, "/b".to_string())]);
+        reg.connection_ended(40);
+        assert_eq!(
+            reg.rewatch_plan(41),
+            vec![
+                (
+                    40,
+                    vec![
+                        (WatchClass::Persistent, "/a".to_string()),
+                        (WatchClass::PersistentRecursive, "/b".to_string())
+                    ]
+                ),
+                (41, vec![(WatchClass::Data, "/d".to_string())]),
+            ]
+        );
     }
 
     #[test]
@@ -717,7 +971,7 @@ mod tests {
         drop(once(&mut reg, "/gone2", OneShotClass::Data, true));
         let _keep = once(&mut reg, "/kept", OneShotClass::Child, true);
         assert_eq!(reg.live(), vec![(WatchClass::Child, "/kept".to_string())]);
-        assert_eq!(reg.route(&ev(EventKind::NodeCreated, "/gone", 1)), 0);
+        assert_eq!(reg.route(&ev(EventKind::NodeCreated, "/gone", 1), 0), 0);
     }
 
     #[test]
@@ -788,7 +1042,7 @@ mod tests {
     async fn watch_future_resolves_once() {
         let mut reg = WatchRegistry::default();
         let f = once(&mut reg, "/w", OneShotClass::Data, true);
-        reg.route(&ev(EventKind::NodeDataChanged, "/w", 2));
+        reg.route(&ev(EventKind::NodeDataChanged, "/w", 2), 0);
         assert_eq!(f.await, Ok(ev(EventKind::NodeDataChanged, "/w", 2)));
         // A future whose table is gone resolves to Closed.
         let mut reg = WatchRegistry::default();

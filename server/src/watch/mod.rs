@@ -12,6 +12,12 @@
 //!   queued events before responses);
 //! - events reach a connection in zxid order.
 //!
+//! Every event carries its zxid and its position among its transaction's changes, so
+//! a client can tell a repeat from a new event. The hub keeps a bounded history of
+//! recent changes ([`history`]); a persistent watch re-registered after a reconnect
+//! gets what it missed since the zxid its client names, or one `RESYNC_NEEDED` event
+//! (and no registration) when the history no longer reaches back that far.
+//!
 //! Rules (ZooKeeper 3.9's): one-shot data watches (getData, and exists on an existing
 //! node) fire on NodeDataChanged / NodeDeleted, exist watches (exists on a missing node)
 //! on NodeCreated, child watches (getChildren) on NodeChildrenChanged / NodeDeleted;
@@ -25,6 +31,7 @@
 //! of events wait for a connection to write them: a connection whose client reads
 //! slower than its watches fire gets [`ConnEvent::Overflow`] instead of the next event,
 //! and nothing after it, and ends (its client reconnects and re-registers its watches).
+pub mod history;
 pub mod set_watches;
 
 use std::collections::{HashMap, HashSet};
@@ -36,6 +43,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc::{self, error::TryRecvError, UnboundedReceiver, UnboundedSender};
 
 use crate::tree::{Change, ChangeKind};
+use history::{Gap, History};
 
 /// Identifies one client connection on this member.
 pub type ConnId = u64;
@@ -53,6 +61,11 @@ pub enum ConnEvent {
     /// it (its client reads too slowly); later events were not queued.
     Overflow,
 }
+
+/// The `change_index` of an event that names no single change of a transaction (a
+/// re-registered one-shot watch firing at once, `RESYNC_NEEDED`); clients never hand
+/// such an event to a persistent watch.
+pub const NO_CHANGE: u32 = u32::MAX;
 
 /// Most bytes of watch events queued for one connection (a path's length plus 32 each).
 pub const EVENT_BACKLOG_BYTES: usize = 1 << 20;
@@ -148,12 +161,12 @@ struct Conn {
     watches: usize,
 }
 
-#[derive(Default)]
 struct Inner {
     conns: HashMap<ConnId, Conn>,
     by_session: HashMap<u64, HashSet<ConnId>>,
     table: HashMap<WatchKind, HashMap<String, HashSet<ConnId>>>,
     total: usize,
+    history: History,
 }
 
 impl Inner {
@@ -193,19 +206,55 @@ pub struct Hub {
 #[error("watch limit of {0} per session reached")]
 pub struct TooManyWatches(pub usize);
 
-fn event(kind: pb::EventType, path: &str, zxid: u64) -> pb::WatchEvent {
+fn event(kind: pb::EventType, path: &str, zxid: u64, index: u32) -> pb::WatchEvent {
     let mut e = pb::WatchEvent::new();
     e.field_type = kind;
     e.path = path.to_string();
     e.zxid = zxid;
+    e.change_index = index;
     e
 }
 
+fn event_type(kind: ChangeKind) -> pb::EventType {
+    match kind {
+        ChangeKind::NodeCreated => pb::EventType::NODE_CREATED,
+        ChangeKind::NodeDeleted => pb::EventType::NODE_DELETED,
+        ChangeKind::NodeDataChanged => pb::EventType::NODE_DATA_CHANGED,
+        ChangeKind::NodeChildrenChanged => pb::EventType::NODE_CHILDREN_CHANGED,
+    }
+}
+
+/// Whether `path` is `root` or below it.
+fn at_or_below(path: &str, root: &str) -> bool {
+    let mut p = path;
+    loop {
+        if p == root {
+            return true;
+        }
+        match paddock::path::parent(p) {
+            Some(parent) => p = parent,
+            None => return false,
+        }
+    }
+}
+
 impl Hub {
-    /// An empty hub with a per-session watch limit.
+    /// An empty hub with a per-session watch limit, for a tree at zxid 0.
     pub fn new(max_per_session: usize) -> Hub {
+        Hub::with_history(max_per_session, 0, history::HISTORY_BYTES)
+    }
+
+    /// An empty hub for a tree at `zxid`, whose change history holds at most
+    /// `history_bytes`.
+    pub fn with_history(max_per_session: usize, zxid: u64, history_bytes: usize) -> Hub {
         Hub {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                conns: HashMap::new(),
+                by_session: HashMap::new(),
+                table: HashMap::new(),
+                total: 0,
+                history: History::new(zxid, history_bytes),
+            }),
             next_conn: AtomicU64::new(1),
             max_per_session,
         }
@@ -307,22 +356,65 @@ impl Hub {
         any
     }
 
-    /// Sends one event to one connection (used when re-registered watches fire at once).
+    /// Sends one event that names no single change (stamped [`NO_CHANGE`]) to one
+    /// connection: re-registered one-shot watches that fire at once, `RESYNC_NEEDED`.
     pub fn send(&self, conn: ConnId, kind: pb::EventType, path: &str, zxid: u64) {
         let mut inner = self.inner.lock();
         if let Some(c) = inner.conns.get_mut(&conn) {
-            c.sink.deliver(ConnEvent::Watch(event(kind, path, zxid)));
+            c.sink
+                .deliver(ConnEvent::Watch(event(kind, path, zxid, NO_CHANGE)));
         }
     }
 
-    /// Fires the watches matched by the changes of the transaction at `zxid`. Called
-    /// by the apply path, in zxid order, while it holds the tree's write lock.
+    /// Sends `conn` every change after `since` that persistent watches on
+    /// `persistent` (non-recursive) or `recursive` paths would have fired, oldest
+    /// first, one event per change, stamped as when it happened. Called with the tree
+    /// read-locked, so the history ends at the tree's state and later changes fire
+    /// the watches once registered. A [`Gap`] (nothing sent) when the history no
+    /// longer reaches back to `since`.
+    pub fn replay(
+        &self,
+        conn: ConnId,
+        since: u64,
+        persistent: &[String],
+        recursive: &[String],
+    ) -> Result<usize, Gap> {
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        let changes = inner.history.since(since)?;
+        let Some(c) = inner.conns.get_mut(&conn) else {
+            return Ok(0);
+        };
+        let exact: HashSet<&str> = persistent.iter().map(String::as_str).collect();
+        let mut sent = 0;
+        for r in changes {
+            let hit = exact.contains(r.path.as_str())
+                || (r.kind != ChangeKind::NodeChildrenChanged
+                    && recursive.iter().any(|root| at_or_below(&r.path, root)));
+            if hit {
+                let ev = event(event_type(r.kind), &r.path, r.zxid, r.index);
+                c.sink.deliver(ConnEvent::Watch(ev));
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// The zxid after which this member's change history is complete.
+    pub fn history_complete_after(&self) -> u64 {
+        self.inner.lock().history.complete_after()
+    }
+
+    /// Fires the watches matched by the changes of the transaction at `zxid`, and
+    /// records them in the history. Called by the apply path, in zxid order, while it
+    /// holds the tree's write lock.
     pub fn fire(&self, zxid: u64, changes: &[Change]) {
         let mut inner = self.inner.lock();
+        inner.history.record(zxid, changes);
         if inner.total == 0 {
             return;
         }
-        for change in changes {
+        for (index, change) in changes.iter().enumerate() {
             let path = change.path.as_str();
             let mut hit = HashSet::new();
             let kind = match change.kind {
@@ -363,7 +455,7 @@ impl Hub {
             if hit.is_empty() {
                 continue;
             }
-            let ev = event(kind, path, zxid);
+            let ev = event(kind, path, zxid, u32::try_from(index).unwrap_or(u32::MAX));
             let mut targets: Vec<ConnId> = hit.into_iter().collect();
             targets.sort_unstable();
             for c in targets {
@@ -389,9 +481,20 @@ impl Hub {
         }
     }
 
-    /// Tells every connection to end (after the tree was replaced by a snapshot).
+    /// Tells every connection to end (this member cannot vouch for its sessions).
     pub fn close_all(&self) {
         let mut inner = self.inner.lock();
+        for conn in inner.conns.values_mut() {
+            conn.sink.deliver(ConnEvent::Close);
+        }
+    }
+
+    /// The tree was replaced by a snapshot at `zxid`: what changed is unknown, so the
+    /// history starts again there and every connection is told to end (its client
+    /// reconnects and re-registers its watches).
+    pub fn tree_replaced(&self, zxid: u64) {
+        let mut inner = self.inner.lock();
+        inner.history.reset(zxid);
         for conn in inner.conns.values_mut() {
             conn.sink.deliver(ConnEvent::Close);
         }
@@ -506,6 +609,85 @@ mod tests {
             hub.fire(zxid, &[change(ChangeKind::NodeDataChanged, "/b")]);
             assert!(matches!(rx.try_recv(), Ok(ConnEvent::Watch(_))));
         }
+    }
+
+    fn drain_stamped(rx: &mut EventQueue) -> Vec<(pb::EventType, String, u64, u32)> {
+        let mut out = Vec::new();
+        while let Ok(ConnEvent::Watch(e)) = rx.try_recv() {
+            out.push((e.field_type, e.path, e.zxid, e.change_index));
+        }
+        out
+    }
+
+    #[test]
+    fn events_name_their_change_and_replay_serves_what_a_watch_missed() {
+        let hub = Hub::with_history(100, 3, history::HISTORY_BYTES);
+        let (tx, mut live) = event_channel();
+        let c = hub.register_conn(1, tx);
+        hub.add(c, WatchKind::PersistentRecursive, "/p")
+            .expect("add");
+        hub.fire(4, &[change(ChangeKind::NodeCreated, "/p/a")]);
+        hub.fire(
+            5,
+            &[
+                change(ChangeKind::NodeChildrenChanged, "/p"),
+                change(ChangeKind::NodeDataChanged, "/p/a"),
+                change(ChangeKind::NodeDataChanged, "/q"),
+            ],
+        );
+        let created = (pb::EventType::NODE_CREATED, "/p/a".to_string(), 4, 0);
+        let changed = (pb::EventType::NODE_DATA_CHANGED, "/p/a".to_string(), 5, 1);
+        assert_eq!(
+            drain_stamped(&mut live),
+            vec![created.clone(), changed.clone()]
+        );
+        // The same watch on a new connection, with its client complete up to 3: it
+        // gets the same events, stamped the same. A plain persistent watch on /p also
+        // gets the children change; each change reaches the connection once.
+        let (tx, mut again) = event_channel();
+        let d = hub.register_conn(1, tx);
+        let n = hub
+            .replay(d, 3, &["/p".to_string()], &["/p".to_string()])
+            .expect("covered");
+        assert_eq!(n, 3);
+        assert_eq!(
+            drain_stamped(&mut again),
+            vec![
+                created,
+                (pb::EventType::NODE_CHILDREN_CHANGED, "/p".to_string(), 5, 0),
+                changed.clone()
+            ]
+        );
+        // Complete up to 4: only what came after.
+        hub.replay(d, 4, &[], &["/p".to_string()]).expect("covered");
+        assert_eq!(drain_stamped(&mut again), vec![changed]);
+        // Before the history started: nothing, and a gap.
+        assert_eq!(
+            hub.replay(d, 2, &[], &["/p".to_string()]),
+            Err(Gap {
+                complete_after: 3,
+                asked: 2
+            })
+        );
+        assert!(drain_stamped(&mut again).is_empty());
+        // A snapshot replaces the tree: the history starts again, connections end.
+        hub.tree_replaced(9);
+        assert!(matches!(again.try_recv(), Ok(ConnEvent::Close)));
+        assert!(hub.replay(d, 5, &[], &["/p".to_string()]).is_err());
+        assert_eq!(hub.history_complete_after(), 9);
+    }
+
+    #[test]
+    fn changes_are_recorded_even_when_nobody_watches() {
+        let hub = Hub::new(100);
+        hub.fire(1, &[change(ChangeKind::NodeCreated, "/x")]);
+        let (tx, mut rx) = event_channel();
+        let c = hub.register_conn(1, tx);
+        hub.replay(c, 0, &["/x".to_string()], &[]).expect("covered");
+        assert_eq!(
+            drain_stamped(&mut rx),
+            vec![(pb::EventType::NODE_CREATED, "/x".to_string(), 1, 0)]
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Re-registering a client's watches after it reconnects (ZooKeeper's setWatches):
 //! every one-shot watch whose node changed after the client's last seen zxid fires
-//! at once; the others (and all persistent ones) are registered again.
+//! at once, the others are registered again; persistent ones first get the events
+//! they missed (replayed from the member's history), or RESYNC_NEEDED when the
+//! history does not reach back to the request's zxid.
 use paddock::proto::paddock as pb;
 
 use super::{ConnId, Hub, TooManyWatches, WatchKind};
@@ -14,6 +16,29 @@ pub fn apply(
     zxid_now: u64,
     req: &pb::SetWatchesRequest,
 ) -> Result<(), TooManyWatches> {
+    // Persistent watches get what they missed since `relative_zxid` from the history,
+    // then stay registered; if the history no longer reaches back that far, each gets
+    // RESYNC_NEEDED instead and is not registered: its client must read the state again.
+    let persistent = req.persistent_watches.as_slice();
+    let recursive = req.persistent_recursive_watches.as_slice();
+    // They go first: their events are older than the one-shot ones below.
+    let empty = persistent.is_empty() && recursive.is_empty();
+    if !empty
+        && hub
+            .replay(conn, req.relative_zxid, persistent, recursive)
+            .is_err()
+    {
+        for path in persistent.iter().chain(recursive) {
+            hub.send(conn, pb::EventType::RESYNC_NEEDED, path, zxid_now);
+        }
+    } else {
+        for path in persistent {
+            hub.add(conn, WatchKind::Persistent, path)?;
+        }
+        for path in recursive {
+            hub.add(conn, WatchKind::PersistentRecursive, path)?;
+        }
+    }
     let rel = i64::try_from(req.relative_zxid).unwrap_or(i64::MAX);
     for path in req.data_watches.iter() {
         match tree.exists(path) {
@@ -38,12 +63,6 @@ pub fn apply(
             }
             Some(_) => hub.add(conn, WatchKind::Child, path)?,
         }
-    }
-    for path in req.persistent_watches.iter() {
-        hub.add(conn, WatchKind::Persistent, path)?;
-    }
-    for path in req.persistent_recursive_watches.iter() {
-        hub.add(conn, WatchKind::PersistentRecursive, path)?;
     }
     Ok(())
 }
