@@ -18,7 +18,9 @@
 //! - 1 to [`MAX_VOTERS`] voters (3 or 5 recommended: an even size tolerates no more failures
 //!   than the odd size below it, and 1 tolerates none); every peer address is `HOST:PORT`;
 //! - `tick > 0`, `0 < heartbeat_ticks < election_ticks`;
-//! - `0 < min_session_timeout <= max_session_timeout`;
+//! - `0 < min_session_timeout <= max_session_timeout`, and `min_session_timeout` exceeds the
+//!   longest election timeout (`2 x election_ticks x tick`: raft-rs randomises it in [1, 2) x
+//!   `election_ticks`), so a session outlives the election that follows a leader's failure;
 //! - every size limit and `snapshot_entries` is > 0, and `max_peer_frame_bytes >= max_request_bytes`.
 //!
 //! When `peers` is not given it is `{id: peer_addr}` (a one-member ensemble). When `peers` is given
@@ -154,10 +156,13 @@ pub struct Args {
     /// Session tick in milliseconds (ZooKeeper's tickTime). [default: 2000]
     #[arg(long, value_name = "MS")]
     pub session_tick_ms: Option<u64>,
-    /// Smallest session timeout granted, in ms. [default: 2 x session tick]
+    /// Smallest session timeout granted, in ms; must exceed the longest election timeout
+    /// (2 x election ticks x tick). [default: 2 x session tick, raised to the longest
+    /// election timeout + one tick if that is more]
     #[arg(long, value_name = "MS")]
     pub min_session_timeout_ms: Option<u64>,
-    /// Largest session timeout granted, in ms. [default: 20 x session tick]
+    /// Largest session timeout granted, in ms. [default: 20 x session tick, at least the
+    /// smallest]
     #[arg(long, value_name = "MS")]
     pub max_session_timeout_ms: Option<u64>,
 }
@@ -529,18 +534,30 @@ impl Config {
             args.session_tick_ms.or(file.session_tick_ms),
             DEFAULT_SESSION_TICK_MS,
         )?;
-        let min_ms = args
-            .min_session_timeout_ms
-            .or(file.min_session_timeout_ms)
-            .unwrap_or(session_tick_ms.saturating_mul(2));
+        // A session shorter than an election is lost in every leader failover: its
+        // client hears from no member that can vouch for it until a new leader exists.
+        let longest_election_ms = tick_ms.saturating_mul(2 * election_ticks as u64);
+        let explicit_min = args.min_session_timeout_ms.or(file.min_session_timeout_ms);
+        let min_ms = explicit_min.unwrap_or_else(|| {
+            session_tick_ms
+                .saturating_mul(2)
+                .max(longest_election_ms.saturating_add(tick_ms))
+        });
         let max_ms = args
             .max_session_timeout_ms
             .or(file.max_session_timeout_ms)
-            .unwrap_or(session_tick_ms.saturating_mul(20));
+            .unwrap_or_else(|| session_tick_ms.saturating_mul(20).max(min_ms));
         if min_ms == 0 {
             return Err(ConfigError::SessionTimeouts(
                 "min_session_timeout_ms must be > 0".into(),
             ));
+        }
+        if min_ms <= longest_election_ms {
+            return Err(ConfigError::SessionTimeouts(format!(
+                "min_session_timeout_ms ({min_ms}) must exceed the longest election timeout \
+                 ({longest_election_ms} ms = 2 x election_ticks {election_ticks} x tick_ms \
+                 {tick_ms}): shorter sessions would expire in every leader election"
+            )));
         }
         if min_ms > max_ms {
             return Err(ConfigError::SessionTimeouts(format!(
@@ -755,6 +772,28 @@ mod tests {
     }
 
     #[test]
+    fn default_session_bounds_outlast_an_election() {
+        // 2 x 200 ms would be shorter than an election (up to 2 x 10 x 100 ms).
+        let c = Config::load(args(&["--session-tick-ms", "200"])).unwrap();
+        assert_eq!(c.min_session_timeout, Duration::from_millis(2100));
+        assert_eq!(c.max_session_timeout, Duration::from_millis(4000));
+        let c = Config::load(args(&["--session-tick-ms", "100"])).unwrap();
+        assert_eq!(c.min_session_timeout, Duration::from_millis(2100));
+        assert_eq!(c.max_session_timeout, Duration::from_millis(2100));
+        // Faster elections allow shorter sessions.
+        let c = Config::load(args(&[
+            "--session-tick-ms",
+            "200",
+            "--tick-ms",
+            "20",
+            "--min-session-timeout-ms",
+            "450",
+        ]))
+        .unwrap();
+        assert_eq!(c.min_session_timeout, Duration::from_millis(450));
+    }
+
+    #[test]
     fn peers_both_forms() {
         let flag = Config::load(args(&[
             "--id",
@@ -885,6 +924,14 @@ mod tests {
             refused(&["--min-session-timeout-ms", "0"]),
             ConfigError::SessionTimeouts(_)
         ));
+        // Not longer than an election (100 ms x 10 ticks, randomised up to twice that).
+        let e = refused(&["--min-session-timeout-ms", "2000"]);
+        assert!(
+            matches!(&e, ConfigError::SessionTimeouts(m) if m.contains("longest election timeout (2000 ms")),
+            "{e}"
+        );
+        let e = refused(&["--election-ticks", "30", "--min-session-timeout-ms", "4000"]);
+        assert!(matches!(e, ConfigError::SessionTimeouts(_)), "{e}");
         // A small session tick moves the default bounds; an explicit max below the default min
         // is caught.
         assert!(matches!(

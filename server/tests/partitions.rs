@@ -276,6 +276,14 @@ async fn a_resume_skips_a_lagging_member_for_a_current_one() {
         .map(|id| c.client_addr(*id).to_string())
         .collect::<Vec<_>>()
         .join(",");
+    // A leader just elected refuses sessions until a quorum has answered it: wait for
+    // that, so that the client below starts on the leader.
+    let ready = client(
+        vec![c.client_addr(leader).to_string()],
+        Duration::from_secs(4),
+    )
+    .await;
+    ready.close().await.expect("close");
     let cfg = ClientConfig::from_list(&servers)
         .session_timeout(Duration::from_secs(4))
         .in_order(true);

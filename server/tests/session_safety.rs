@@ -10,7 +10,7 @@ use common::{client_at, Ensemble};
 use paddock::{Client, ClientConfig, CreateMode};
 
 const T: Duration = Duration::from_secs(30);
-/// Session tick 200 ms: timeouts are clamped to [400 ms, 4 s].
+/// Session tick 200 ms: timeouts are clamped to [2.1 s, 4 s] (the floor outlasts an election).
 const TICK: &[&str] = &["--session-tick-ms", "200", "--container-check-ms", "200"];
 
 async fn client(servers: &str, timeout: Duration) -> Client {
