@@ -238,6 +238,12 @@ impl Cluster {
 
     /// Starts member `id` (again) with its data directory as it is.
     pub fn start_member(&self, id: u64) -> Result<(), ClusterError> {
+        self.start_member_with(id, &[])
+    }
+
+    /// Starts member `id` (again) with its data directory as it is and `more` flags
+    /// (e.g. `--rejoin-after-data-loss` after its data directory was wiped).
+    pub fn start_member_with(&self, id: u64, more: &[&str]) -> Result<(), ClusterError> {
         let m = self.member(id);
         std::fs::create_dir_all(&m.data_dir).map_err(|source| ClusterError::Io {
             path: m.data_dir.display().to_string(),
@@ -259,6 +265,7 @@ impl Cluster {
             .args(["--admin-addr", &m.admin.to_string()])
             .args(["--peers", &self.peers_flag(id)])
             .args(&self.spec.args)
+            .args(more)
             .envs(self.spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())

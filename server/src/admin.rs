@@ -113,6 +113,10 @@ pub struct Status {
     /// tick; `/health` says 503 otherwise.
     #[serde(default)]
     pub leader_contact_ms: Option<u64>,
+    /// This member's data directory, 16 hex digits: a random number given to its Raft log
+    /// when the log was created (peers refuse a member that comes back with another one).
+    #[serde(default)]
+    pub incarnation: String,
 }
 
 /// Resource bounds of the admin listener. [`AdminLimits::default`] suits production.
@@ -317,6 +321,7 @@ mod tests {
                 admin_addr: "127.0.0.1:7180".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
                 leader_contact_ms: Some(5),
+                incarnation: "0123456789abcdef".into(),
             }
         }
         fn metrics_text(&self) -> String {

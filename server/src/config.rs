@@ -156,6 +156,12 @@ pub struct Args {
     /// Session tick in milliseconds (ZooKeeper's tickTime). [default: 2000]
     #[arg(long, value_name = "MS")]
     pub session_tick_ms: Option<u64>,
+    /// This member lost its data (its data directory is new) and rejoins the ensemble:
+    /// its peers accept its new data directory, and it does not vote until it has caught
+    /// up with a leader. Without it, a member whose peers know it by another data
+    /// directory refuses to start. Only for a member whose data was lost.
+    #[arg(long)]
+    pub rejoin_after_data_loss: bool,
     /// Smallest session timeout granted, in ms; must exceed the longest election timeout
     /// (2 x election ticks x tick). [default: 2 x session tick, raised to the longest
     /// election timeout + one tick if that is more]
@@ -193,6 +199,7 @@ struct FileConfig {
     watch_history_bytes: Option<usize>,
     container_check_ms: Option<u64>,
     session_tick_ms: Option<u64>,
+    rejoin_after_data_loss: Option<bool>,
     min_session_timeout_ms: Option<u64>,
     max_session_timeout_ms: Option<u64>,
 }
@@ -297,6 +304,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Minimum log level (not in the original brief: operators need `--log-level debug`).
     pub log_level: LogLevel,
+    /// This member rejoins after losing its data (see `consensus/incarnation.rs`).
+    pub rejoin_after_data_loss: bool,
     /// Raft tick interval.
     pub tick: Duration,
     /// Election timeout in ticks (> heartbeat_ticks).
@@ -363,6 +372,7 @@ impl Config {
             peers: BTreeMap::from([(id, peer.to_string())]),
             log_format: LogFormat::default(),
             log_level: LogLevel::default(),
+            rejoin_after_data_loss: false,
             tick: Duration::from_millis(DEFAULT_TICK_MS),
             election_ticks: DEFAULT_ELECTION_TICKS,
             heartbeat_ticks: DEFAULT_HEARTBEAT_TICKS,
@@ -575,6 +585,8 @@ impl Config {
             peers,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log_level: args.log_level.or(file.log_level).unwrap_or_default(),
+            rejoin_after_data_loss: args.rejoin_after_data_loss
+                || file.rejoin_after_data_loss.unwrap_or(false),
             tick: Duration::from_millis(tick_ms),
             election_ticks,
             heartbeat_ticks,

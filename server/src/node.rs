@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
-use slog::{info, Logger};
+use slog::{info, warn, Logger};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -23,6 +23,7 @@ use crate::client::{self, dispatch::OpTable, validate::Limits, ClientContext};
 use crate::config::Config;
 use crate::consensus::driver::{ApplyObserver, LoopConfig, RaftLoop};
 use crate::consensus::handle::{RaftHandle, RaftStatus, Role, Shared};
+use crate::consensus::incarnation::Incarnations;
 use crate::consensus::snapshots::SnapshotDir;
 use crate::consensus::storage::{DiskStorage, StorageFailure};
 use crate::metrics::Metrics;
@@ -66,6 +67,22 @@ pub enum StartError {
     /// raft-rs refused the configuration.
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
+    /// This member starts on a new data directory, but a peer knows it by another one:
+    /// it lost its Raft state (its votes included) and must not rejoin silently.
+    #[error(
+        "this member's data directory is new, but member {peer} knows member {id} by another \
+         data directory (incarnation {known:016x}): its Raft state was lost, and rejoining \
+         silently could let it vote twice in one term. Restore its data directory from a \
+         backup, or start it once with --rejoin-after-data-loss to rejoin with an empty log"
+    )]
+    DataLost {
+        /// This member.
+        id: u64,
+        /// The peer that knows it.
+        peer: u64,
+        /// The incarnation that peer recorded.
+        known: u64,
+    },
     /// The data directory belongs to an ensemble with other voters than configured.
     #[error("the data directory was created for voters {stored:?}, but the configuration lists {configured:?}; membership is static: use the original --peers or a new data directory")]
     Membership {
@@ -133,6 +150,50 @@ fn data_dir(path: &std::path::Path) -> Result<(), StartError> {
     })
 }
 
+/// A file in the data directory that says a start found this member's data lost and
+/// refused; it stays until a start with `--rejoin-after-data-loss` gets past the check.
+const REJOIN_MARKER: &str = "REJOIN-REQUIRED";
+
+/// How long a starting member waits for each peer's answer to its probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Asks every peer (at once, each for at most [`PROBE_TIMEOUT`]) which data directory
+/// it knows this member by; fails if one knows it by another, unless the member was
+/// told it rejoins after a data loss. Peers that cannot be asked are skipped: a new
+/// ensemble's members start empty together, and a peer that records this member's new
+/// data directory later refuses its links if it knew another one (see `incarnation.rs`).
+async fn check_not_lost(config: &Config, log: &Logger) -> Result<(), StartError> {
+    let asks =
+        config
+            .peers
+            .iter()
+            .filter(|(id, _)| **id != config.id)
+            .map(|(id, addr)| async move {
+                let answer = peer::hello::probe(addr, config.id, 0, PROBE_TIMEOUT).await;
+                (*id, answer)
+            });
+    for (peer, answer) in futures::future::join_all(asks).await {
+        match answer {
+            Ok(None) => {}
+            Ok(Some(known)) if config.rejoin_after_data_loss => {
+                warn!(log, "rejoining after a data loss"; "peer" => peer,
+                      "known_incarnation" => format!("{known:016x}"));
+            }
+            Ok(Some(known)) => {
+                return Err(StartError::DataLost {
+                    id: config.id,
+                    peer,
+                    known,
+                })
+            }
+            Err(e) => {
+                info!(log, "could not ask a peer whether it knew this member"; "peer" => peer, "error" => e)
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
@@ -154,6 +215,26 @@ impl Node {
                 })?,
             );
         let storage = DiskStorage::open(&raft_dir, &config.voters(), snapshots.clone())?;
+        // A member on a new log asks its peers whether they knew it by another one. A
+        // refusal is remembered (the log now exists), so every later start refuses too
+        // until the member is told to rejoin.
+        let marker = config.data_dir.join(REJOIN_MARKER);
+        let fresh = storage.created() || marker.exists();
+        if fresh {
+            if let Err(e) = check_not_lost(&config, &log).await {
+                let _ = std::fs::write(&marker, format!("{e}\n"));
+                return Err(e);
+            }
+            if marker.exists() {
+                std::fs::remove_file(&marker).map_err(|source| StartError::DataDir {
+                    path: marker.display().to_string(),
+                    source,
+                })?;
+            }
+        }
+        let incarnations = Arc::new(Incarnations::load(storage.engine(), fresh)?);
+        info!(log, "data directory"; "incarnation" => format!("{:016x}", incarnations.own()),
+              "new" => incarnations.fresh());
         let mut stored = storage.voters();
         stored.sort_unstable();
         if stored != config.voters() {
@@ -237,7 +318,11 @@ impl Node {
             .collect();
         let outbox = peer::PeerOutbox::start(
             &tokio::runtime::Handle::current(),
-            config.id,
+            peer::hello::Hello::Link {
+                from: config.id,
+                incarnation: incarnations.own(),
+                rejoin: config.rejoin_after_data_loss,
+            },
             &others,
             config.max_peer_frame_bytes,
             raft.clone(),
@@ -256,6 +341,8 @@ impl Node {
             // Room for the largest request plus the entry's own fields.
             max_entry_bytes: config.max_request_bytes + 64 * 1024,
             request_timeout,
+            // A member rejoining with an empty log votes only once it has caught up.
+            abstain_until_caught_up: config.rejoin_after_data_loss && incarnations.fresh(),
         };
         let raft_loop = RaftLoop::new(
             loop_cfg,
@@ -294,6 +381,7 @@ impl Node {
             config.max_peer_frame_bytes,
             raft.clone(),
             sessions.clone(),
+            incarnations.clone(),
             stop.clone(),
             log.new(slog::o!("component" => "peer-listener")),
         )));
@@ -333,6 +421,7 @@ impl Node {
             addrs,
             hub,
             sessions: sessions.clone(),
+            incarnation: incarnations.own(),
         });
         let admin_stop = stop.clone();
         tasks.push(tokio::spawn(async move {
@@ -411,6 +500,7 @@ struct NodeAdmin {
     addrs: BoundAddrs,
     hub: Arc<Hub>,
     sessions: Arc<Sessions>,
+    incarnation: u64,
 }
 
 impl AdminSource for NodeAdmin {
@@ -445,6 +535,7 @@ impl AdminSource for NodeAdmin {
             admin_addr: self.addrs.admin.to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             leader_contact_ms: self.sessions.since_contact().map(|d| d.as_millis() as u64),
+            incarnation: format!("{:016x}", self.incarnation),
         }
     }
 

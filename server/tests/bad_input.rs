@@ -393,26 +393,26 @@ async fn bad_input_on_the_peer_port_hurts_no_member() {
     e.wait_leader(T);
     let c = common::client_at(&e.servers(), T).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x9ee7);
+    let incarnations: Vec<u64> = (0..3).map(|i| common::incarnation(&e, i)).collect();
     for round in 0..60u32 {
         let target = &e.members[(round % 3) as usize];
-        let sender = e.members[((round + 1) % 3) as usize].id;
+        let sender_index = ((round + 1) % 3) as usize;
+        let sender = e.members[sender_index].id;
         let mut s = TcpStream::connect(&target.peer).await.expect("connect");
         let mut bytes = Vec::new();
-        match round % 4 {
+        match round % 5 {
             // A 1 GiB frame announced, then nothing: no buffer of that size, closed at
             // the hello timeout.
             0 => bytes.extend_from_slice(&(1u32 << 30).to_be_bytes()),
             // A hello from a member that does not exist.
-            1 => {
-                bytes.extend_from_slice(&16u32.to_be_bytes());
-                bytes.extend_from_slice(b"PDKPEER2");
-                bytes.extend_from_slice(&99u64.to_be_bytes());
+            1 => bytes.extend_from_slice(&common::peer_hello(99, 1)),
+            // A real member's id from another data directory: refused.
+            4 => {
+                bytes.extend_from_slice(&common::peer_hello(sender, incarnations[sender_index] ^ 1))
             }
             // A valid hello, then a random frame.
             _ => {
-                bytes.extend_from_slice(&16u32.to_be_bytes());
-                bytes.extend_from_slice(b"PDKPEER2");
-                bytes.extend_from_slice(&sender.to_be_bytes());
+                bytes.extend_from_slice(&common::peer_hello(sender, incarnations[sender_index]));
                 let len = rng.gen_range(1..256);
                 let mut body = vec![0u8; len];
                 rng.fill(&mut body[..]);
@@ -422,7 +422,7 @@ async fn bad_input_on_the_peer_port_hurts_no_member() {
             }
         }
         let _ = s.write_all(&bytes).await;
-        if round % 4 >= 2 {
+        if round % 5 >= 2 {
             // Closed by the member (a malformed or misaddressed frame), or still open if
             // the frame happened to be harmless; either way the member stays up.
             let mut buf = [0u8; 64];

@@ -13,10 +13,6 @@ use paddock::CreateMode;
 
 const T: Duration = Duration::from_secs(30);
 
-fn log_of(e: &Ensemble, i: usize) -> String {
-    std::fs::read_to_string(e.members[i].dir.with_extension("log")).unwrap_or_default()
-}
-
 /// The newest raft-engine file of member `i`.
 fn newest_log_file(e: &Ensemble, i: usize) -> std::path::PathBuf {
     let mut files: Vec<_> = std::fs::read_dir(e.members[i].dir.join("raft"))
@@ -27,21 +23,6 @@ fn newest_log_file(e: &Ensemble, i: usize) -> std::path::PathBuf {
         .collect();
     files.sort();
     files.pop().expect("a log file")
-}
-
-/// Waits (bounded) for member `i`'s process to exit by itself.
-fn wait_exit(e: &mut Ensemble, i: usize, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Some(c) = e.members[i].child.as_mut() {
-            if let Ok(Some(status)) = c.try_wait() {
-                e.members[i].child = None;
-                return Some(status);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,8 +116,10 @@ async fn a_member_whose_disk_lost_acknowledged_entries_stops_and_says_why() {
         .expect("truncate");
     assert!(len > used / 2);
     e.spawn(victim);
-    let status = wait_exit(&mut e, victim, T).expect("the damaged member must stop");
-    let log = log_of(&e, victim);
+    let status = e
+        .wait_exit(victim, T)
+        .expect("the damaged member must stop");
+    let log = e.log(victim);
     assert!(!status.success());
     assert!(
         !log.contains("panicked"),
@@ -169,12 +152,12 @@ async fn a_member_started_with_an_emptied_data_directory_catches_up() {
     e.wait_converged(T);
     e.kill(victim);
     std::fs::remove_dir_all(&e.members[victim].dir).expect("wipe");
-    e.spawn(victim);
+    e.spawn_with(victim, &["--rejoin-after-data-loss"]);
     e.wait_converged(T);
     assert!(
-        wait_exit(&mut e, victim, Duration::from_secs(2)).is_none(),
+        e.wait_exit(victim, Duration::from_secs(2)).is_none(),
         "the emptied member exited:\n{}",
-        log_of(&e, victim)
+        e.log(victim)
     );
     let vc = client_at(&e.members[victim].client, T).await;
     assert_eq!(vc.children("/wiped").await.expect("children").len(), 300);

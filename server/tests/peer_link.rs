@@ -17,6 +17,7 @@ async fn connections_a_peer_left_behind_never_lock_its_new_one_out() {
     let mut e = common::Ensemble::start(3, &[]);
     let l = e.wait_leader(T);
     let (y, z) = ((l + 1) % 3, (l + 2) % 3);
+    let y_incarnation = common::incarnation(&e, y);
     // y dies behind a partition and z goes down too: the leader's listener is empty.
     e.kill(y);
     e.kill(z);
@@ -27,9 +28,7 @@ async fn connections_a_peer_left_behind_never_lock_its_new_one_out() {
         let mut s = TcpStream::connect(&e.members[l].peer)
             .await
             .expect("connect to the leader's peer port");
-        let mut hello = 16u32.to_be_bytes().to_vec();
-        hello.extend_from_slice(b"PDKPEER2");
-        hello.extend_from_slice(&e.members[y].id.to_be_bytes());
+        let hello = common::peer_hello(e.members[y].id, y_incarnation);
         s.write_all(&hello).await.expect("hello");
         stale.push(s);
     }

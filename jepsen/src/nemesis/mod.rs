@@ -470,8 +470,8 @@ impl Nemesis {
     }
 
     /// kill -9 of `v`, damage its files, start it again, and see whether it refuses to
-    /// start (then the operator's procedure: wipe its data and start it empty, so it
-    /// recovers from its peers) or comes back.
+    /// start (then the operator's procedure: wipe its data and start it empty with
+    /// `--rejoin-after-data-loss`, so it recovers from its peers) or comes back.
     async fn disk_fault(
         &mut self,
         cluster: &Cluster,
@@ -556,10 +556,13 @@ impl Nemesis {
                     "nemesis",
                     Some(v),
                     Op::Note {
-                        what: format!("wiped member={v}: started with an empty data directory"),
+                        what: format!(
+                            "wiped member={v}: started with an empty data directory \
+                             (--rejoin-after-data-loss)"
+                        ),
                     },
                 );
-                let _ = cluster.start_member(v);
+                let _ = cluster.start_member_with(v, &["--rejoin-after-data-loss"]);
             }
             None => rec.observe(
                 "nemesis",

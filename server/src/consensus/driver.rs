@@ -84,6 +84,10 @@ pub struct LoopConfig {
     pub max_entry_bytes: usize,
     /// How long a proposal or ReadIndex may wait.
     pub request_timeout: Duration,
+    /// Grant no vote (nor pre-vote) until a leader is known and everything this member
+    /// knows to be committed has applied: set for a member that rejoins after losing
+    /// its log, which may have voted in recent terms before (see `incarnation.rs`).
+    pub abstain_until_caught_up: bool,
 }
 
 /// The Raft loop's state. Created by [`RaftLoop::new`], consumed by [`RaftLoop::run`].
@@ -105,6 +109,8 @@ pub struct RaftLoop {
     /// a leader may still count on entries this member held before, see
     /// [`RaftLoop::check_leader_commit`].
     started_empty: bool,
+    /// Vote requests are dropped while set (see [`LoopConfig::abstain_until_caught_up`]).
+    abstaining: bool,
     next_proposal: u64,
     /// Proposals of this member waiting to apply, by proposal id.
     pending: BTreeMap<u64, (Instant, oneshot::Sender<Result<Committed, ProposeError>>)>,
@@ -165,6 +171,7 @@ impl RaftLoop {
         Ok(RaftLoop {
             boot: u64::from(rand::random::<u32>()) << 32,
             started_empty,
+            abstaining: cfg.abstain_until_caught_up,
             next_proposal: 1,
             pending: BTreeMap::new(),
             next_read: 1,
@@ -262,6 +269,15 @@ impl RaftLoop {
                 }
             }
             Input::Peer(mut m) => {
+                if self.abstaining
+                    && matches!(
+                        m.get_msg_type(),
+                        MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
+                    )
+                {
+                    debug!(self.log, "abstained from a vote while catching up"; "from" => m.from, "term" => m.term);
+                    return Ok(());
+                }
                 self.check_leader_commit(&mut m)?;
                 if let Err(e) = self.node.step(m) {
                     debug!(self.log, "dropped a peer message"; "error" => %e);
@@ -462,6 +478,15 @@ impl RaftLoop {
         let committed = light.take_committed_entries();
         self.apply(committed);
         self.node.advance_apply();
+        if self.abstaining {
+            let raft = &self.node.raft;
+            let committed = raft.raft_log.committed;
+            if raft.leader_id != raft::INVALID_ID && committed > 0 && self.applied >= committed {
+                self.abstaining = false;
+                info!(self.log, "caught up after rejoining: votes again";
+                    "leader" => raft.leader_id, "term" => raft.term, "applied" => self.applied);
+            }
+        }
         self.maybe_snapshot();
         self.publish();
         Ok(())

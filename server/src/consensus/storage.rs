@@ -53,7 +53,8 @@ pub enum StorageFailure {
     /// write or a double vote; the member stops instead.
     #[error(
         "the raft log lost entries it had acknowledged: {0}; this member's data is damaged: \
-         move its data directory away and start it empty to rejoin from its peers"
+         move its data directory away and start it empty with --rejoin-after-data-loss to \
+         rejoin from its peers"
     )]
     DataLoss(String),
 }
@@ -77,6 +78,8 @@ pub trait SnapshotSource: Send + Sync {
 /// raft-rs storage backed by raft-engine. Owned by the Raft loop (inside the RawNode).
 pub struct DiskStorage {
     engine: Arc<Engine>,
+    /// Whether the log was created by this open.
+    created: bool,
     /// Set while a background purge of compacted log files runs.
     purging: Arc<std::sync::atomic::AtomicBool>,
     hard_state: HardState,
@@ -121,6 +124,7 @@ impl DiskStorage {
             .get_message::<SnapshotMetadata>(META, KEY_SNAPSHOT)?
             .unwrap_or_default();
         let mut storage = DiskStorage {
+            created: false,
             conf_state: ConfState::default(),
             engine,
             purging: Arc::default(),
@@ -138,6 +142,7 @@ impl DiskStorage {
         {
             Some(cs) => storage.conf_state = cs,
             None => {
+                storage.created = true;
                 let cs = ConfState {
                     voters: voters.to_vec(),
                     ..Default::default()
@@ -337,6 +342,16 @@ impl DiskStorage {
     /// Metadata of the newest durable snapshot (index 0 when there is none).
     pub fn snapshot_metadata(&self) -> &SnapshotMetadata {
         &self.snapshot
+    }
+
+    /// Whether this log was created by this open (its directory held no log).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// The engine, for the records that live beside the log (see `incarnation.rs`).
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.clone()
     }
 
     /// The voters recorded in the log's configuration.

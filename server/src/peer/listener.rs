@@ -1,19 +1,23 @@
 //! Incoming peer connections: hello, then Raft messages handed to the loop; one
-//! connection per peer (a newer one replaces the older).
+//! connection per peer (a newer one replaces the older). A peer whose hello names
+//! another data directory than the one recorded for it is refused (see
+//! `consensus/incarnation.rs`), and probes are answered with the recorded one.
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
-use slog::{debug, warn, Logger};
+use slog::{debug, info, warn, Logger};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::{TouchSink, HELLO_MAGIC, TAG_RAFT, TAG_TOUCH, TAG_TOUCH_ACK};
+use super::hello::{encode_answer, Hello};
+use super::{TouchSink, TAG_RAFT, TAG_TOUCH, TAG_TOUCH_ACK};
 use crate::consensus::handle::RaftHandle;
+use crate::consensus::incarnation::{Admitted, Incarnations};
 use paddock::proto::replication as rpb;
 
 /// The connection each peer uses now: a newer one from the same peer replaces it.
@@ -55,6 +59,7 @@ pub async fn serve(
     max_frame: usize,
     raft: RaftHandle,
     touches: Arc<dyn TouchSink>,
+    incarnations: Arc<Incarnations>,
     stop: CancellationToken,
     log: Logger,
 ) {
@@ -81,20 +86,54 @@ pub async fn serve(
         };
         super::tune(&stream);
         let conn_log = log.new(slog::o!("from" => addr.to_string()));
-        let (raft, voters, stop, touches, current) = (
+        let (raft, voters, stop, touches, current, incarnations) = (
             raft.clone(),
             voters.clone(),
             stop.clone(),
             touches.clone(),
             current.clone(),
+            incarnations.clone(),
         );
         tokio::spawn(async move {
             let ended = async {
                 let mut framed = paddock::codec::framed(stream, max_frame);
-                let from = tokio::select! {
+                let hello = tokio::select! {
                     _ = stop.cancelled() => return Ok(()),
                     r = hello(&mut framed, my_id, &voters) => r?,
                 };
+                let (from, incarnation, rejoin) = match hello {
+                    Hello::Probe { from, .. } => {
+                        let known = incarnations.known(from);
+                        let _ = framed.send(encode_answer(known)).await;
+                        return Err(format!("answered a probe from member {from}"));
+                    }
+                    Hello::Link {
+                        from,
+                        incarnation,
+                        rejoin,
+                    } => (from, incarnation, rejoin),
+                };
+                let admit = {
+                    let incarnations = incarnations.clone();
+                    tokio::task::spawn_blocking(move || {
+                        incarnations.admit(from, incarnation, rejoin)
+                    })
+                };
+                match admit.await.map_err(|e| e.to_string())? {
+                    Ok(Admitted::Known) => {}
+                    Ok(Admitted::First) => {
+                        info!(conn_log, "recorded a peer's data directory"; "peer" => from,
+                            "incarnation" => format!("{incarnation:016x}"));
+                    }
+                    Ok(Admitted::Rejoined { was }) => {
+                        warn!(conn_log, "a peer rejoins after losing its data"; "peer" => from,
+                            "incarnation" => format!("{incarnation:016x}"), "was" => format!("{was:016x}"));
+                    }
+                    Err(e) => {
+                        warn!(conn_log, "refused a peer link"; "reason" => %e);
+                        return Err(e.to_string());
+                    }
+                }
                 drop(permit);
                 let (generation, replaced) = current.lock().replace(from);
                 let r = tokio::select! {
@@ -114,22 +153,22 @@ pub async fn serve(
 
 type PeerFramed = tokio_util::codec::Framed<TcpStream, paddock::codec::FrameCodec>;
 
-/// Reads the hello (within 5 s): the id of a voter other than this member.
-async fn hello(framed: &mut PeerFramed, my_id: u64, voters: &BTreeSet<u64>) -> Result<u64, String> {
-    let hello = match tokio::time::timeout(std::time::Duration::from_secs(5), framed.next()).await {
+/// Reads the hello (within 5 s): a link or a probe from a voter other than this member.
+async fn hello(
+    framed: &mut PeerFramed,
+    my_id: u64,
+    voters: &BTreeSet<u64>,
+) -> Result<Hello, String> {
+    let frame = match tokio::time::timeout(std::time::Duration::from_secs(5), framed.next()).await {
         Ok(Some(Ok(h))) => h,
         _ => return Err("no hello".into()),
     };
-    if hello.len() != 16 || &hello[..8] != HELLO_MAGIC {
-        return Err("bad hello".into());
-    }
-    let mut id = [0u8; 8];
-    id.copy_from_slice(&hello[8..]);
-    let from = u64::from_be_bytes(id);
+    let hello = Hello::decode(&frame).ok_or("bad hello")?;
+    let (Hello::Link { from, .. } | Hello::Probe { from, .. }) = hello;
     if !voters.contains(&from) || from == my_id {
         return Err(format!("hello from unknown member {from}"));
     }
-    Ok(from)
+    Ok(hello)
 }
 
 /// Whether a Raft message that arrived on the link from `link_peer` may be stepped here: it

@@ -2,7 +2,8 @@
 //!
 //! Each member listens on its peer address; for every other voter it keeps one
 //! outgoing connection, owned by a sender task that reconnects with exponential
-//! backoff. A connection starts with a hello frame (magic + the sender's id), then
+//! backoff. A connection starts with a hello frame ([`hello`]: magic, the sender's id,
+//! its data directory's incarnation, and whether it rejoins after a data loss), then
 //! carries length-delimited frames, each a one-byte tag and a protobuf message:
 //! [`TAG_RAFT`] + `raft::eraftpb::Message`, [`TAG_TOUCH`] + `replication::SessionTouch`
 //! (a round of sessions whose clients this member heard from, for the leader's expiry
@@ -26,7 +27,11 @@
 //!   that makes no progress for [`LINK_TIMEOUT`] (plus 1 ms per KiB) ends the link. The
 //!   sender then re-dials, so after a partition heals the link is back within seconds,
 //!   not after TCP's retransmission backoff.
+//! - A peer whose hello names another data directory than the one first recorded for it
+//!   is refused, unless it rejoins after a data loss (`consensus/incarnation.rs`); the
+//!   peer port also answers probes from a member starting on a new data directory.
 //! - The link is not authenticated: peer ports belong on a trusted network.
+pub mod hello;
 mod listener;
 mod sender;
 
@@ -63,8 +68,6 @@ pub(crate) fn tune(stream: &tokio::net::TcpStream) {
     let _ = sock.set_tcp_user_timeout(Some(LINK_TIMEOUT));
 }
 
-/// First bytes of every peer connection.
-pub(crate) const HELLO_MAGIC: &[u8; 8] = b"PDKPEER2";
 /// Frame tag: a Raft message follows.
 pub const TAG_RAFT: u8 = 0;
 /// Frame tag: a `SessionTouch` follows.

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{PeerMsg, HELLO_MAGIC, TAG_RAFT, TAG_TOUCH, TAG_TOUCH_ACK};
+use super::{PeerMsg, TAG_RAFT, TAG_TOUCH, TAG_TOUCH_ACK};
 use crate::consensus::driver::Outbox;
 use crate::consensus::handle::{Input, RaftHandle};
 use crate::metrics::Metrics;
@@ -31,10 +31,11 @@ pub struct PeerOutbox {
 
 impl PeerOutbox {
     #[allow(clippy::too_many_arguments)]
-    /// Starts one sender task per peer (`peers` excludes this member) on the runtime.
+    /// Starts one sender task per peer (`peers` excludes this member) on the runtime;
+    /// each connection starts with `hello` (this member's link hello).
     pub fn start(
         rt: &tokio::runtime::Handle,
-        my_id: u64,
+        hello: super::hello::Hello,
         peers: &[(u64, String)],
         max_frame: usize,
         raft: RaftHandle,
@@ -47,7 +48,7 @@ impl PeerOutbox {
             let (tx, rx) = mpsc::channel::<PeerMsg>(QUEUE);
             map.insert(*id, tx);
             let link = Link {
-                my_id,
+                hello: hello.encode(),
                 peer: *id,
                 addr: addr.clone(),
                 max_frame,
@@ -116,7 +117,7 @@ impl Outbox for PeerOutbox {
 }
 
 struct Link {
-    my_id: u64,
+    hello: Bytes,
     peer: u64,
     addr: String,
     max_frame: usize,
@@ -151,9 +152,7 @@ impl Link {
             backoff = Duration::from_millis(50);
             info!(self.log, "connected to peer"; "addr" => &self.addr);
             let mut framed = paddock::codec::framed(stream, self.max_frame);
-            let mut hello = HELLO_MAGIC.to_vec();
-            hello.extend_from_slice(&self.my_id.to_be_bytes());
-            if framed.send(Bytes::from(hello)).await.is_err() {
+            if framed.send(self.hello.clone()).await.is_err() {
                 continue;
             }
             let sent = self
@@ -282,7 +281,11 @@ mod tests {
         let stop = CancellationToken::new();
         let outbox = PeerOutbox::start(
             idle.handle(),
-            1,
+            super::super::hello::Hello::Link {
+                from: 1,
+                incarnation: 1,
+                rejoin: false,
+            },
             &[(2, "127.0.0.1:9".to_string())],
             1 << 20,
             raft,

@@ -74,6 +74,11 @@ impl Ensemble {
 
     /// Starts member `i` (0-based) again with the same settings and data.
     pub fn spawn(&mut self, i: usize) {
+        self.spawn_with(i, &[]);
+    }
+
+    /// Starts member `i` with the same settings and data, plus `more` flags.
+    pub fn spawn_with(&mut self, i: usize, more: &[&str]) {
         let m = &mut self.members[i];
         std::fs::create_dir_all(&m.dir).expect("member dir");
         let log = std::fs::OpenOptions::new()
@@ -94,11 +99,31 @@ impl Ensemble {
             ])
             .args(["--peers", &self.peers])
             .args(&self.extra)
+            .args(more)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn paddockd");
         m.child = Some(child);
+    }
+
+    /// Waits (at most `timeout`) for member `i` to exit on its own; its exit status.
+    pub fn wait_exit(&mut self, i: usize, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let c = self.members[i].child.as_mut()?;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                self.members[i].child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// What member `i` logged so far (stderr of all its runs).
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.members[i].dir.with_extension("log")).unwrap_or_default()
     }
 
     /// kill -9 of member `i`.
@@ -229,6 +254,23 @@ impl Drop for Ensemble {
 
 fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
+}
+
+/// Member `i`'s data directory incarnation, from its `/status`.
+pub fn incarnation(e: &Ensemble, i: usize) -> u64 {
+    let status = e.status(i).expect("status");
+    let hex = status["incarnation"].as_str().expect("incarnation");
+    u64::from_str_radix(hex, 16).expect("hex incarnation")
+}
+
+/// A peer link hello (framed) from member `id` running on data directory `incarnation`.
+pub fn peer_hello(id: u64, incarnation: u64) -> Vec<u8> {
+    let mut hello = 25u32.to_be_bytes().to_vec();
+    hello.extend_from_slice(b"PDKPEER3");
+    hello.extend_from_slice(&id.to_be_bytes());
+    hello.extend_from_slice(&incarnation.to_be_bytes());
+    hello.push(0);
+    hello
 }
 
 /// A minimal HTTP/1.1 GET; `None` if the member does not answer.
