@@ -3,7 +3,7 @@
 //!
 //! The interface is fixed (scripts depend on it): global `--servers`, `--output`,
 //! `--session-timeout`; commands `create`, `get`, `set`, `delete`, `ls`, `stat`, `sync`,
-//! `watch`, `sessions`, `cluster status` and `bench`. Usage errors exit with status 2 (clap's default).
+//! `watch`, `lock`, `elect`, `sessions`, `cluster status` and `bench`. Usage errors exit with status 2 (clap's default).
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -129,6 +129,13 @@ pub enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         admin: Option<String>,
     },
+    /// Run a command while holding a lock (Curator's lock layout), with the grant's
+    /// fencing token in PADDOCK_FENCING_TOKEN; the command gets SIGTERM (then SIGKILL
+    /// after --grace) when the lock may be lost. Exits with the command's status.
+    Lock(LockArgs),
+    /// Campaign in a leader election and hold the leadership until interrupted, or
+    /// (with --observe) print the leader and every change of it.
+    Elect(ElectArgs),
     /// Inspect the ensemble's members.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -183,6 +190,35 @@ impl CreateArgs {
     }
 }
 
+/// `paddock lock`.
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Path of the lock node (created as a container if missing).
+    pub path: String,
+    /// Give up (exit 1) if the lock is not acquired within S seconds.
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+    /// Seconds between SIGTERM and SIGKILL when the command must stop.
+    #[arg(long, value_name = "S", default_value_t = 5.0)]
+    pub grace: f64,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `paddock elect`.
+#[derive(Debug, Args)]
+pub struct ElectArgs {
+    /// Path of the election node (created as a container if missing).
+    pub path: String,
+    /// The value to campaign with (what observers see, e.g. this worker's address).
+    #[arg(required_unless_present = "observe")]
+    pub value: Option<String>,
+    /// Do not campaign: print the current leader and every change.
+    #[arg(long, conflicts_with = "value")]
+    pub observe: bool,
+}
+
 /// `paddock watch`.
 #[derive(Debug, Args)]
 pub struct WatchArgs {
@@ -224,6 +260,9 @@ pub enum Workload {
     /// Session churn: open a new session on this session's member, create one
     /// ephemeral node, close the session (three replicated writes per operation).
     Churn,
+    /// Every session contends for one lock (the SDK's `recipes::Lock`, Curator's
+    /// layout); one operation is an acquire plus its release.
+    Lock,
 }
 
 impl Workload {
@@ -235,12 +274,13 @@ impl Workload {
             Workload::Get => "get",
             Workload::Mixed => "mixed",
             Workload::Churn => "churn",
+            Workload::Lock => "lock",
         }
     }
 
     /// Whether the workload works on a preloaded key set.
     pub fn needs_keys(self) -> bool {
-        !matches!(self, Workload::Create | Workload::Churn)
+        !matches!(self, Workload::Create | Workload::Churn | Workload::Lock)
     }
 
     /// Whether the workload reads (so `--linearizable` changes it).
@@ -605,7 +645,7 @@ mod tests {
             ),
             (64, 0.5, 0.0, 1024, true, 10_000)
         );
-        for w in ["create", "set", "get", "mixed"] {
+        for w in ["create", "set", "get", "mixed", "churn", "lock"] {
             assert!(
                 matches!(parse(&["bench", "--workload", w]).command, Command::Bench(b) if b.workload.name() == w)
             );
@@ -615,7 +655,7 @@ mod tests {
             ErrorKind::MissingRequiredArgument
         );
         assert_eq!(
-            parse_err(&["bench", "--workload", "lock"]).kind(),
+            parse_err(&["bench", "--workload", "election"]).kind(),
             ErrorKind::InvalidValue
         );
         assert_eq!(

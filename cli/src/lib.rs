@@ -9,7 +9,7 @@
 //! - [`http`]: the tiny HTTP/1.1 GET used for the members' admin `/status`.
 //!
 //! Exit status (see [`exit_code`]): 0 success, 1 a Paddock or runtime error (message on
-//! stderr, `paddock: <error>`), 2 a usage error.
+//! stderr, `paddock: <error>`), 2 a usage error; `paddock lock` exits with its command's.
 pub mod args;
 pub mod bench;
 pub mod commands;
@@ -32,10 +32,26 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// The exit status for an error returned by [`run`]: 2 for usage errors, else 1.
+/// Exit with this status and print nothing more: the status of a command that
+/// `paddock lock` ran (it reported for itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitWith(pub i32);
+
+impl std::fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for ExitWith {}
+
+/// The exit status for an error returned by [`run`]: 2 for usage errors, the given
+/// status for [`ExitWith`], else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     if err.downcast_ref::<UsageError>().is_some() {
         2
+    } else if let Some(ExitWith(code)) = err.downcast_ref::<ExitWith>() {
+        *code
     } else {
         1
     }

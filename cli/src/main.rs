@@ -1,5 +1,6 @@
 //! The `paddock` binary: parse the command line, run the command, map the outcome to
-//! an exit status (0 ok, 1 Paddock/runtime error, 2 usage error). Everything else is
+//! an exit status (0 ok, 1 Paddock/runtime error, 2 usage error, or the status of
+//! the command `paddock lock` ran). Everything else is
 //! in the library (`paddock_cli`).
 use clap::Parser;
 
@@ -7,7 +8,9 @@ use clap::Parser;
 async fn main() {
     let cli = paddock_cli::Cli::parse();
     if let Err(err) = paddock_cli::run(cli).await {
-        eprintln!("paddock: {err:#}");
+        if err.downcast_ref::<paddock_cli::ExitWith>().is_none() {
+            eprintln!("paddock: {err:#}");
+        }
         std::process::exit(paddock_cli::exit_code(&err));
     }
 }

@@ -98,6 +98,18 @@ pub fn stat_text(s: &Stat) -> String {
     out
 }
 
+/// Writes one line to stdout and flushes, for commands that print as things happen;
+/// `Ok(false)` if the reader has gone (broken pipe).
+pub fn print_line(line: &str) -> anyhow::Result<bool> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(anyhow::anyhow!("writing to stdout: {e}")),
+    }
+}
+
 /// `0x` plus lower-case hex of the value's bits (as zkCli prints zxids).
 pub fn hex(v: i64) -> String {
     format!("{:#x}", v as u64)

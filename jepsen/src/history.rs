@@ -163,6 +163,19 @@ pub enum Op {
         ephemerals: BTreeMap<String, u64>,
     },
 
+    // ---- lock ----
+    /// Acquire the run's lock (giving up after a bounded wait); `token` = the grant's
+    /// fencing token when ok.
+    LockAcquire { token: Option<u64> },
+    /// A holder's fenced increment of the shared counter: it read `from` and writes
+    /// `from + 1` in a multi that also checks its grant still stands.
+    LockIncrement { token: u64, from: u64 },
+    /// A holder stops acting on grant `token`, invoked at that moment: it releases the
+    /// lock, or (`lost`) its lost signal fired.
+    LockRelease { token: u64, lost: bool },
+    /// A final read of the shared counter on one member (an observation).
+    LockCounter { value: u64 },
+
     // ---- cluster ----
     /// What the run was asked to do (the first event of every history).
     Run {
@@ -225,6 +238,10 @@ impl Op {
             Op::SessionState { .. } => "session-state",
             Op::Lease { .. } => "lease",
             Op::SessionsFinal { .. } => "sessions-final",
+            Op::LockAcquire { .. } => "lock-acquire",
+            Op::LockIncrement { .. } => "lock-increment",
+            Op::LockRelease { .. } => "lock-release",
+            Op::LockCounter { .. } => "lock-counter",
             Op::Run { .. } => "run",
             Op::Fault { .. } => "fault",
             Op::Status { .. } => "status",

@@ -28,7 +28,7 @@ struct Args {
 enum Command {
     /// Runs one cell: a workload under faults, then checks it.
     Run {
-        /// register, set, fifo, sequential, watch or session.
+        /// register, set, fifo, sequential, watch, session, lock or election.
         #[arg(long)]
         workload: String,
         /// Faults, comma-separated: names (kill-leader, pause-one, partition-ring, ...),
@@ -84,7 +84,8 @@ enum Command {
         /// Where the cells' directories go.
         #[arg(long)]
         out: PathBuf,
-        /// Seed of the first cell (cell i runs with seed + i).
+        /// Seed of the first cell (cell i of the matrix runs with seed + i, also when
+        /// `--only` picks it).
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Run only cells whose name contains this.
@@ -242,7 +243,20 @@ async fn main_async(args: Args) -> anyhow::Result<ExitCode> {
                 .into_iter()
                 .filter(|c| only.as_ref().is_none_or(|o| c.name().contains(o.as_str())))
                 .collect();
-            let cells: Vec<_> = (0..rounds).flat_map(|_| list.clone()).collect();
+            // Each round's cells keep their positions, shifted by a whole matrix.
+            let len = if full {
+                matrix::full().len()
+            } else {
+                matrix::quick().len()
+            } as u64;
+            let cells: Vec<_> = (0..rounds)
+                .flat_map(|round| {
+                    list.iter().cloned().map(move |mut c| {
+                        c.index += round * len;
+                        c
+                    })
+                })
+                .collect();
             let rows = matrix::run_matrix(MatrixConfig {
                 cells,
                 out: out.clone(),

@@ -45,9 +45,9 @@ pub fn member_args() -> Vec<String> {
         "--session-tick-ms",
         "1000",
         "--snapshot-entries",
-        // Low enough that even the session workload's few writes make snapshots (the
-        // disk-bitflip-snapshot nemesis needs a file to damage).
-        "500",
+        // Low enough that even the session workload's few writes make snapshots early
+        // (the disk-bitflip-snapshot nemesis needs a file to damage).
+        "200",
         "--container-check-ms",
         "1000",
     ]
@@ -278,6 +278,12 @@ async fn drive(cfg: &RunConfig, cluster: &Arc<Cluster>, rec: &Recorder) -> anyho
             "fifo" => tokio::spawn(workload::fifo::client(ctx, k)),
             "sequential" => tokio::spawn(workload::sequential::client(ctx, k)),
             "watch" => tokio::spawn(workload::watch::client(ctx, k)),
+            "lock" => tokio::spawn(workload::lock::client(ctx, k, workload::lock::Recipe::Lock)),
+            "election" => tokio::spawn(workload::lock::client(
+                ctx,
+                k,
+                workload::lock::Recipe::Election,
+            )),
             _ => tokio::spawn(workload::session::client(ctx, k, sessions.clone())),
         });
     }
@@ -337,6 +343,7 @@ async fn drive(cfg: &RunConfig, cluster: &Arc<Cluster>, rec: &Recorder) -> anyho
         "set" => workload::set::finish(&ctx).await,
         "fifo" => workload::fifo::finish(&ctx).await,
         "sequential" => workload::sequential::finish(&ctx).await,
+        "lock" | "election" => workload::lock::finish(&ctx).await,
         "watch" => {
             if let Some(w) = watchers {
                 workload::watch::finish(&ctx, w).await;
@@ -368,6 +375,7 @@ async fn setup(cfg: &RunConfig, ctx: &Ctx) -> anyhow::Result<()> {
             "sequential" => workload::sequential::setup(ctx).await,
             "watch" => workload::watch::setup(ctx).await,
             "session" => workload::session::setup(ctx).await,
+            "lock" | "election" => workload::lock::setup(ctx).await,
             other => anyhow::bail!(
                 "unknown workload {other:?}; known: {}",
                 workload::NAMES.join(", ")

@@ -9,11 +9,14 @@
 //! - [`error`]: the error codes (ZooKeeper's) and the SDK's error type.
 //! - [`client`]: the session: connect, pipelined requests, reconnect, watches and
 //!   connection states.
+//! - [`recipes`]: locks with fencing tokens and the other coordination recipes, on the
+//!   client's public API.
 pub mod client;
 pub mod codec;
 pub mod error;
 pub mod path;
 pub mod proto;
+pub mod recipes;
 pub mod types;
 
 pub use client::{

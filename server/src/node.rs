@@ -21,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, AdminSource, SessionRow, Status};
 use crate::client::{self, dispatch::OpTable, validate::Limits, ClientContext};
 use crate::config::Config;
-use crate::consensus::driver::{ApplyObserver, LoopConfig, RaftLoop};
+use crate::consensus::driver::{ApplyObserver, LoopConfig, RaftLoop, RejoinVotes};
 use crate::consensus::handle::{RaftHandle, RaftStatus, Role, Shared};
-use crate::consensus::incarnation::Incarnations;
+use crate::consensus::incarnation::{self, Incarnations};
 use crate::consensus::snapshots::SnapshotDir;
 use crate::consensus::storage::{DiskStorage, StorageFailure};
 use crate::metrics::Metrics;
@@ -158,40 +158,54 @@ const REJOIN_MARKER: &str = "REJOIN-REQUIRED";
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Asks every peer (at once, each for at most [`PROBE_TIMEOUT`]) which data directory
-/// it knows this member by; fails if one knows it by another, unless the member was
-/// told it rejoins after a data loss. Peers that cannot be asked are skipped: a new
+/// it knows this member by; fails if one knows it by another than `own`, unless the
+/// member rejoins after a data loss (`rejoin`). When every peer answered, returns the
+/// highest term among them and the newest log position any of them holds. Peers that cannot be asked are skipped: a new
 /// ensemble's members start empty together, and a peer that records this member's new
 /// data directory later refuses its links if it knew another one (see `incarnation.rs`).
-async fn check_not_lost(config: &Config, log: &Logger) -> Result<(), StartError> {
+async fn check_not_lost(
+    config: &Config,
+    own: u64,
+    rejoin: bool,
+    log: &Logger,
+) -> Result<Option<(u64, (u64, u64))>, StartError> {
     let asks =
         config
             .peers
             .iter()
             .filter(|(id, _)| **id != config.id)
             .map(|(id, addr)| async move {
-                let answer = peer::hello::probe(addr, config.id, 0, PROBE_TIMEOUT).await;
+                let answer = peer::hello::probe(addr, config.id, own, PROBE_TIMEOUT).await;
                 (*id, answer)
             });
+    let mut highest = Some((0u64, (0u64, 0u64)));
     for (peer, answer) in futures::future::join_all(asks).await {
         match answer {
-            Ok(None) => {}
-            Ok(Some(known)) if config.rejoin_after_data_loss => {
-                warn!(log, "rejoining after a data loss"; "peer" => peer,
-                      "known_incarnation" => format!("{known:016x}"));
-            }
-            Ok(Some(known)) => {
-                return Err(StartError::DataLost {
-                    id: config.id,
-                    peer,
-                    known,
-                })
+            Ok(a) => {
+                highest = highest.map(|(t, p)| (t.max(a.term), p.max(a.position)));
+                match a.known {
+                    None => {}
+                    Some(known) if known == own => {}
+                    Some(known) if rejoin => {
+                        warn!(log, "rejoining after a data loss"; "peer" => peer,
+                              "known_incarnation" => format!("{known:016x}"));
+                    }
+                    Some(known) => {
+                        return Err(StartError::DataLost {
+                            id: config.id,
+                            peer,
+                            known,
+                        })
+                    }
+                }
             }
             Err(e) => {
+                highest = None;
                 info!(log, "could not ask a peer whether it knew this member"; "peer" => peer, "error" => e)
             }
         }
     }
-    Ok(())
+    Ok(highest)
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -214,16 +228,28 @@ impl Node {
                     source,
                 })?,
             );
-        let storage = DiskStorage::open(&raft_dir, &config.voters(), snapshots.clone())?;
+        let mut storage = DiskStorage::open(&raft_dir, &config.voters(), snapshots.clone())?;
         // A member on a new log asks its peers whether they knew it by another one. A
         // refusal is remembered (the log now exists), so every later start refuses too
-        // until the member is told to rejoin.
+        // until the member is told to rejoin. A member still rejoining (see below) asks
+        // again, and rejoining was already consented to.
         let marker = config.data_dir.join(REJOIN_MARKER);
         let fresh = storage.created() || marker.exists();
-        if fresh {
-            if let Err(e) = check_not_lost(&config, &log).await {
-                let _ = std::fs::write(&marker, format!("{e}\n"));
-                return Err(e);
+        let incarnations = Arc::new(Incarnations::load(storage.engine(), fresh)?);
+        let was_rejoining = if fresh {
+            None
+        } else {
+            incarnation::rejoining(&storage.engine())
+        };
+        let rejoin = config.rejoin_after_data_loss || was_rejoining.is_some();
+        let mut peers = None;
+        if fresh || was_rejoining.is_some() {
+            match check_not_lost(&config, incarnations.own(), rejoin, &log).await {
+                Ok(answered) => peers = answered,
+                Err(e) => {
+                    let _ = std::fs::write(&marker, format!("{e}\n"));
+                    return Err(e);
+                }
             }
             if marker.exists() {
                 std::fs::remove_file(&marker).map_err(|source| StartError::DataDir {
@@ -232,7 +258,32 @@ impl Node {
                 })?;
             }
         }
-        let incarnations = Arc::new(Incarnations::load(storage.engine(), fresh)?);
+        // A member that rejoins with an empty log lost the record of its votes. If every
+        // peer answered, it takes their highest term as one it already voted in, and
+        // until it has caught up votes only for candidates at least as up to date as the
+        // newest log a peer holds (see `incarnation.rs`). Otherwise it grants no vote
+        // until it has caught up. The state is kept in the log, so a restart before then
+        // is still rejoining (and asks the peers again).
+        let rejoin_votes = if rejoin && (fresh || was_rejoining.is_some()) {
+            let known = was_rejoining.unwrap_or((0, 0));
+            match peers {
+                Some((term, position)) => {
+                    let floor = position.max(known);
+                    storage.adopt_term(term, config.id)?;
+                    incarnation::set_rejoining(&storage.engine(), Some(floor))?;
+                    warn!(log, "rejoining after a data loss: every peer answered; votes only in later terms, for candidates holding their newest log";
+                          "term" => term, "floor" => format!("{}/{}", floor.0, floor.1));
+                    RejoinVotes::AtLeast(floor)
+                }
+                None => {
+                    incarnation::set_rejoining(&storage.engine(), Some(known))?;
+                    warn!(log, "rejoining after a data loss: not every peer answered; no votes until caught up with a leader");
+                    RejoinVotes::Abstain(known)
+                }
+            }
+        } else {
+            RejoinVotes::Any
+        };
         info!(log, "data directory"; "incarnation" => format!("{:016x}", incarnations.own()),
               "new" => incarnations.fresh());
         let mut stored = storage.voters();
@@ -261,6 +312,12 @@ impl Node {
         info!(log, "storage opened"; "snapshot_index" => snap_index,
               "term" => storage.hard_state().term, "commit" => storage.hard_state().commit);
 
+        let start_position = {
+            use raft::Storage;
+            let last = storage.last_index()?;
+            let own = (storage.term(last)?, last);
+            rejoin_votes.position(own)
+        };
         let metrics = Arc::new(Metrics::new());
         let shared = Arc::new(Shared {
             tree: RwLock::new(tree),
@@ -272,6 +329,8 @@ impl Node {
                 commit_index: storage.hard_state().commit,
                 applied_index: snap_index,
                 snapshot_index: snap_index,
+                // Answered to rejoining peers' probes before the loop's first publish.
+                log_position: start_position,
                 stopped: false,
                 quorum_contact: None,
             }),
@@ -321,7 +380,8 @@ impl Node {
             peer::hello::Hello::Link {
                 from: config.id,
                 incarnation: incarnations.own(),
-                rejoin: config.rejoin_after_data_loss,
+                // Peers record the new incarnation when a link says it rejoins.
+                rejoin: rejoin || incarnation::rejoined(&storage.engine()),
             },
             &others,
             config.max_peer_frame_bytes,
@@ -341,8 +401,7 @@ impl Node {
             // Room for the largest request plus the entry's own fields.
             max_entry_bytes: config.max_request_bytes + 64 * 1024,
             request_timeout,
-            // A member rejoining with an empty log votes only once it has caught up.
-            abstain_until_caught_up: config.rejoin_after_data_loss && incarnations.fresh(),
+            rejoin: rejoin_votes,
         };
         let raft_loop = RaftLoop::new(
             loop_cfg,

@@ -127,3 +127,75 @@ async fn peers_refuse_a_member_that_came_back_with_another_data_directory() {
     e.spawn_with(2, &["--rejoin-after-data-loss"]);
     e.wait_converged(T);
 }
+
+/// A rejoining member that is restarted before it caught up is still rejoining: it
+/// abstains from votes (with or without the flag), so two members that lost their data
+/// and one that kept it can never elect a leader among the two empty ones and serve an
+/// empty tree. On the code before the fix, the restart voted as usual: the two wiped
+/// members elected one of them, and the ensemble came back empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejoining_member_restarted_before_it_caught_up_still_abstains() {
+    let mut e = Ensemble::start(3, &[]);
+    let leader = e.wait_leader(T);
+    let c = client_at(&e.members[leader].client, T).await;
+    c.create("/kept", b"v", CreateMode::Persistent)
+        .await
+        .expect("create");
+    e.wait_converged(T);
+    drop(c);
+    for i in 0..3 {
+        e.stop(i);
+    }
+    // Members 1 and 2 lose their data; member 3 keeps it but stays down.
+    for i in 0..2 {
+        std::fs::remove_dir_all(&e.members[i].dir).expect("wipe");
+    }
+    for i in 0..2 {
+        e.spawn_with(i, &["--rejoin-after-data-loss"]);
+    }
+    let deadline = Instant::now() + T;
+    while !(0..2).all(|i| e.status(i).is_some()) {
+        assert!(Instant::now() < deadline, "the wiped members did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Restarted without the flag before any leader let them catch up.
+    for i in 0..2 {
+        e.stop(i);
+        e.spawn(i);
+    }
+    // Several election timeouts: neither may vote for the other.
+    let until = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < until {
+        for i in 0..2 {
+            let role = e.status(i).map(|s| s["role"].clone());
+            assert_ne!(
+                role,
+                Some(serde_json::json!("leader")),
+                "two members without data elected member {} ",
+                i + 1
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Member 3 comes back with the data. Restarted now, member 1 hears from every peer:
+    // it takes their highest term as its own and votes in later ones, so member 3 is
+    // elected, and member 2 catches up from it too.
+    e.spawn(2);
+    let deadline = Instant::now() + T;
+    while e.status(2).is_none() {
+        assert!(Instant::now() < deadline, "member 3 did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    e.stop(0);
+    e.spawn(0);
+    e.wait_converged(T);
+    assert!(e.log(0).contains("every peer answered"), "{}", e.log(0));
+    assert!(
+        e.log(1).contains("caught up after rejoining"),
+        "{}",
+        e.log(1)
+    );
+    let r = client_at(&e.members[1].client, T).await;
+    r.sync("/").await.expect("sync");
+    assert_eq!(r.get("/kept").await.expect("get").0, b"v");
+}

@@ -1,64 +1,16 @@
 //! Partitions that cut real traffic: members wired through the jepsen/ harness's link
 //! proxies (one per directed peer link, one per client port), cut and healed by the
 //! test. Each test reproduced a bug on the code before its fix.
+mod common;
+
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "failpoints")]
+use common::proxied::cluster_with;
+use common::proxied::{client, cluster, isolate, Kept};
 use paddock::{Client, ClientConfig, CreateMode, State};
-use paddock_jepsen::cluster::{Cluster, ClusterSpec};
 
-const T: Duration = Duration::from_secs(30);
-
-async fn cluster(dir: &std::path::Path) -> Cluster {
-    let spec = ClusterSpec {
-        members: 3,
-        paddockd: env!("CARGO_BIN_EXE_paddockd").into(),
-        dir: dir.to_path_buf(),
-        args: ["--session-tick-ms", "200", "--container-check-ms", "200"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        env: Vec::new(),
-    };
-    let c = Cluster::start(spec).await.expect("cluster");
-    assert!(c.wait_leader(T).await.is_some(), "no leader");
-    c
-}
-
-async fn client(servers: Vec<String>, timeout: Duration) -> Client {
-    let deadline = Instant::now() + T;
-    loop {
-        let cfg = ClientConfig::from_list(&servers.join(",")).session_timeout(timeout);
-        match Client::connect_with(cfg).await {
-            Ok(c) => return c,
-            Err(e) => {
-                assert!(Instant::now() < deadline, "connect: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-/// A temp dir that is kept (and named) when the test fails, or when
-/// `PADDOCK_TEST_KEEP` is set, so the members' logs can be read.
-struct Kept(tempfile::TempDir);
-
-impl Drop for Kept {
-    fn drop(&mut self) {
-        if std::thread::panicking() || std::env::var_os("PADDOCK_TEST_KEEP").is_some() {
-            let keep = std::env::temp_dir().join(format!("paddock-test-{}", std::process::id()));
-            let _ = std::fs::rename(self.0.path(), &keep);
-            eprintln!("member data and logs kept in {}", keep.display());
-        }
-    }
-}
-
-/// Cuts member `id` off from every other member, both ways.
-fn isolate(c: &Cluster, id: u64) {
-    for other in c.ids().into_iter().filter(|o| *o != id) {
-        c.cut(id, other);
-        c.cut(other, id);
-    }
-}
+const T: Duration = common::proxied::T;
 
 /// Finding 2: a follower cut off from the majority, with its client still connected to
 /// it. The majority expires the session and deletes its ephemeral (a lock another client
@@ -317,5 +269,128 @@ async fn a_resume_skips_a_lagging_member_for_a_current_one() {
     }
     let (data, _) = client.get("/seen").await.expect("read after the resume");
     assert_eq!(data, b"2");
+    c.heal_all();
+}
+
+/// A member that rejoins after a data loss while every peer answers it votes at once,
+/// in terms after theirs. Here the two others are up but cut off from each other, so
+/// no leader exists until the rejoining member votes: before, it abstained until it
+/// had caught up with a leader, and none could ever be elected (this is how a disk
+/// fault on one member while another restarted left the ensemble stuck, and then,
+/// restarted members voting again, brought it back empty).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_rejoining_while_every_peer_answers_votes_at_once() {
+    let tmp = Kept(tempfile::tempdir().expect("tempdir"));
+    let c = cluster(tmp.0.path()).await;
+    let leader = c.wait_leader(T).await.expect("leader");
+    let ids = c.ids();
+    let wiped = *ids.iter().find(|i| **i != leader).expect("a follower");
+    let other = *ids
+        .iter()
+        .find(|i| **i != leader && **i != wiped)
+        .expect("another follower");
+    let w = client(
+        vec![c.client_addr(leader).to_string()],
+        Duration::from_secs(4),
+    )
+    .await;
+    w.create("/kept", b"v", CreateMode::Persistent)
+        .await
+        .expect("create");
+    w.sync("/").await.expect("sync");
+    drop(w);
+    c.stop(wiped);
+    std::fs::remove_dir_all(&c.member(wiped).data_dir).expect("wipe");
+    // The two others cannot reach each other: neither can lead without the third vote.
+    c.cut(leader, other);
+    c.cut(other, leader);
+    let deadline = Instant::now() + T;
+    while c.statuses().await.values().any(|s| s.role == "leader") {
+        assert!(
+            Instant::now() < deadline,
+            "the old leader never stepped down"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.start_member_with(wiped, &["--rejoin-after-data-loss"])
+        .expect("start the wiped member");
+    let elected = c.wait_leader(T).await;
+    assert!(
+        elected.is_some(),
+        "no leader: the rejoining member never voted"
+    );
+    let log = c.log_tail(wiped, 10_000).join("\n");
+    assert!(log.contains("every peer answered"), "{log}");
+    let r = client(c.client_list(wiped), Duration::from_secs(4)).await;
+    r.sync("/").await.expect("sync");
+    assert_eq!(r.get("/kept").await.expect("get").0, b"v");
+    c.heal_all();
+}
+
+/// Finding 1, made deterministic: a leader decides expiries from a stale view, then
+/// proposes them after it has lost the lead. The leader is cut off and paused at once,
+/// for more than twice the session timeout, while its client keeps pinging a follower of
+/// the new leader; it resumes still cut off, so it still believes it leads, and its
+/// expiry queue says the session is overdue. The failpoint holds each expiry back for
+/// 2 s between that decision and its proposal; the links heal meanwhile and the member
+/// becomes a follower of the new term. Before the fix its proposal was forwarded to the
+/// new leader and applied: the live session was expired and its ephemeral deleted.
+/// Runs only in a build with the `failpoints` feature (`.ci/run` runs it).
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposed_leaders_delayed_expiry_never_commits() {
+    let tmp = Kept(tempfile::tempdir().expect("tempdir"));
+    let env = vec![(
+        "FAILPOINTS".to_string(),
+        "reaper::delay_expiry=return(2000)".to_string(),
+    )];
+    let c = cluster_with(tmp.0.path(), env).await;
+    let leader = c.wait_leader(T).await.expect("leader");
+    let f = c
+        .ids()
+        .into_iter()
+        .find(|i| *i != leader)
+        .expect("a follower");
+    let timeout = Duration::from_secs(3);
+    // The client only knows member f, so it never depends on the old leader.
+    let live = client(vec![c.client_addr(f).to_string()], timeout).await;
+    live.create("/live", b"", CreateMode::Ephemeral)
+        .await
+        .expect("ephemeral");
+    // The leader has taken the session into its expiry queue (it applied the create).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    isolate(&c, leader);
+    c.pause(leader);
+    tokio::time::sleep(timeout * 2 + Duration::from_millis(500)).await;
+    assert_ne!(
+        c.wait_leader(T).await,
+        Some(leader),
+        "the majority elected no new leader"
+    );
+    c.resume(leader);
+    // Still cut off: its role is the one it was paused in, so its expiry queue acts.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.heal_all();
+    // The held-back expiries are proposed 2 s after the decision; give them time to commit.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    assert!(!live.state().is_terminal(), "{:?}", live.state());
+    let via = client(vec![c.client_addr(f).to_string()], T).await;
+    via.sync("/").await.expect("sync");
+    assert!(
+        via.exists("/live").await.expect("exists").is_some(),
+        "the deposed leader's expiry deleted a live session's ephemeral"
+    );
+    live.set("/live", b"still mine", None)
+        .await
+        .expect("a write after the old leader's expiry");
+    let log = c.log_tail(leader, 10_000).join("\n");
+    assert!(
+        log.contains("an expiry decided as leader was not applied"),
+        "the resumed member decided no expiry, so this run tested nothing; its log:\n{log}"
+    );
+    live.close().await.expect("close");
+    via.close().await.expect("close");
     c.heal_all();
 }

@@ -158,11 +158,7 @@ async fn session_and_watches_move_when_the_member_is_killed() {
     let mut e = Ensemble::start(3, TICK);
     e.wait_leader(T);
     // The client prefers member 1 and moves on to the others in order.
-    let order: Vec<String> = e.members.iter().map(|m| m.client.clone()).collect();
-    let cfg = ClientConfig::new(order)
-        .in_order(true)
-        .session_timeout(Duration::from_millis(2000));
-    let c = Client::connect_with(cfg).await.expect("connect");
+    let c = in_order_client(&e, 0, Duration::from_millis(2000)).await;
     c.create("/moving", b"", CreateMode::Persistent)
         .await
         .expect("create");
@@ -219,11 +215,7 @@ async fn session_and_watches_move_when_the_member_is_killed() {
 async fn watches_set_before_a_disconnect_fire_for_changes_made_while_away() {
     let mut e = Ensemble::start(3, TICK);
     e.wait_leader(T);
-    let order: Vec<String> = e.members.iter().map(|m| m.client.clone()).collect();
-    let cfg = ClientConfig::new(order)
-        .in_order(true)
-        .session_timeout(Duration::from_millis(4000));
-    let c = Client::connect_with(cfg).await.expect("connect");
+    let c = in_order_client(&e, 0, Duration::from_millis(4000)).await;
     c.create("/away", b"", CreateMode::Persistent)
         .await
         .expect("create");
@@ -247,6 +239,18 @@ async fn watches_set_before_a_disconnect_fire_for_changes_made_while_away() {
         .expect("in time")
         .expect("event");
     assert_eq!(ev.kind, EventKind::NodeCreated);
+}
+
+/// A client that tries member `first`, then the ones after it in order.
+async fn in_order_client(e: &Ensemble, first: usize, session_timeout: Duration) -> Client {
+    let n = e.members.len();
+    let order: Vec<String> = (0..n)
+        .map(|i| e.members[(first + i) % n].client.clone())
+        .collect();
+    let cfg = ClientConfig::new(order)
+        .in_order(true)
+        .session_timeout(session_timeout);
+    Client::connect_with(cfg).await.expect("connect")
 }
 
 /// Changes a watched node in every way while the watcher's member is paused, and
@@ -300,14 +304,7 @@ async fn watcher_on(
     e: &Ensemble,
     f: usize,
 ) -> (Client, paddock::WatchStream, paddock::WatchStream) {
-    let n = e.members.len();
-    let order: Vec<String> = (0..n)
-        .map(|i| e.members[(f + i) % n].client.clone())
-        .collect();
-    let cfg = ClientConfig::new(order)
-        .in_order(true)
-        .session_timeout(Duration::from_millis(4000));
-    let c = Client::connect_with(cfg).await.expect("connect");
+    let c = in_order_client(e, f, Duration::from_millis(4000)).await;
     c.create("/away", b"", CreateMode::Persistent)
         .await
         .expect("create");
@@ -391,4 +388,96 @@ async fn a_persistent_watch_whose_missed_events_are_gone_ends_with_resync_needed
         .expect("event");
     assert_eq!(ev.kind, EventKind::NodeDataChanged);
     e.resume(f);
+}
+
+/// What a snapshot install does to the clients connected to the member that installs
+/// it: the member cannot tell what changed, so it ends every connection; each client
+/// resumes its session and re-registers its watches with the last zxid it saw. A
+/// one-shot data watch fires for the change the snapshot brought; a persistent watch,
+/// whose missed events the member no longer has, ends with ResyncNeeded, never in
+/// silence; reads then see the snapshot's tree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_install_ends_its_members_connections_and_their_watches_are_kept() {
+    // A long election timeout keeps the paused member in contact with the leader (it
+    // would close its connections itself after an election timeout without a grant), so
+    // the install is what ends them.
+    let mut args = TICK.to_vec();
+    args.extend(["--snapshot-entries", "50", "--election-ticks", "30"]);
+    let mut e = Ensemble::start(3, &args);
+    let leader = e.wait_leader(T);
+    let f = (leader + 1) % 3;
+    let cfg = ClientConfig::from_list(&e.members[f].client).session_timeout(Duration::from_secs(8));
+    let c = Client::connect_with(cfg).await.expect("connect");
+    let session = c.session_id();
+    c.create("/snap", b"", CreateMode::Persistent)
+        .await
+        .expect("create");
+    c.create("/snap/k", b"old", CreateMode::Persistent)
+        .await
+        .expect("create");
+    let (_, _, fired) = c.get_watch("/snap/k").await.expect("get_watch");
+    let mut below = c.add_watch("/snap", true).await.expect("add_watch");
+
+    // While f is paused the value changes and the log moves far past a snapshot
+    // interval, so f can only catch up by installing a snapshot.
+    e.pause(f);
+    let other = client_at(&e.members[leader].client, T).await;
+    other.set("/snap/k", b"new", None).await.expect("set");
+    other
+        .create("/load", b"", CreateMode::Persistent)
+        .await
+        .expect("create");
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let other = other.clone();
+            tokio::spawn(async move {
+                for i in 0..50 {
+                    other
+                        .create(&format!("/load/w{w}-{i}"), b"x", CreateMode::Persistent)
+                        .await
+                        .expect("create");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("writer");
+    }
+    e.resume(f);
+
+    let ev = tokio::time::timeout(T, fired)
+        .await
+        .expect("the data watch fired in time")
+        .expect("the data watch fired");
+    assert_eq!(
+        (ev.kind, ev.path.as_str()),
+        (EventKind::NodeDataChanged, "/snap/k")
+    );
+    // The recursive stream may replay what f applied before the install; then it must
+    // say that it missed the rest.
+    let deadline = Instant::now() + T;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ev = tokio::time::timeout(left, below.next())
+            .await
+            .expect("an explicit end in time, not silence")
+            .expect("an explicit end, not silence");
+        if ev.kind == EventKind::ResyncNeeded {
+            assert_eq!(ev.path, "/snap");
+            break;
+        }
+        assert!(ev.path.starts_with("/snap"), "{ev:?}");
+    }
+    let log = e.log(f);
+    assert!(
+        log.contains("installed a snapshot from the leader"),
+        "the member caught up without a snapshot, so this run tested nothing"
+    );
+    // The session survived the install, and reads see the snapshot's tree.
+    assert_eq!(c.session_id(), session);
+    assert!(!c.state().is_terminal(), "{:?}", c.state());
+    assert_eq!(c.get("/snap/k").await.expect("get").0, b"new");
+    assert_eq!(c.children("/load").await.expect("children").len(), 400);
+    c.close().await.expect("close");
+    other.close().await.expect("close");
 }

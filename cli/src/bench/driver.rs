@@ -211,6 +211,13 @@ async fn run_step(
                 Err(e) => Err(e),
             }
         }
+        Step::Lock => match paddock::recipes::Lock::new(client, &plan.layout.lock()) {
+            Ok(lock) => match lock.acquire().await {
+                Ok(guard) => guard.release().await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        },
     };
     r.map_err(|e| e.to_string())
 }

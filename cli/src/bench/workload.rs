@@ -5,7 +5,8 @@
 //! Shape (the same as the peer baseline in shared/peerbench, so numbers compare):
 //! session *i* on member *i mod N*; values of `--value-size` bytes; set/get/mixed pick
 //! a uniformly random key of the preloaded set; mixed is 90 % get / 10 % set; create
-//! makes fresh nodes named `<session>-<seq>` in one directory.
+//! makes fresh nodes named `<session>-<seq>` in one directory; lock has every session
+//! contend for one lock (Curator's layout, as peerbench's lock workload).
 use paddock::{CreateMode, Op};
 use rand::Rng;
 
@@ -46,9 +47,19 @@ impl Layout {
         format!("{}/create", self.prefix)
     }
 
+    /// The lock every session of the lock workload contends for.
+    pub fn lock(&self) -> String {
+        format!("{}/lock", self.prefix)
+    }
+
     /// The nodes to create before anything else, parents first.
     pub fn dirs(&self) -> Vec<String> {
-        vec![self.prefix.clone(), self.kv_dir(), self.create_dir()]
+        vec![
+            self.prefix.clone(),
+            self.kv_dir(),
+            self.create_dir(),
+            self.lock(),
+        ]
     }
 
     /// Path of preloaded key `i`.
@@ -90,6 +101,8 @@ pub enum Step {
     Create,
     /// Open a session, create an ephemeral node, close the session.
     Churn,
+    /// Acquire the run's lock, then release it.
+    Lock,
 }
 
 /// Picks the next operation of `workload` over a key set of `keys` keys.
@@ -97,6 +110,7 @@ pub fn next_step(workload: Workload, keys: u64, rng: &mut impl Rng) -> Step {
     match workload {
         Workload::Create => Step::Create,
         Workload::Churn => Step::Churn,
+        Workload::Lock => Step::Lock,
         Workload::Set => Step::Set(rng.gen_range(0..keys)),
         Workload::Get => Step::Get(rng.gen_range(0..keys)),
         Workload::Mixed => {
@@ -150,7 +164,8 @@ mod tests {
             vec![
                 "/bench-00c0ffee",
                 "/bench-00c0ffee/kv",
-                "/bench-00c0ffee/create"
+                "/bench-00c0ffee/create",
+                "/bench-00c0ffee/lock"
             ]
         );
         assert_eq!(l.key(42), "/bench-00c0ffee/kv/0000000042");
@@ -196,7 +211,7 @@ mod tests {
                     assert!(k < 10);
                     sets += 1
                 }
-                Step::Create | Step::Churn => panic!("create in mixed"),
+                Step::Create | Step::Churn | Step::Lock => panic!("create in mixed"),
             }
         }
         assert_eq!(gets + sets, n);

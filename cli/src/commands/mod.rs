@@ -2,14 +2,17 @@
 //!
 //! Every znode command opens one session (`--servers`, `--session-timeout`), runs its
 //! operation, prints, and closes the session (so `create --ephemeral` nodes live only
-//! as long as the command; `create --hold` and `watch` keep theirs until interrupted).
+//! as long as the command; `create --hold`, `watch`, `elect` and `lock` keep theirs
+//! until interrupted, or until their command ends).
 //! `cluster status`, `sessions` and `bench` manage their own sessions.
 //! Errors are returned, not printed: `main` prints them and picks the exit status.
 mod admin;
 mod cluster;
 mod create;
 mod delete;
+mod elect;
 mod get;
+mod lock;
 mod ls;
 mod sessions;
 mod set;
@@ -88,6 +91,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stat { path } => stat::run(&ctx, &client, &path).await,
         Command::Sync { path } => sync::run(&ctx, &client, &path).await,
         Command::Watch(args) => watch::run(&ctx, &client, &args).await,
+        Command::Lock(args) => lock::run(&client, &args).await,
+        Command::Elect(args) => elect::run(&ctx, &client, &args).await,
         Command::Cluster(_) | Command::Sessions { .. } | Command::Bench(_) => {
             unreachable!("handled above")
         }

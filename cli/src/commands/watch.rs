@@ -12,8 +12,6 @@
 //! Exits 0 after `--count` events, or on SIGINT/SIGTERM (or when stdout is closed by
 //! its reader); exits 1 if the session expires or the watch ends otherwise, including
 //! after a `ResyncNeeded` line (missed events could not be replayed).
-use std::io::Write;
-
 use futures::StreamExt;
 use paddock::{Client, EventKind, State, WatchedEvent};
 use serde_json::json;
@@ -21,7 +19,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::Ctx;
 use crate::args::{OutputFormat, WatchArgs};
-use crate::output::hex;
+use crate::output::{hex, print_line};
 
 /// Watches `args.path` until the count is reached, a signal arrives, or the session ends.
 pub async fn run(ctx: &Ctx, client: &Client, args: &WatchArgs) -> anyhow::Result<()> {
@@ -79,16 +77,6 @@ pub fn event_line(format: OutputFormat, event: &WatchedEvent) -> String {
         OutputFormat::Json => {
             json!({ "type": kind, "path": event.path, "zxid": event.zxid }).to_string()
         }
-    }
-}
-
-/// Writes one line and flushes; `Ok(false)` if the reader has gone (broken pipe).
-fn print_line(line: &str) -> anyhow::Result<bool> {
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{line}").and_then(|()| out.flush()) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(anyhow::anyhow!("writing to stdout: {e}")),
     }
 }
 

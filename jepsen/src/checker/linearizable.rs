@@ -151,8 +151,27 @@ pub fn check_with_limits(history: &History, limits: Limits) -> CheckResult {
         "violations",
         "malformed",
         "limited",
+        "vanished",
     ] {
         r.count(c, 0);
+    }
+    // Every register key exists from setup on and is never deleted: a member that
+    // answers "no node" for one has lost it (e.g. an ensemble that came back empty).
+    for o in history.operations() {
+        if o.invoke.op.key().is_some()
+            && o.outcome() == EventType::Fail
+            && o.completion.and_then(|c| c.error.as_deref()) == Some("no-node")
+        {
+            r.count("vanished", 1);
+            if r.counts["vanished"] == 1 {
+                r.violation(json!({
+                    "problem": "a register key that exists since setup was answered no-node",
+                    "key": o.invoke.op.key(),
+                    "invoke": o.invoke.index,
+                    "member": o.completion.and_then(|c| c.member),
+                }));
+            }
+        }
     }
     let keys = collect(history);
     r.count("keys", keys.len() as u64);
@@ -1470,6 +1489,18 @@ mod tests {
 
     fn verdict(b: &mut Builder) -> CheckResult {
         check(&b.build())
+    }
+
+    #[test]
+    fn a_key_answered_no_node_is_a_violation() {
+        let mut b = Builder::new();
+        read(&mut b, 1, 2, "c1", "r0", "init", 0);
+        let r0 = read_op("r0", None);
+        b.op(3, 4, "c2", EventType::Fail, r0.clone(), r0, Some("no-node"));
+        let r = verdict(&mut b);
+        assert_eq!(r.valid, Validity::Invalid);
+        assert!(r.counterexample.unwrap().to_string().contains("no-node"));
+        assert_eq!(r.counts["vanished"], 1);
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub fn check_all(workload: &str, history: &History, floor: f64) -> Vec<CheckResu
         "sequential" => vec![sequential::check(history)],
         "watch" => vec![watch::check(history)],
         "session" => vec![session::check(history)],
+        "lock" | "election" => vec![lock::check(history)],
         _ => Vec::new(),
     };
     out.push(cluster::check(history));
@@ -92,6 +93,7 @@ pub mod cluster;
 pub mod faults;
 pub mod fifo;
 pub mod linearizable;
+pub mod lock;
 pub mod register_local;
 pub mod sequential;
 pub mod session;

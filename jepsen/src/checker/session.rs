@@ -37,6 +37,9 @@ struct Sess {
     first_member: Option<u64>,
     path: Option<String>,
     closed_at: Option<u64>,
+    /// When the client began to close the session (the close may have applied even if
+    /// its answer was lost).
+    close_invoked_at: Option<u64>,
     abandoned_at: Option<u64>,
     /// (time, state, member)
     states: Vec<(u64, String, Option<u64>)>,
@@ -104,7 +107,11 @@ pub fn check(history: &History) -> CheckResult {
             Op::CreateEphemeral { path, .. } if outcome != EventType::Fail => {
                 s.path = Some(path.clone())
             }
-            Op::Close { .. } if outcome == EventType::Ok => s.closed_at = Some(o.start()),
+            Op::Close { .. } if outcome == EventType::Ok => {
+                s.closed_at = Some(o.start());
+                s.close_invoked_at = Some(o.start());
+            }
+            Op::Close { .. } if outcome == EventType::Info => s.close_invoked_at = Some(o.start()),
             Op::Abandon { .. } => s.abandoned_at = Some(o.start()),
             _ => {}
         }
@@ -311,7 +318,10 @@ pub fn check(history: &History) -> CheckResult {
         let Some(&(t_del, del_idx)) = deleted.get(p) else {
             continue;
         };
-        if s.closed_at.is_some_and(|c| c <= t_del) || s.abandoned_at.is_some_and(|a| a <= t_del) {
+        // A close the client began before the deletion explains it, answered or not.
+        if s.close_invoked_at.is_some_and(|c| c <= t_del)
+            || s.abandoned_at.is_some_and(|a| a <= t_del)
+        {
             continue;
         }
         let late = t_del + ZOMBIE_MARGIN_MS * 1_000_000;
@@ -693,5 +703,47 @@ mod tests {
         let r = history(4500);
         assert_eq!(r.valid, Validity::Invalid);
         assert_eq!(r.counts["lease_overruns"], 1);
+    }
+
+    /// `session-partition-3`, seed 33: the client began to close its session, the close
+    /// applied, and its answer was lost (the member was cut off from what the leader
+    /// sends). The deletion was the client's own doing: no lease overrun.
+    #[test]
+    fn a_deletion_caused_by_the_clients_own_close_is_no_overrun() {
+        let mut b = Builder::new();
+        run_info(&mut b);
+        open(&mut b, 10, "c1", 0xa);
+        fault(&mut b, 100, 6000, "partition-oneway", &[1]);
+        b.observe(
+            1000,
+            "c1",
+            Op::Lease {
+                session: 0xa,
+                remaining_ms: 4500,
+            },
+        );
+        let close = Op::Close { session: 0xa };
+        b.op(
+            4790,
+            7000,
+            "c1",
+            EventType::Info,
+            close.clone(),
+            close,
+            Some("connection-loss"),
+        );
+        b.observe(
+            4800,
+            "o1",
+            Op::WatchEvent {
+                watcher: 1,
+                kind: "NodeDeleted".into(),
+                path: "/sess/sa".into(),
+                zxid: 50,
+            },
+        );
+        finals(&mut b, 20000, &[], &[]);
+        let r = check(&b.build());
+        assert_eq!(r.counts.get("lease_overruns"), None, "{r:?}");
     }
 }

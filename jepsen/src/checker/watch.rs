@@ -10,8 +10,10 @@
 //!
 //! A stretch starts when the SDK reports `connected` (with the highest zxid the client
 //! had seen, so events that arrived late from the previous connection are told apart)
-//! and ends when it reports anything else. Changes made while a watcher was away may be
-//! missed: a persistent watch does not replay them.
+//! and ends when it reports anything else. Changes made while a watcher was away are
+//! replayed by the member it comes back to when that member still has them; otherwise
+//! the stream ends with a `ResyncNeeded` item, which ends the watcher (nothing may
+//! follow it, and nothing after it is owed; the workload starts a new watcher).
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
@@ -25,7 +27,8 @@ struct Stretch {
     connected_at: u64,
     /// (zxid, path) of the events, in arrival order.
     events: Vec<(u64, String, u64)>,
-    /// The connection ended (disconnected, expired, closed).
+    /// The connection ended (disconnected, expired, closed), or the stream did
+    /// (`ResyncNeeded`).
     ended: bool,
 }
 
@@ -60,11 +63,27 @@ pub fn check(history: &History) -> CheckResult {
 
     // Per watcher process: its stretches, in order, and whether it caught up at the end.
     let mut watchers: BTreeMap<String, (Vec<Stretch>, bool)> = BTreeMap::new();
+    // Watchers whose stream ended with ResyncNeeded, and at which event.
+    let mut resynced: BTreeMap<String, u64> = BTreeMap::new();
     for e in &history.events {
         if !e.process.starts_with('w') {
             continue;
         }
         let (stretches, caught_up) = watchers.entry(e.process.clone()).or_default();
+        if let Op::WatchEvent { kind, .. } = &e.op {
+            if let Some(at) = resynced.get(&e.process) {
+                r.violation(json!({"problem": "an event after ResyncNeeded ended the stream", "watcher": e.process, "event": e.index, "resync_event": at}));
+                continue;
+            }
+            if kind == "ResyncNeeded" {
+                r.count("resyncs", 1);
+                resynced.insert(e.process.clone(), e.index);
+                if let Some(s) = stretches.last_mut() {
+                    s.ended = true;
+                }
+                continue;
+            }
+        }
         match &e.op {
             Op::SessionState { state, zxid, .. } => {
                 if state == "connected" {
@@ -375,5 +394,42 @@ mod tests {
         event(&mut b, 32, "w1", "/watch/a", 7);
         let r = check(&b.build());
         assert_eq!(r.valid, Validity::Valid, "{r:?}");
+    }
+
+    fn resync(b: &mut Builder, t: u64, w: &str, zxid: u64) {
+        b.observe(
+            t,
+            w,
+            Op::WatchEvent {
+                watcher: 1,
+                kind: "ResyncNeeded".into(),
+                path: "/watch".into(),
+                zxid,
+            },
+        );
+    }
+
+    #[test]
+    fn resync_needed_ends_a_watcher_and_nothing_may_follow_it() {
+        let mut b = Builder::new();
+        write(&mut b, 1, "/watch/a", Some(10), EventType::Ok);
+        event(&mut b, 3, "w1", "/watch/a", 10);
+        write(&mut b, 5, "/watch/a", Some(11), EventType::Ok);
+        resync(&mut b, 7, "w1", 11);
+        let r = check(&b.build());
+        assert_eq!(r.valid, Validity::Valid, "{r:?}");
+        assert_eq!(r.counts["resyncs"], 1);
+
+        let mut b = Builder::new();
+        write(&mut b, 1, "/watch/a", Some(10), EventType::Ok);
+        resync(&mut b, 3, "w1", 10);
+        write(&mut b, 5, "/watch/a", Some(11), EventType::Ok);
+        event(&mut b, 7, "w1", "/watch/a", 11);
+        let r = check(&b.build());
+        assert!(r
+            .counterexample
+            .unwrap()
+            .to_string()
+            .contains("after ResyncNeeded"));
     }
 }

@@ -305,6 +305,26 @@ impl Nemesis {
         ids
     }
 
+    /// A random member that holds a snapshot file, waiting up to 20 s for one to be
+    /// written; any member if none does by then (the fault is then skipped and noted).
+    async fn member_with_snapshot(&mut self, cluster: &Cluster, stop: &CancellationToken) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let with: Vec<u64> = cluster
+                .ids()
+                .into_iter()
+                .filter(|id| !disk::snapshot_files(&cluster.member(*id).data_dir).is_empty())
+                .collect();
+            if let Some(v) = with.choose(&mut self.rng) {
+                return *v;
+            }
+            if Instant::now() >= deadline || stop.is_cancelled() {
+                return self.random_members(cluster, 1)[0];
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     async fn fault(
         &mut self,
         kind: Kind,
@@ -463,7 +483,12 @@ impl Nemesis {
                     Kind::DiskBitflipLog => Damage::BitflipLog,
                     _ => Damage::BitflipSnapshot,
                 };
-                let v = self.random_members(cluster, 1)[0];
+                let v = match damage {
+                    // A member that has a snapshot file to damage, waiting (a little)
+                    // for one to be written if none has yet.
+                    Damage::BitflipSnapshot => self.member_with_snapshot(cluster, stop).await,
+                    _ => self.random_members(cluster, 1)[0],
+                };
                 self.disk_fault(cluster, rec, v, damage, &name).await;
             }
         }

@@ -13,6 +13,7 @@
 //! connection. A client whose operation ended with an unknown outcome continues as a new
 //! logical process (as in Jepsen: the old one may still have an operation in flight).
 pub mod fifo;
+pub mod lock;
 pub mod register;
 pub mod sequential;
 pub mod session;
@@ -30,7 +31,16 @@ use crate::cluster::Cluster;
 use crate::history::{EventType, Recorder};
 
 /// The workloads, by name.
-pub const NAMES: [&str; 6] = ["register", "set", "fifo", "sequential", "watch", "session"];
+pub const NAMES: [&str; 8] = [
+    "register",
+    "set",
+    "fifo",
+    "sequential",
+    "watch",
+    "session",
+    "lock",
+    "election",
+];
 
 /// What every workload task gets.
 #[derive(Clone)]

@@ -707,17 +707,7 @@ mod tests {
     }
 
     fn stream(reg: &mut WatchRegistry, path: &str, recursive: bool) -> WatchStream {
-        let (tx, rx) = mpsc::unbounded_channel();
-        reg.register(
-            Registration::Persistent {
-                path: path.into(),
-                recursive,
-                tx,
-            },
-            true,
-            0,
-        );
-        WatchStream::new(rx)
+        stream_at(reg, path, recursive, 0)
     }
 
     fn fired(f: &mut WatchFuture) -> Option<Result<WatchedEvent>> {

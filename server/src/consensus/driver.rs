@@ -84,10 +84,45 @@ pub struct LoopConfig {
     pub max_entry_bytes: usize,
     /// How long a proposal or ReadIndex may wait.
     pub request_timeout: Duration,
-    /// Grant no vote (nor pre-vote) until a leader is known and everything this member
-    /// knows to be committed has applied: set for a member that rejoins after losing
-    /// its log, which may have voted in recent terms before (see `incarnation.rs`).
-    pub abstain_until_caught_up: bool,
+    /// How a member that rejoins after losing its log votes until it has caught up with
+    /// a leader (see `incarnation.rs`); the loop clears the log's rejoining state then.
+    pub rejoin: RejoinVotes,
+}
+
+/// Which votes a member grants while it rejoins after losing its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejoinVotes {
+    /// Not rejoining: raft-rs decides.
+    Any,
+    /// Only for candidates whose log is at least as up to date as this (term, index):
+    /// the newest position any peer held when every peer answered its start. A majority
+    /// that lost its data can then never elect one of its own over a member that kept
+    /// the ensemble's log.
+    AtLeast((u64, u64)),
+    /// None at all: some peer could not tell it what it holds. The position is the
+    /// newest one it knows a peer held (told on an earlier start), passed on to peers
+    /// that rejoin in turn.
+    Abstain((u64, u64)),
+}
+
+impl RejoinVotes {
+    /// The log position to tell rejoining peers: `own`, or the floor if newer.
+    pub fn position(&self, own: (u64, u64)) -> (u64, u64) {
+        match self {
+            RejoinVotes::Any => own,
+            RejoinVotes::AtLeast(floor) | RejoinVotes::Abstain(floor) => own.max(*floor),
+        }
+    }
+
+    /// Whether a candidate whose last entry is at `candidate` (term, index) may get
+    /// this member's vote (raft-rs still applies its own rules after this).
+    pub fn may_vote_for(&self, candidate: (u64, u64)) -> bool {
+        match self {
+            RejoinVotes::Any => true,
+            RejoinVotes::AtLeast(floor) => candidate >= *floor,
+            RejoinVotes::Abstain(_) => false,
+        }
+    }
 }
 
 /// The Raft loop's state. Created by [`RaftLoop::new`], consumed by [`RaftLoop::run`].
@@ -109,8 +144,8 @@ pub struct RaftLoop {
     /// a leader may still count on entries this member held before, see
     /// [`RaftLoop::check_leader_commit`].
     started_empty: bool,
-    /// Vote requests are dropped while set (see [`LoopConfig::abstain_until_caught_up`]).
-    abstaining: bool,
+    /// Which vote requests are dropped until caught up (see [`LoopConfig::rejoin`]).
+    rejoin: RejoinVotes,
     next_proposal: u64,
     /// Proposals of this member waiting to apply, by proposal id.
     pending: BTreeMap<u64, (Instant, oneshot::Sender<Result<Committed, ProposeError>>)>,
@@ -171,7 +206,7 @@ impl RaftLoop {
         Ok(RaftLoop {
             boot: u64::from(rand::random::<u32>()) << 32,
             started_empty,
-            abstaining: cfg.abstain_until_caught_up,
+            rejoin: cfg.rejoin,
             next_proposal: 1,
             pending: BTreeMap::new(),
             next_read: 1,
@@ -269,13 +304,13 @@ impl RaftLoop {
                 }
             }
             Input::Peer(mut m) => {
-                if self.abstaining
-                    && matches!(
-                        m.get_msg_type(),
-                        MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
-                    )
+                if matches!(
+                    m.get_msg_type(),
+                    MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
+                ) && !self.rejoin.may_vote_for((m.log_term, m.index))
                 {
-                    debug!(self.log, "abstained from a vote while catching up"; "from" => m.from, "term" => m.term);
+                    debug!(self.log, "refused a vote while rejoining"; "from" => m.from, "term" => m.term,
+                        "candidate_log" => format!("{}/{}", m.log_term, m.index));
                     return Ok(());
                 }
                 self.check_leader_commit(&mut m)?;
@@ -478,11 +513,13 @@ impl RaftLoop {
         let committed = light.take_committed_entries();
         self.apply(committed);
         self.node.advance_apply();
-        if self.abstaining {
+        if self.rejoin != RejoinVotes::Any {
             let raft = &self.node.raft;
             let committed = raft.raft_log.committed;
             if raft.leader_id != raft::INVALID_ID && committed > 0 && self.applied >= committed {
-                self.abstaining = false;
+                // Durably first: a restart after this point votes as usual.
+                super::incarnation::set_rejoining(&self.node.store().engine(), None)?;
+                self.rejoin = RejoinVotes::Any;
                 info!(self.log, "caught up after rejoining: votes again";
                     "leader" => raft.leader_id, "term" => raft.term, "applied" => self.applied);
             }
@@ -740,6 +777,10 @@ impl RaftLoop {
             commit_index: raft.raft_log.committed,
             applied_index: self.applied,
             snapshot_index: self.last_snapshot,
+            log_position: {
+                let own = (raft.raft_log.last_term(), raft.raft_log.last_index());
+                self.rejoin.position(own)
+            },
             stopped: false,
             quorum_contact: if raft.state == StateRole::Leader {
                 self.quorum_contact
@@ -773,6 +814,26 @@ fn read_number(member: u64, ctx: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rejoining_member_votes_only_for_candidates_at_its_floor() {
+        assert!(RejoinVotes::Any.may_vote_for((0, 0)));
+        assert!(!RejoinVotes::Abstain((0, 0)).may_vote_for((9, 9)));
+        assert_eq!(RejoinVotes::Abstain((2, 9)).position((1, 20)), (2, 9));
+        assert_eq!(RejoinVotes::Any.position((1, 20)), (1, 20));
+        let floor = RejoinVotes::AtLeast((3, 50));
+        assert!(floor.may_vote_for((3, 50)));
+        assert!(
+            floor.may_vote_for((4, 1)),
+            "a later term is more up to date"
+        );
+        assert!(!floor.may_vote_for((3, 49)));
+        assert!(
+            !floor.may_vote_for((2, 100)),
+            "a longer log of an older term is not"
+        );
+        assert!(!floor.may_vote_for((0, 0)), "an empty log never");
+    }
 
     /// Finding 8: contexts used to be the bare counter, from 1 on every member and at
     /// every boot, so two members' first reads had the same context.

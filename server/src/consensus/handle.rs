@@ -97,6 +97,10 @@ pub struct RaftStatus {
     pub applied_index: u64,
     /// Index of the newest durable snapshot.
     pub snapshot_index: u64,
+    /// The newest log position, (term, index), this member holds, or knows a peer
+    /// held when it rejoined after a data loss (its vote floor): what it answers a
+    /// rejoining peer's probe with.
+    pub log_position: (u64, u64),
     /// Whether the loop has stopped (after a stop request or a fatal storage error).
     pub stopped: bool,
     /// While leading: the newest instant such that a quorum acknowledged a heartbeat
@@ -321,6 +325,7 @@ pub(crate) mod tests {
                 commit_index: 0,
                 applied_index: 0,
                 snapshot_index: 0,
+                log_position: (0, 0),
                 stopped: false,
                 quorum_contact: None,
             }),

@@ -13,9 +13,18 @@
 //! - a member starting on a new data directory asks its peers first (a probe on the
 //!   peer port) and refuses to start when one of them knows it by another incarnation.
 //!
-//! Residual risk of a deliberate rejoin (`--rejoin-after-data-loss`): the member
-//! abstains from voting until it has heard from a leader and caught up with the log
-//! that leader had committed; raft-rs then never votes again in that leader's term.
+//! A deliberate rejoin (`--rejoin-after-data-loss`) asks every peer for its term and
+//! the newest log position it holds. If all of them answer, the member takes the highest
+//! term as one it already voted in (so it votes only in later terms: any term it voted
+//! in before the loss is known to the candidate it voted for), and until it has caught
+//! up it votes only for candidates whose log is at least as up to date as the newest
+//! position a peer held (so members that lost their data never elect one of their own
+//! over a member that kept the log). If a peer does not answer, it grants no vote until
+//! it has caught up with a leader; raft-rs then never votes again in that leader's
+//! term, and the residual risk is a vote cast before the loss in a term above that
+//! leader's, for a candidate still unheard of. The rejoining state and its floor are kept
+//! in the new log until it has caught up, so a member restarted before then is still
+//! rejoining (it asks again, and says it rejoins in its hellos).
 //! A term above it that the member had voted in before its loss would need a
 //! candidate with a higher term than the ensemble's leader that is still unheard of.
 use std::collections::BTreeMap;
@@ -30,6 +39,10 @@ use super::storage::StorageFailure;
 const META: u64 = 2;
 const KEY_OWN: &[u8] = b"incarnation";
 const KEY_PEERS: &[u8] = b"peer_incarnations";
+/// Present while this member rejoins after a data loss and has not caught up yet.
+const KEY_REJOINING: &[u8] = b"rejoining";
+/// Present once this log began with a consented rejoin (kept for good).
+const KEY_REJOINED: &[u8] = b"rejoined";
 
 /// This member's incarnation and the ones it recorded for its peers.
 pub struct Incarnations {
@@ -37,6 +50,46 @@ pub struct Incarnations {
     own: u64,
     fresh: bool,
     peers: Mutex<BTreeMap<u64, u64>>,
+}
+
+/// Whether the member on `engine` is still rejoining after a data loss (it started with
+/// `--rejoin-after-data-loss` on an empty log and has not caught up with a leader
+/// since), with the newest log position (term, index) a peer told it of then. The state
+/// is kept in the log, so a restart before catching up (with or without the flag) is
+/// still rejoining.
+pub fn rejoining(engine: &Engine) -> Option<(u64, u64)> {
+    let v = engine.get(META, KEY_REJOINING)?;
+    let at = |i: usize| -> u64 {
+        v.get(i..i + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_be_bytes)
+    };
+    Some((at(0), at(8)))
+}
+
+/// Whether this log began with a consented rejoin (`--rejoin-after-data-loss`): its
+/// hellos then always say so, so that a peer that was down all along and still knows
+/// the lost incarnation records this one instead of refusing it. A later loss of this
+/// log loses the mark too, so an unconsented wipe is still refused.
+pub fn rejoined(engine: &Engine) -> bool {
+    engine.get(META, KEY_REJOINED).is_some()
+}
+
+/// Records durably that the member is rejoining, with its vote floor (see
+/// [`rejoining`]), or (`None`) that it has caught up.
+pub fn set_rejoining(engine: &Engine, floor: Option<(u64, u64)>) -> Result<(), StorageFailure> {
+    let mut batch = LogBatch::default();
+    match floor {
+        Some((term, index)) => {
+            let mut v = term.to_be_bytes().to_vec();
+            v.extend_from_slice(&index.to_be_bytes());
+            batch.put(META, KEY_REJOINING.to_vec(), v)?;
+            batch.put(META, KEY_REJOINED.to_vec(), vec![1])?;
+        }
+        None => batch.delete(META, KEY_REJOINING.to_vec()),
+    }
+    engine.write(&mut batch, true)?;
+    Ok(())
 }
 
 /// Why a peer's link was refused.
@@ -213,6 +266,23 @@ mod tests {
             Admitted::Rejoined { was: 7 }
         );
         assert_eq!(inc.admit(2, 8, false).expect("now known"), Admitted::Known);
+    }
+
+    #[test]
+    fn the_rejoining_state_survives_a_restart_until_cleared() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let e = engine(dir.path());
+            assert_eq!(rejoining(&e), None);
+            set_rejoining(&e, Some((3, 700))).expect("set");
+        }
+        let e = engine(dir.path());
+        assert_eq!(rejoining(&e), Some((3, 700)), "kept across a restart");
+        set_rejoining(&e, None).expect("clear");
+        drop(e);
+        let e = engine(dir.path());
+        assert_eq!(rejoining(&e), None);
+        assert!(rejoined(&e), "the log remembers it began with a rejoin");
     }
 
     #[test]

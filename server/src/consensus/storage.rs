@@ -217,6 +217,23 @@ impl DiskStorage {
         Ok(())
     }
 
+    /// Raises the hard state to `term` with a vote already cast (for `me`), durably, so
+    /// that no vote is ever granted in `term` or below: for a member that rejoins after
+    /// losing its log and learned the ensemble's terms. Nothing changes if the log is
+    /// already past `term`, or at it with a vote.
+    pub fn adopt_term(&mut self, term: u64, me: u64) -> Result<(), StorageFailure> {
+        let hs = &self.hard_state;
+        if term < hs.term || (term == hs.term && hs.vote != 0) {
+            return Ok(());
+        }
+        let mut next = hs.clone();
+        next.term = term;
+        next.vote = me;
+        self.set_hard_state(&next)?;
+        self.persist_now()?;
+        Ok(())
+    }
+
     /// Stages a new hard state.
     pub fn set_hard_state(&mut self, hs: &HardState) -> Result<(), StorageFailure> {
         self.hard_state = hs.clone();

@@ -1,6 +1,7 @@
 //! The first frame of a peer connection: a link hello (who is sending, from which data
 //! directory, and whether it rejoins after losing its data), or a probe (a member on a
-//! new data directory asking whether it was known before), and the probe's answer.
+//! new data directory asking whether it was known before, and the current term), and
+//! the probe's answer.
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -79,20 +80,59 @@ impl Hello {
     }
 }
 
-/// Encodes a probe's answer: the incarnation known for the asking member (0: none).
-pub fn encode_answer(known: Option<u64>) -> Bytes {
-    Bytes::copy_from_slice(&known.unwrap_or(0).to_be_bytes())
+/// A member's answer to a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeAnswer {
+    /// The incarnation it recorded for the asking member, if any.
+    pub known: Option<u64>,
+    /// Its current Raft term.
+    pub term: u64,
+    /// The newest log position (term, index) it holds or knows a peer held (see
+    /// `RaftStatus::log_position`).
+    pub position: (u64, u64),
 }
 
-/// Asks the member at `addr` which incarnation of member `my_id` it knows: `Ok(None)`
-/// when it knows none, `Err` when it could not be asked (down, not answering within
-/// `timeout`, or an older member that does not answer probes).
+impl ProbeAnswer {
+    /// The frame: the known incarnation (0: none), the term, then the position's term
+    /// and index, each a big-endian u64.
+    pub fn encode(&self) -> Bytes {
+        let mut out = Vec::with_capacity(32);
+        for n in [
+            self.known.unwrap_or(0),
+            self.term,
+            self.position.0,
+            self.position.1,
+        ] {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        Bytes::from(out)
+    }
+
+    /// Parses an answer; `None` unless it is exactly one.
+    pub fn decode(frame: &[u8]) -> Option<ProbeAnswer> {
+        if frame.len() != 32 {
+            return None;
+        }
+        let at = |i: usize| -> Option<u64> {
+            Some(u64::from_be_bytes(frame.get(i..i + 8)?.try_into().ok()?))
+        };
+        Some(ProbeAnswer {
+            known: Some(at(0)?).filter(|k| *k != 0),
+            term: at(8)?,
+            position: (at(16)?, at(24)?),
+        })
+    }
+}
+
+/// Asks the member at `addr` which incarnation of member `my_id` it knows, and its
+/// term; `Err` when it could not be asked (down, not answering within `timeout`, or an
+/// older member that does not answer probes this way).
 pub async fn probe(
     addr: &str,
     my_id: u64,
     incarnation: u64,
     timeout: Duration,
-) -> Result<Option<u64>, String> {
+) -> Result<ProbeAnswer, String> {
     let ask = async {
         let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         let mut framed = paddock::codec::framed(stream, 64);
@@ -107,12 +147,9 @@ pub async fn probe(
             .await
             .map_err(|e| e.to_string())?;
         match framed.next().await {
-            Some(Ok(answer)) if answer.len() == 8 => {
-                let mut n = [0u8; 8];
-                n.copy_from_slice(&answer);
-                Ok(Some(u64::from_be_bytes(n)).filter(|n| *n != 0))
+            Some(Ok(answer)) => {
+                ProbeAnswer::decode(&answer).ok_or_else(|| "malformed answer".to_string())
             }
-            Some(Ok(_)) => Err("malformed answer".to_string()),
             Some(Err(e)) => Err(e.to_string()),
             None => Err("closed without an answer".to_string()),
         }
@@ -125,6 +162,26 @@ pub async fn probe(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_answers_decode_what_they_encode_and_nothing_else() {
+        for a in [
+            ProbeAnswer {
+                known: Some(7),
+                term: 12,
+                position: (11, 4000),
+            },
+            ProbeAnswer {
+                known: None,
+                term: 0,
+                position: (0, 0),
+            },
+        ] {
+            assert_eq!(ProbeAnswer::decode(&a.encode()), Some(a));
+        }
+        assert_eq!(ProbeAnswer::decode(&[0; 8]), None, "an older answer");
+        assert_eq!(ProbeAnswer::decode(&[0; 33]), None);
+    }
 
     #[test]
     fn hellos_decode_what_they_encode_and_nothing_else() {

@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::hello::{encode_answer, Hello};
+use super::hello::{Hello, ProbeAnswer};
 use super::{TouchSink, TAG_RAFT, TAG_TOUCH, TAG_TOUCH_ACK};
 use crate::consensus::handle::RaftHandle;
 use crate::consensus::incarnation::{Admitted, Incarnations};
@@ -103,8 +103,13 @@ pub async fn serve(
                 };
                 let (from, incarnation, rejoin) = match hello {
                     Hello::Probe { from, .. } => {
-                        let known = incarnations.known(from);
-                        let _ = framed.send(encode_answer(known)).await;
+                        let status = raft.status();
+                        let answer = ProbeAnswer {
+                            known: incarnations.known(from),
+                            term: status.term,
+                            position: status.log_position,
+                        };
+                        let _ = framed.send(answer.encode()).await;
                         return Err(format!("answered a probe from member {from}"));
                     }
                     Hello::Link {

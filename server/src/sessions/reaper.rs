@@ -60,6 +60,8 @@ pub async fn run(
                 for id in due {
                     let (sessions, raft, log) = (sessions.clone(), raft.clone(), log.clone());
                     tokio::spawn(async move {
+                        #[cfg(feature = "failpoints")]
+                        delay_expiry().await;
                         let mut txn = rpb::Txn::new();
                         txn.time_ms = now_ms();
                         txn.leader_term = term;
@@ -87,6 +89,21 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// The failpoint that holds an expiry back between the leader's decision and its
+/// proposal (test builds only): `FAILPOINTS="reaper::delay_expiry=return(MS)"`. It
+/// widens, to a chosen length, the window in which a member that decided an expiry as
+/// leader loses the lead before it proposes.
+#[cfg(feature = "failpoints")]
+pub const DELAY_EXPIRY: &str = "reaper::delay_expiry";
+
+#[cfg(feature = "failpoints")]
+async fn delay_expiry() {
+    let ms = fail::eval(DELAY_EXPIRY, |arg| arg.and_then(|a| a.parse::<u64>().ok()));
+    if let Some(Some(ms)) = ms {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 }
 

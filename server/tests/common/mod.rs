@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use paddock::{Client, ClientConfig};
 
+pub mod proxied;
+
 /// One member's fixed settings.
 pub struct Member {
     pub id: u64,

@@ -1,0 +1,170 @@
+//! The contender queue that locks and elections share: each contender is an ephemeral
+//! sequential child `_c_<guid>-<marker><seq>` of the recipe's node (Curator's protected
+//! names); the lowest sequence is first; every other contender watches only the child
+//! just before its own, so a departure wakes exactly one contender (no herd).
+use tokio::time::Instant;
+
+use super::nodes::{ensure_container, ordered};
+use super::FencingToken;
+use crate::path::{join, name};
+use crate::{Client, Code, CreateMode, Error, Result};
+
+/// A contender's node until it is kept as a grant: removed if the wait fails, times out
+/// or is dropped.
+pub(crate) struct Pending {
+    client: Client,
+    node: String,
+    token: FencingToken,
+    armed: bool,
+}
+
+/// Creates a contender's node under `parent` with `data`, creating `parent` as a
+/// container if it is missing (it can be reaped between the two, hence the retries).
+pub(crate) async fn enqueue(
+    client: &Client,
+    parent: &str,
+    guid: &str,
+    marker: &str,
+    data: &[u8],
+) -> Result<Pending> {
+    let prefix = join(parent, &format!("_c_{guid}-{marker}"));
+    for _ in 0..10 {
+        match client
+            .create_with_stat(&prefix, data, CreateMode::EphemeralSequential, 0)
+            .await
+        {
+            Ok((node, stat)) => {
+                return Ok(Pending {
+                    client: client.clone(),
+                    node,
+                    token: FencingToken(stat.czxid as u64),
+                    armed: true,
+                })
+            }
+            Err(e) if e.code() == Code::NoNode => ensure_container(client, parent).await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Server {
+        code: Code::NoNode,
+        message: format!("{parent}: the recipe's node kept disappearing"),
+    })
+}
+
+impl Pending {
+    /// Waits until this contender is first under `parent`: `Ok(false)` at the deadline
+    /// (the node stays; the caller decides). Reads that fail for a reason that passes
+    /// (a lost connection, a member not ready) are retried while the session lives.
+    /// Fails if the node disappears meanwhile.
+    pub(crate) async fn wait_first(
+        &self,
+        parent: &str,
+        marker: &str,
+        deadline: Option<Instant>,
+    ) -> Result<bool> {
+        let own = name(&self.node);
+        loop {
+            let children = match self.client.children(parent).await {
+                Ok(c) => c,
+                Err(e) if e.is_retryable() => {
+                    pause().await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let queue = ordered(children, marker);
+            let Some(at) = queue.iter().position(|(_, n)| n == own) else {
+                return Err(match self.client.state().is_terminal() {
+                    true => Error::SessionExpired,
+                    false => Error::Server {
+                        code: Code::NoNode,
+                        message: format!("{}: this contender's node was deleted", self.node),
+                    },
+                });
+            };
+            if at == 0 {
+                return Ok(true);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+            let before = join(parent, &queue[at - 1].1);
+            let (stat, fired) = match self.client.exists_watch(&before).await {
+                Ok(r) => r,
+                Err(e) if e.is_retryable() => {
+                    pause().await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if stat.is_none() {
+                continue;
+            }
+            match deadline {
+                None => {
+                    fired.await?;
+                }
+                Some(d) => {
+                    tokio::select! {
+                        r = fired => { r?; }
+                        _ = tokio::time::sleep_until(d) => return Ok(false),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keeps the node: it is the caller's grant now.
+    pub(crate) fn keep(mut self) -> (String, FencingToken) {
+        self.armed = false;
+        (std::mem::take(&mut self.node), self.token)
+    }
+
+    /// Deletes the node now.
+    pub(crate) async fn remove(mut self) {
+        self.armed = false;
+        let _ = self.client.delete(&self.node, None).await;
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.armed {
+            delete_in_background(&self.client, std::mem::take(&mut self.node));
+        }
+    }
+}
+
+/// A short wait before a read that failed for a passing reason is tried again.
+async fn pause() {
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+}
+
+/// Deletes `node` from a task of the current runtime (a drop cannot wait). Without a
+/// runtime the node goes when the session ends.
+pub(crate) fn delete_in_background(client: &Client, node: String) {
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        let client = client.clone();
+        rt.spawn(async move {
+            let _ = client.delete(&node, None).await;
+        });
+    }
+}
+
+/// Resolves when `node` is deleted, or the session ends, whichever comes first.
+pub(crate) async fn deleted(client: &Client, node: &str) -> super::Lost {
+    use super::Lost;
+    use crate::EventKind;
+    loop {
+        match client.exists_watch(node).await {
+            Ok((None, _)) => return Lost::NodeDeleted,
+            Ok((Some(_), fired)) => match fired.await {
+                Ok(ev) if ev.kind == EventKind::NodeDeleted => return Lost::NodeDeleted,
+                Ok(_) => {}
+                Err(_) => return Lost::SessionEnded,
+            },
+            Err(e) if e.is_retryable() => pause().await,
+            Err(_) => return Lost::SessionEnded,
+        }
+    }
+}
