@@ -171,7 +171,7 @@ pub struct CreateArgs {
 
 impl CreateArgs {
     /// The SDK create mode and TTL (0 unless a TTL mode) these flags ask for.
-    pub fn mode(&self) -> (CreateMode, i64) {
+    pub fn mode(&self) -> (CreateMode, Option<std::time::Duration>) {
         let mode = match (
             self.sequential,
             self.ephemeral,
@@ -186,7 +186,11 @@ impl CreateArgs {
             (true, false, _, _) => CreateMode::PersistentSequential,
             (false, false, _, _) => CreateMode::Persistent,
         };
-        (mode, self.ttl.unwrap_or(0))
+        // A TTL of 0 or less is passed on as zero, which the SDK refuses with a clear error.
+        let ttl = self
+            .ttl
+            .map(|ms| std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
+        (mode, ttl)
     }
 }
 
@@ -396,7 +400,8 @@ mod tests {
         match parse(&v).command {
             Command::Create(c) => {
                 let (m, ttl) = c.mode();
-                (m, ttl, c.path, c.data)
+                let ttl_ms = ttl.map_or(0, |d| d.as_millis() as i64);
+                (m, ttl_ms, c.path, c.data)
             }
             other => panic!("{other:?}"),
         }

@@ -111,8 +111,8 @@ pub fn print_line(line: &str) -> anyhow::Result<bool> {
 }
 
 /// `0x` plus lower-case hex of the value's bits (as zkCli prints zxids).
-pub fn hex(v: i64) -> String {
-    format!("{:#x}", v as u64)
+pub fn hex(v: u64) -> String {
+    format!("{v:#x}")
 }
 
 /// Milliseconds since the Unix epoch as `YYYY-MM-DD hh:mm:ss.mmm UTC`.
@@ -239,7 +239,7 @@ numChildren = 2
 ";
         assert_eq!(text, expected);
         assert_eq!(hex(0), "0x0");
-        assert_eq!(hex(-1), "0xffffffffffffffff");
+        assert_eq!(hex(u64::MAX), "0xffffffffffffffff");
     }
 
     #[test]

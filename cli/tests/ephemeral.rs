@@ -144,7 +144,7 @@ async fn sessions_ls_and_stat_show_a_held_ephemeral() {
         .await
         .unwrap()
         .expect("registered");
-    let owner = format!("{:#x}", stat.ephemeral_owner as u64);
+    let owner = format!("{:#x}", stat.ephemeral_owner);
     assert_ne!(stat.ephemeral_owner, 0);
 
     // sessions (discovered admin endpoint), JSON: the holder's row owns one ephemeral.

@@ -11,8 +11,8 @@ use support::{Ensemble, Proc};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn hex(zxid: i64) -> String {
-    format!("{:#x}", zxid as u64)
+fn hex(zxid: u64) -> String {
+    format!("{zxid:#x}")
 }
 
 async fn client(e: &Ensemble) -> Client {
@@ -29,12 +29,12 @@ async fn count_three_prints_three_lines_in_order() {
     assert_eq!(w.stderr_until("watching", WAIT).await, "watching /w");
 
     let (_, created) = c
-        .create_with_stat("/w", b"", CreateMode::Persistent, 0)
+        .create_with_stat("/w", b"", CreateMode::Persistent)
         .await
         .unwrap();
     let changed = c.set("/w", b"v1", None).await.unwrap();
     let (_, child) = c
-        .create_with_stat("/w/c", b"", CreateMode::Persistent, 0)
+        .create_with_stat("/w/c", b"", CreateMode::Persistent)
         .await
         .unwrap();
 
@@ -72,7 +72,7 @@ async fn recursive_sees_changes_two_levels_below_as_json() {
     w.stderr_until("watching /r", WAIT).await;
 
     let (_, created) = c
-        .create_with_stat("/r/x/y", b"", CreateMode::Persistent, 0)
+        .create_with_stat("/r/x/y", b"", CreateMode::Persistent)
         .await
         .unwrap();
     let changed = c.set("/r/x/y", b"v1", None).await.unwrap();
@@ -92,9 +92,9 @@ async fn recursive_sees_changes_two_levels_below_as_json() {
         assert_eq!(v["path"], "/r/x/y", "{v}");
         assert_eq!(v.as_object().unwrap().len(), 3, "{v}");
     }
-    assert_eq!(events[0]["zxid"].as_i64(), Some(created.czxid));
-    assert_eq!(events[1]["zxid"].as_i64(), Some(changed.mzxid));
-    assert!(events[2]["zxid"].as_i64().unwrap() > changed.mzxid);
+    assert_eq!(events[0]["zxid"].as_u64(), Some(created.czxid));
+    assert_eq!(events[1]["zxid"].as_u64(), Some(changed.mzxid));
+    assert!(events[2]["zxid"].as_u64().unwrap() > changed.mzxid);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,7 +106,7 @@ async fn prints_live_and_stops_cleanly_on_signals() {
         let mut w = Proc::spawn(&e.servers(), &["watch", &path]);
         w.stderr_until("watching", WAIT).await;
         let (_, created) = c
-            .create_with_stat(&path, b"", CreateMode::Persistent, 0)
+            .create_with_stat(&path, b"", CreateMode::Persistent)
             .await
             .unwrap();
         // The line arrives while the watcher still runs: it flushes per event.

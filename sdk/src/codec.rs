@@ -5,6 +5,7 @@
 //! and its connection is closed before the frame is read into memory. A frame's buffer
 //! grows with the bytes that actually arrive, never to the announced length up front, so
 //! a peer that announces a large frame and stalls costs what it sent.
+#![cfg_attr(not(feature = "internal"), allow(dead_code))]
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use protobuf::Message;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -162,11 +163,18 @@ mod tests {
         }
 
         /// Multi operations convert to the wire form and back unchanged.
-        fn multi_op_round_trip(path: String, data: Vec<u8>, version: i32, which: u8) -> bool {
-            let op = match which % 4 {
-                0 => Op::Create { path, data, mode: CreateMode::PersistentSequential, ttl_ms: 0 },
-                1 => Op::Delete { path, version },
-                2 => Op::SetData { path, data, version },
+        fn multi_op_round_trip(path: String, data: Vec<u8>, version: Option<u16>, ttl: Option<u32>, which: u8) -> bool {
+            let version = version.map(i32::from);
+            let op = match which % 5 {
+                0 => Op::Create { path, data, mode: CreateMode::PersistentSequential, ttl: None },
+                1 => Op::Create {
+                    path,
+                    data,
+                    mode: CreateMode::PersistentWithTtl,
+                    ttl: ttl.map(|ms| std::time::Duration::from_millis(u64::from(ms) + 1)),
+                },
+                2 => Op::Delete { path, version },
+                3 => Op::SetData { path, data, version },
                 _ => Op::Check { path, version },
             };
             op_from_proto(&op_to_proto(&op)) == Some(op)

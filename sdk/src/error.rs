@@ -2,8 +2,8 @@
 use crate::proto::paddock::ErrorCode as Pb;
 
 /// An error code as the ensemble reports it. Codes mirror ZooKeeper's
-/// `KeeperException.Code`; [`Code::NotReady`], [`Code::TooLarge`] and
-/// [`Code::PreviousWriteMissing`] are Paddock's own.
+/// `KeeperException.Code`; [`Code::NotReady`], [`Code::TooLarge`],
+/// [`Code::PreviousWriteMissing`] and [`Code::ResyncNeeded`] are Paddock's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Code {
@@ -60,10 +60,14 @@ pub enum Code {
     /// A write was not applied because the session's previous write was not (session
     /// FIFO). The SDK resends both in order; callers never see it.
     PreviousWriteMissing,
+    /// A persistent watch missed events that could not be replayed (see
+    /// [`Error::ResyncNeeded`]).
+    ResyncNeeded,
 }
 
 impl Code {
     /// The code for a wire value; `None` for `OK`.
+    #[doc(hidden)]
     pub fn from_proto(code: Pb) -> Option<Code> {
         Some(match code {
             Pb::OK => return None,
@@ -93,10 +97,12 @@ impl Code {
             Pb::NOT_READY => Code::NotReady,
             Pb::TOO_LARGE => Code::TooLarge,
             Pb::PREVIOUS_WRITE_MISSING => Code::PreviousWriteMissing,
+            Pb::RESYNC_NEEDED => Code::ResyncNeeded,
         })
     }
 
     /// The wire value of this code.
+    #[doc(hidden)]
     pub fn to_proto(self) -> Pb {
         match self {
             Code::SystemError => Pb::SYSTEM_ERROR,
@@ -125,6 +131,7 @@ impl Code {
             Code::NotReady => Pb::NOT_READY,
             Code::TooLarge => Pb::TOO_LARGE,
             Code::PreviousWriteMissing => Pb::PREVIOUS_WRITE_MISSING,
+            Code::ResyncNeeded => Pb::RESYNC_NEEDED,
         }
     }
 
@@ -157,6 +164,7 @@ impl Code {
             Code::NotReady => "not ready",
             Code::TooLarge => "too large",
             Code::PreviousWriteMissing => "previous write of the session missing",
+            Code::ResyncNeeded => "watch needs a resync",
         }
     }
 
@@ -175,10 +183,16 @@ impl Code {
     }
 }
 
-/// Errors returned by the SDK.
+/// Errors returned by the SDK. Each condition has one shape: a lost connection is
+/// always [`Error::ConnectionLoss`] and an ended session always
+/// [`Error::SessionExpired`] or [`Error::Closed`], whether the client or a member found
+/// out; every other answer of the ensemble is [`Error::Server`] (or [`Error::Multi`] for
+/// a multi). [`Error::code`] gives the ZooKeeper-style code of any of them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    /// The ensemble answered the request with an error code.
+    /// The ensemble answered the request with an error code (or the client gave up
+    /// waiting: [`Code::OperationTimeout`]).
     #[error("{}", describe(*.code, .message))]
     Server {
         /// What went wrong.
@@ -186,11 +200,23 @@ pub enum Error {
         /// Detail from the server, usually the path involved.
         message: String,
     },
-    /// The connection was lost before the answer arrived. A write may or may not
-    /// have been applied; reads can simply be retried.
+    /// An operation of a multi failed, so none of them was applied.
+    #[error("multi operation {index}: {}", describe(*.code, .message))]
+    Multi {
+        /// The position of the failing operation in the multi (from 0).
+        index: usize,
+        /// Why it failed.
+        code: Code,
+        /// Detail from the server, usually the path involved.
+        message: String,
+    },
+    /// The answer could not arrive: the connection was lost while a read was in flight
+    /// (retry it), or the session was lost while a write was in flight (it may or may
+    /// not have been applied).
     #[error("connection loss: {0}")]
     ConnectionLoss(String),
-    /// The session expired or was closed; this client cannot be used any more.
+    /// The session expired or was closed by the ensemble; this client cannot be used
+    /// any more.
     #[error("session expired")]
     SessionExpired,
     /// The client was closed by its owner.
@@ -202,6 +228,22 @@ pub enum Error {
     /// The server sent something this client does not understand.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// A persistent watch was removed with
+    /// [`Client::remove_watches`](crate::Client::remove_watches): the last item of its
+    /// stream.
+    #[error("watch on {path} removed")]
+    WatchRemoved {
+        /// The watched path.
+        path: String,
+    },
+    /// A persistent watch missed events its member could not replay after a reconnect:
+    /// the last item of its stream. Changes up to `zxid` may be missing; read the state
+    /// again and add a new watch.
+    #[error("watch needs a resync: events up to zxid {zxid} may be missing")]
+    ResyncNeeded {
+        /// Events up to this zxid may have been missed.
+        zxid: u64,
+    },
 }
 
 fn describe(code: Code, message: &str) -> String {
@@ -216,19 +258,24 @@ impl Error {
     /// The ZooKeeper-style code of this error.
     pub fn code(&self) -> Code {
         match self {
-            Error::Server { code, .. } => *code,
+            Error::Server { code, .. } | Error::Multi { code, .. } => *code,
             Error::ConnectionLoss(_) => Code::ConnectionLoss,
             Error::SessionExpired | Error::Closed => Code::SessionExpired,
             Error::BadArguments(_) => Code::BadArguments,
             Error::Protocol(_) => Code::MarshallingError,
+            Error::WatchRemoved { .. } => Code::NoWatcher,
+            Error::ResyncNeeded { .. } => Code::ResyncNeeded,
         }
     }
 
-    /// Builds a server error from a wire code and message.
+    /// Builds the error for a wire code and message (`None` for `OK`), in the one shape
+    /// its condition has.
+    #[doc(hidden)]
     pub fn from_server(code: Pb, message: impl Into<String>) -> Option<Error> {
         let code = Code::from_proto(code)?;
         Some(match code {
             Code::SessionExpired => Error::SessionExpired,
+            Code::ConnectionLoss => Error::ConnectionLoss(message.into()),
             code => Error::Server {
                 code,
                 message: message.into(),

@@ -1,9 +1,9 @@
 //! Paddock SDK: the wire protocol and the async client of a Paddock ensemble.
 //!
 //! Modules, bottom-up:
-//! - [`proto`]: message types generated from `proto/*.proto` (client protocol and the
-//!   ensemble's replication format).
-//! - [`codec`]: length-delimited framing with a maximum frame size, encode/decode.
+//! - `proto` and `codec` (not part of the public API): the message types generated from
+//!   `proto/*.proto` and the length-delimited framing. Only `paddock-server` sees them,
+//!   through the `internal` cargo feature; they may change in any release.
 //! - [`path`]: ZooKeeper's path rules.
 //! - [`types`]: plain Rust types for stats, create modes and multi operations.
 //! - [`error`]: the error codes (ZooKeeper's) and the SDK's error type.
@@ -12,16 +12,26 @@
 //! - [`recipes`]: locks with fencing tokens and the other coordination recipes, on the
 //!   client's public API.
 pub mod client;
+#[cfg(feature = "internal")]
+#[doc(hidden)]
 pub mod codec;
+#[cfg(not(feature = "internal"))]
+mod codec;
 pub mod error;
 pub mod path;
+#[cfg(feature = "internal")]
+#[doc(hidden)]
 pub mod proto;
+#[cfg(not(feature = "internal"))]
+mod proto;
 pub mod recipes;
+#[cfg(test)]
+mod test_seed;
 pub mod types;
 
 pub use client::{
-    Client, ClientConfig, EventKind, State, StateStream, WatchFuture, WatchStream, WatchedEvent,
-    WatcherKind,
+    Client, ClientConfig, EventKind, RetryPolicy, State, StateStream, WatchFuture, WatchStream,
+    WatchedEvent, WatcherKind,
 };
 pub use error::{Code, Error, Result};
-pub use types::{CreateMode, Op, OpResult, Stat};
+pub use types::{CreateMode, Op, OpResult, SessionId, Stat, Zxid};

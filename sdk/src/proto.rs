@@ -4,6 +4,7 @@
 //! entries inside the ensemble; clients never send it, but it lives here so that the
 //! protocol has a single home shared by server and SDK.
 #![allow(
+    dead_code,
     missing_docs,
     clippy::all,
     clippy::pedantic,

@@ -51,8 +51,8 @@ pub fn to_tree(txn: &mut rpb::Txn) -> Result<Txn, TxnDecodeError> {
         },
         O::reap(r) => TxnOp::Reap {
             path: r.path,
-            czxid: r.czxid,
-            mzxid: r.mzxid,
+            czxid: r.czxid as u64,
+            mzxid: r.mzxid as u64,
         },
         O::refused(r) => TxnOp::Refused {
             // An unknown or OK code still refuses the write: it never applies.

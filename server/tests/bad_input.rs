@@ -203,12 +203,7 @@ async fn bad_input_gets_an_error_and_changes_nothing() {
         .expect_err("bad path");
     assert_eq!(err.code(), Code::BadArguments);
     let err = c
-        .multi(&[Op::Create {
-            path: "/m/".into(),
-            data: vec![],
-            mode: CreateMode::Persistent,
-            ttl_ms: 0,
-        }])
+        .multi(&[Op::create("/m/", b"")])
         .await
         .expect_err("bad multi");
     assert_eq!(err.code(), Code::BadArguments);
@@ -482,11 +477,7 @@ async fn a_client_that_stops_reading_its_watch_events_is_disconnected() {
         .iter()
         .cycle()
         .take(1000)
-        .map(|n| Op::SetData {
-            path: n.clone(),
-            data: b"v".to_vec(),
-            version: -1,
-        })
+        .map(|n| Op::set_data(n.clone(), b"v"))
         .collect();
     let writes = (0..24).map(|_| c.multi(&ops));
     for r in futures::future::join_all(writes).await {

@@ -292,12 +292,22 @@ async fn containers_and_ttl_nodes_vanish_through_raft_and_survive_restarts() {
     c.create("/empty-box", b"", CreateMode::Container)
         .await
         .expect("container never used");
-    c.create_with_stat("/short", b"", CreateMode::PersistentWithTtl, 300)
-        .await
-        .expect("ttl");
-    c.create_with_stat("/long", b"", CreateMode::PersistentWithTtl, 600_000)
-        .await
-        .expect("ttl");
+    c.create_ttl(
+        "/short",
+        b"",
+        CreateMode::PersistentWithTtl,
+        Duration::from_millis(300),
+    )
+    .await
+    .expect("ttl");
+    c.create_ttl(
+        "/long",
+        b"",
+        CreateMode::PersistentWithTtl,
+        Duration::from_millis(600_000),
+    )
+    .await
+    .expect("ttl");
     c.delete("/box/item", None).await.expect("delete child");
     on_every_member(&e, "container and short TTL node gone", |c| {
         Box::pin(async move {
@@ -320,9 +330,14 @@ async fn containers_and_ttl_nodes_vanish_through_raft_and_survive_restarts() {
     assert!(c.exists("/empty-box").await.expect("exists").is_some());
     assert!(c.exists("/long").await.expect("exists").is_some());
     // The TTL kind survives the restart: a short TTL node made now still expires.
-    c.create_with_stat("/short2", b"", CreateMode::PersistentWithTtl, 300)
-        .await
-        .expect("ttl");
+    c.create_ttl(
+        "/short2",
+        b"",
+        CreateMode::PersistentWithTtl,
+        Duration::from_millis(300),
+    )
+    .await
+    .expect("ttl");
     on_every_member(&e, "short2 gone", |c| {
         Box::pin(async move { c.exists("/short2").await.ok() == Some(None) })
     })

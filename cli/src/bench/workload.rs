@@ -7,7 +7,7 @@
 //! a uniformly random key of the preloaded set; mixed is 90 % get / 10 % set; create
 //! makes fresh nodes named `<session>-<seq>` in one directory; lock has every session
 //! contend for one lock (Curator's layout, as peerbench's lock workload).
-use paddock::{CreateMode, Op};
+use paddock::Op;
 use rand::Rng;
 
 use crate::args::Workload;
@@ -140,12 +140,7 @@ pub fn preload_ranges(keys: u64, batch: usize) -> Vec<(u64, u64)> {
 /// The `multi` that creates keys `start..end` with `value`.
 pub fn preload_ops(layout: &Layout, (start, end): (u64, u64), value: &[u8]) -> Vec<Op> {
     (start..end)
-        .map(|i| Op::Create {
-            path: layout.key(i),
-            data: value.to_vec(),
-            mode: CreateMode::Persistent,
-            ttl_ms: 0,
-        })
+        .map(|i| Op::create(layout.key(i), value))
         .collect()
 }
 
@@ -243,7 +238,7 @@ mod tests {
         assert_eq!(ops.len(), 2);
         assert_eq!(ops[0].path(), "/bench-t/kv/0000000005");
         assert!(
-            matches!(&ops[1], Op::Create { data, mode: CreateMode::Persistent, .. } if data == b"v")
+            matches!(&ops[1], Op::Create { data, mode: paddock::CreateMode::Persistent, .. } if data == b"v")
         );
     }
 }

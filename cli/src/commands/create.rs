@@ -9,9 +9,11 @@ use crate::output::{emit, stat_json};
 /// Creates the node described by `args`.
 pub async fn run(ctx: &Ctx, client: &Client, args: &CreateArgs) -> anyhow::Result<()> {
     let (mode, ttl) = args.mode();
-    let (path, stat) = client
-        .create_with_stat(&args.path, args.data.as_bytes(), mode, ttl)
-        .await?;
+    let data = args.data.as_bytes();
+    let (path, stat) = match ttl {
+        Some(ttl) => client.create_ttl(&args.path, data, mode, ttl).await?,
+        None => client.create_with_stat(&args.path, data, mode).await?,
+    };
     emit(
         ctx.output,
         || path.clone(),

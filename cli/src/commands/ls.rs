@@ -38,7 +38,7 @@ pub async fn run(ctx: &Ctx, client: &Client, path: &str, recursive: bool) -> any
 
 /// The `ephemeralOwner` of each path (0 for other nodes and for nodes deleted
 /// meanwhile), in the same order; the requests are in flight concurrently.
-pub async fn ephemeral_owners(client: &Client, paths: &[String]) -> paddock::Result<Vec<i64>> {
+pub async fn ephemeral_owners(client: &Client, paths: &[String]) -> paddock::Result<Vec<u64>> {
     let stats: Vec<paddock::Result<Option<paddock::Stat>>> = stream::iter(paths)
         .map(|p| client.exists(p))
         .buffered(tree::CONCURRENCY)
@@ -55,7 +55,7 @@ pub async fn ephemeral_owners(client: &Client, paths: &[String]) -> paddock::Res
 }
 
 /// One line per entry; ephemeral ones annotated with their owner.
-pub fn render_text(names: &[String], owners: &[i64]) -> String {
+pub fn render_text(names: &[String], owners: &[u64]) -> String {
     names
         .iter()
         .zip(owners)
@@ -70,7 +70,7 @@ pub fn render_text(names: &[String], owners: &[i64]) -> String {
 }
 
 /// `{path, <key>: [names], ephemeral_owners: {name: "0x.."}}`.
-pub fn render_json(path: &str, key: &str, names: &[String], owners: &[i64]) -> Value {
+pub fn render_json(path: &str, key: &str, names: &[String], owners: &[u64]) -> Value {
     let ephemeral: BTreeMap<&str, String> = names
         .iter()
         .zip(owners)

@@ -13,7 +13,7 @@
 //! its reader); exits 1 if the session expires or the watch ends otherwise, including
 //! after a `ResyncNeeded` line (missed events could not be replayed).
 use futures::StreamExt;
-use paddock::{Client, EventKind, State, WatchedEvent};
+use paddock::{Client, State, WatchedEvent};
 use serde_json::json;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -39,16 +39,18 @@ pub async fn run(ctx: &Ctx, client: &Client, args: &WatchArgs) -> anyhow::Result
             // Events first, so those delivered before the session ended are printed.
             biased;
             event = events.next() => match event {
-                Some(event) => {
+                Some(Err(paddock::Error::ResyncNeeded { zxid })) => {
+                    return Err(anyhow::anyhow!(
+                        "events on {} up to zxid {zxid:#x} were missed while disconnected and \
+                         cannot be replayed (resync needed): read the state again and watch anew",
+                        args.path
+                    ));
+                }
+                Some(Err(e)) if e.code() == paddock::Code::NoWatcher => return Ok(()),
+                Some(Err(_)) => return Err(ended(&args.path, client.state())),
+                Some(Ok(event)) => {
                     if !print_line(&event_line(ctx.output, &event))? {
                         return Ok(());
-                    }
-                    if event.kind == EventKind::ResyncNeeded {
-                        return Err(anyhow::anyhow!(
-                            "events on {} were missed while disconnected and cannot be \
-                             replayed (resync needed): read the state again and watch anew",
-                            args.path
-                        ));
                     }
                     seen += 1;
                     if args.count.is_some_and(|n| seen >= n) {
@@ -73,7 +75,7 @@ pub async fn run(ctx: &Ctx, client: &Client, args: &WatchArgs) -> anyhow::Result
 pub fn event_line(format: OutputFormat, event: &WatchedEvent) -> String {
     let kind = format!("{:?}", event.kind);
     match format {
-        OutputFormat::Text => format!("{kind} {} {}", event.path, hex(event.zxid as i64)),
+        OutputFormat::Text => format!("{kind} {} {}", event.path, hex(event.zxid)),
         OutputFormat::Json => {
             json!({ "type": kind, "path": event.path, "zxid": event.zxid }).to_string()
         }

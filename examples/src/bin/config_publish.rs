@@ -87,7 +87,7 @@ async fn publish(client: &Client, path: &str, value: &[u8]) -> anyhow::Result<i3
                 .await
                 .map(|s| s.version),
             None => client
-                .create_with_stat(path, value, CreateMode::Persistent, 0)
+                .create_with_stat(path, value, CreateMode::Persistent)
                 .await
                 .map(|(_, s)| s.version),
         };

@@ -85,29 +85,13 @@ async fn main() -> anyhow::Result<()> {
         Ok(()) => bail!("the store accepted a write with a stale token"),
     }
     // And so does Paddock, for a write fenced by A's grant.
-    let stale = a
-        .multi(&[
-            fence_a,
-            Op::SetData {
-                path: "/reports".into(),
-                data: b"by A".to_vec(),
-                version: -1,
-            },
-        ])
-        .await;
+    let stale = a.multi(&[fence_a, Op::set_data("/reports", b"by A")]).await;
     match stale {
         Err(e) => println!("paddock: A's fenced write failed: {e}"),
         Ok(_) => bail!("a write fenced by a lost grant was applied"),
     }
-    b.multi(&[
-        guard_b.check_op(),
-        Op::SetData {
-            path: "/reports".into(),
-            data: b"by B".to_vec(),
-            version: -1,
-        },
-    ])
-    .await?;
+    b.multi(&[guard_b.check_op(), Op::set_data("/reports", b"by B")])
+        .await?;
     println!("paddock: B's fenced write was applied");
     guard_b.release().await?;
     a.close().await?;

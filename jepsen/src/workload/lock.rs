@@ -198,7 +198,7 @@ async fn increment(ctx: &Ctx, c: &Client, process: &str, guard: &Grant) -> bool 
     let write = ZOp::SetData {
         path: COUNTER.into(),
         data: (from + 1).to_string().into_bytes(),
-        version: stat.version,
+        version: Some(stat.version),
     };
     match timed(ctx, c.multi(&[guard.check_op(), write])).await {
         Ok(_) => {

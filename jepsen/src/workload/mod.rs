@@ -28,6 +28,7 @@ use paddock::{Client, ClientConfig, Code, Error};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::Cluster;
+use crate::history::Op;
 use crate::history::{EventType, Recorder};
 
 /// The workloads, by name.
@@ -171,20 +172,27 @@ pub fn classify(e: &Error) -> (EventType, String) {
     let kind = match e {
         Error::ConnectionLoss(_) | Error::Closed | Error::Protocol(_) => EventType::Info,
         Error::SessionExpired => EventType::Fail,
-        Error::BadArguments(_) => EventType::Fail,
-        Error::Server { code, .. } => match code {
-            Code::NoNode
-            | Code::NodeExists
-            | Code::BadVersion
-            | Code::NotEmpty
-            | Code::NoChildrenForEphemerals
-            | Code::NotReady
-            | Code::BadArguments
-            | Code::TooLarge
-            | Code::QuotaExceeded
-            | Code::Throttled => EventType::Fail,
-            _ => EventType::Info,
-        },
+        Error::BadArguments(_) | Error::WatchRemoved { .. } | Error::ResyncNeeded { .. } => {
+            EventType::Fail
+        }
+        // A multi that failed applied nothing, whatever the reason.
+        Error::Multi { .. } => EventType::Fail,
+        Error::Server {
+            code:
+                Code::NoNode
+                | Code::NodeExists
+                | Code::BadVersion
+                | Code::NotEmpty
+                | Code::NoChildrenForEphemerals
+                | Code::NotReady
+                | Code::BadArguments
+                | Code::TooLarge
+                | Code::QuotaExceeded
+                | Code::Throttled,
+            ..
+        } => EventType::Fail,
+        // An error this harness does not know: it may have taken effect.
+        _ => EventType::Info,
     };
     (kind, name)
 }
@@ -224,6 +232,32 @@ pub fn outcome_of(e: &Option<Error>) -> (EventType, String) {
     match e {
         Some(e) => classify(e),
         None => (EventType::Info, "timeout".into()),
+    }
+}
+
+/// The observation a persistent watch's stream item makes for watcher `watcher` of
+/// `path`: its event, or `ResyncNeeded` (the stream's last item when the member could
+/// not replay what it missed, recorded as the event the watch checker knows). `None` for
+/// the other ends of a stream (removed, session ended), which record nothing.
+pub fn watch_observation(
+    watcher: u64,
+    path: &str,
+    item: paddock::Result<paddock::WatchedEvent>,
+) -> Option<Op> {
+    match item {
+        Ok(ev) => Some(Op::WatchEvent {
+            watcher,
+            kind: format!("{:?}", ev.kind),
+            path: ev.path,
+            zxid: ev.zxid,
+        }),
+        Err(Error::ResyncNeeded { zxid }) => Some(Op::WatchEvent {
+            watcher,
+            kind: "ResyncNeeded".into(),
+            path: path.to_string(),
+            zxid,
+        }),
+        Err(_) => None,
     }
 }
 

@@ -78,7 +78,7 @@ pub async fn client(ctx: Ctx, k: usize) {
                         let value = Versioned {
                             data: String::from_utf8_lossy(&data).into_owned(),
                             version: stat.version,
-                            mzxid: stat.mzxid as u64,
+                            mzxid: stat.mzxid,
                         };
                         ctx.rec.complete(
                             id,

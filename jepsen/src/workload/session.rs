@@ -20,7 +20,7 @@ use rand::{Rng, SeedableRng};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{member_of, outcome_of, session_lost, timed, Ctx};
+use super::{member_of, outcome_of, session_lost, timed, watch_observation, Ctx};
 use crate::history::{EventType, Op};
 
 /// Where the ephemerals live.
@@ -129,12 +129,10 @@ pub fn start_observers(ctx: &Ctx, shared: &Arc<Shared>) {
                     tokio::select! {
                         _ = stop.cancelled() => break,
                         ev = events.next() => match ev {
-                            Some(ev) => ctx.rec.observe(&process, member_of(&c), Op::WatchEvent {
-                                watcher: w,
-                                kind: format!("{:?}", ev.kind),
-                                path: ev.path,
-                                zxid: ev.zxid,
-                            }),
+                            Some(item) => match watch_observation(w, ROOT, item) {
+                                Some(op) => ctx.rec.observe(&process, member_of(&c), op),
+                                None => break,
+                            },
                             None => break,
                         }
                     }
@@ -392,7 +390,7 @@ pub async fn finish(ctx: &Ctx, shared: &Arc<Shared>, expiry_wait: Duration) {
             for name in c.children(ROOT).await? {
                 let path = format!("{ROOT}/{name}");
                 if let Some(stat) = c.exists(&path).await? {
-                    ephemerals.insert(path, stat.ephemeral_owner as u64);
+                    ephemerals.insert(path, stat.ephemeral_owner);
                 }
             }
             Ok::<_, paddock::Error>(ephemerals)

@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{member_of, outcome_of, session_lost, timed, Ctx};
+use super::{member_of, outcome_of, session_lost, timed, watch_observation, Ctx};
 use crate::history::{EventType, Op};
 
 /// The watched subtree.
@@ -92,12 +92,10 @@ async fn watcher(ctx: Ctx, k: usize, catch_up: CancellationToken) {
             tokio::select! {
                 biased;
                 ev = events.next() => match ev {
-                    Some(ev) => ctx.rec.observe(&process, member_of(&c), Op::WatchEvent {
-                        watcher: w,
-                        kind: format!("{:?}", ev.kind),
-                        path: ev.path,
-                        zxid: ev.zxid,
-                    }),
+                    Some(item) => match watch_observation(w, ROOT, item) {
+                        Some(op) => ctx.rec.observe(&process, member_of(&c), op),
+                        None => break,
+                    },
                     None => break,
                 },
                 st = states.next() => match st {
@@ -138,17 +136,12 @@ async fn finish_watcher(ctx: &Ctx, c: &Client, process: &str, events: &mut paddo
     }
     let ok = c.sync("/").await.is_ok() && c.exists(ROOT).await.is_ok();
     // Record whatever arrived before the read's answer.
-    while let Some(Some(ev)) = events.next().now_or_never() {
-        ctx.rec.observe(
-            process,
-            member_of(c),
-            Op::WatchEvent {
-                watcher: process.trim_start_matches('w').parse().unwrap_or(0),
-                kind: format!("{:?}", ev.kind),
-                path: ev.path,
-                zxid: ev.zxid,
-            },
-        );
+    let watcher = process.trim_start_matches('w').parse().unwrap_or(0);
+    while let Some(Some(item)) = events.next().now_or_never() {
+        match watch_observation(watcher, ROOT, item) {
+            Some(op) => ctx.rec.observe(process, member_of(c), op),
+            None => break,
+        }
     }
     if ok && member_of(c).is_some() {
         ctx.rec.observe(
@@ -196,7 +189,7 @@ pub async fn client(ctx: Ctx, k: usize) {
                     Op::WatchWrite {
                         path,
                         value,
-                        zxid: Some(stat.mzxid as u64),
+                        zxid: Some(stat.mzxid),
                     },
                     None,
                 ),
@@ -262,7 +255,7 @@ pub async fn finish(ctx: &Ctx, watchers: Watchers) {
                 Some(member),
                 Op::NodeFinal {
                     path,
-                    mzxid: stat.map(|s| s.mzxid as u64),
+                    mzxid: stat.map(|s| s.mzxid),
                 },
             ),
             Err(e) => ctx.rec.observe(

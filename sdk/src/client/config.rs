@@ -1,6 +1,7 @@
 //! Client settings.
 use std::time::Duration;
 
+use super::RetryPolicy;
 use crate::codec::DEFAULT_MAX_FRAME;
 
 /// How a [`Client`](crate::Client) connects and keeps its session.
@@ -20,6 +21,15 @@ pub struct ClientConfig {
     /// at a random one. Lets a caller choose which member a session lands on (load
     /// generators, per-member admin queries); the others remain fallbacks.
     pub in_order: bool,
+    /// A path every path of the client lives under (ZooKeeper's chroot; see
+    /// [`Client::with_namespace`](crate::Client::with_namespace)). Default: none.
+    pub namespace: Option<String>,
+    /// How long one call may wait for its answer before it fails with
+    /// `OperationTimeout`. Default: none (as long as the session lives).
+    pub request_timeout: Option<Duration>,
+    /// How reads that fail for a reason that passes are retried. Default:
+    /// [`RetryPolicy::NONE`].
+    pub retry: RetryPolicy,
 }
 
 impl ClientConfig {
@@ -35,6 +45,9 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(2),
             max_frame: DEFAULT_MAX_FRAME,
             in_order: false,
+            namespace: None,
+            request_timeout: None,
+            retry: RetryPolicy::NONE,
         }
     }
 
@@ -52,6 +65,24 @@ impl ClientConfig {
     /// Sets the connect timeout for one attempt.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Puts every path of the client under `namespace` (checked on connect).
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Sets how long one call may wait for its answer.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets how reads are retried.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
         self
     }
 

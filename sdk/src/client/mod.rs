@@ -85,19 +85,24 @@
 //! # Ok(()) }
 //! ```
 mod config;
+mod options;
 mod session;
 mod state;
 #[cfg(test)]
 mod tests;
+mod watch_calls;
 mod watches;
 mod write_chain;
+mod znodes;
 
 pub use config::ClientConfig;
+pub use options::RetryPolicy;
 pub use state::{State, StateStream, STATE_BUFFER};
 pub use watches::{
     EventKind, WatchFuture, WatchStream, WatchedEvent, WatcherKind, SET_WATCHES_CHUNK_BYTES,
 };
 
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -106,9 +111,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Code, Error, Result};
 use crate::proto::paddock as pb;
-use crate::types::{op_to_proto, CreateMode, Op, OpResult, Stat};
+use crate::types::{SessionId, Zxid};
+use options::Namespace;
 use session::{Command, Shared};
-use watches::{Hook, OneShotClass, Registration};
+use watches::Hook;
 
 /// How many requests may wait to be written before callers are slowed down.
 const COMMAND_QUEUE: usize = 4096;
@@ -122,11 +128,21 @@ pub const MAX_PENDING_WRITES: usize = 512;
 /// A session with a Paddock ensemble. Cheap to clone; all clones share the session.
 /// The session ends when [`Client::close`] is called, or expires on the ensemble
 /// after its timeout once every clone is dropped.
+///
+/// A handle also carries call options, which [`Client::with_namespace`],
+/// [`Client::with_timeout`] and [`Client::with_retry`] change for a new handle on the
+/// same session.
 #[derive(Clone)]
 pub struct Client {
     commands: mpsc::Sender<Command>,
     shared: Arc<Shared>,
     state: watch::Receiver<State>,
+    /// Prefix of every path this handle uses.
+    ns: Namespace,
+    /// How long one call may wait for its answer.
+    timeout: Option<Duration>,
+    /// How reads that failed for a passing reason are retried.
+    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for Client {
@@ -151,8 +167,13 @@ impl Client {
         if config.servers.is_empty() {
             return Err(Error::BadArguments("no servers given".into()));
         }
+        let ns = match &config.namespace {
+            Some(p) => Namespace::new(p)?,
+            None => Namespace::default(),
+        };
         let shared = Arc::new(Shared::new(&config));
         let state_rx = shared.state.watch();
+        let (timeout, retry) = (config.request_timeout, config.retry);
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let (ready_tx, ready_rx) = oneshot::channel();
         tokio::spawn(session::run(config, shared.clone(), rx, Some(ready_tx)));
@@ -161,14 +182,60 @@ impl Client {
                 commands: tx,
                 shared,
                 state: state_rx,
+                ns,
+                timeout,
+                retry,
             }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::ConnectionLoss("session task stopped".into())),
         }
     }
 
+    /// A handle on the same session whose paths all live under `namespace` (appended
+    /// to this handle's own): `/a` means `<namespace>/a`, and paths coming back
+    /// (created nodes, watch events, ephemerals) are given relative to it. The
+    /// namespace node itself is not created.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: paddock::Client) -> paddock::Result<()> {
+    /// let app = client.with_namespace("/apps/billing")?;
+    /// app.create_all("/config", b"{}", paddock::CreateMode::Persistent).await?; // /apps/billing/config
+    /// # Ok(()) }
+    /// ```
+    pub fn with_namespace(&self, namespace: &str) -> Result<Client> {
+        let inner = Namespace::new(namespace)?;
+        Ok(Client {
+            ns: self.ns.nested(&inner),
+            ..self.clone()
+        })
+    }
+
+    /// This handle's namespace (`None`: the whole tree).
+    pub fn namespace(&self) -> Option<&str> {
+        self.ns.prefix()
+    }
+
+    /// A handle on the same session whose calls give up after `timeout` with
+    /// `OperationTimeout` (`None`: wait as long as the session lives). A write that
+    /// timed out may still apply: the session keeps resending it until it is answered.
+    pub fn with_timeout(&self, timeout: Option<Duration>) -> Client {
+        Client {
+            timeout,
+            ..self.clone()
+        }
+    }
+
+    /// A handle on the same session whose reads are retried by `policy` (see
+    /// [`RetryPolicy`]).
+    pub fn with_retry(&self, policy: RetryPolicy) -> Client {
+        Client {
+            retry: policy,
+            ..self.clone()
+        }
+    }
+
     /// The session id assigned by the ensemble.
-    pub fn session_id(&self) -> u64 {
+    pub fn session_id(&self) -> SessionId {
         self.shared.session.lock().id
     }
 
@@ -193,7 +260,7 @@ impl Client {
     /// The highest zxid this client has seen in any response or watch event. It is
     /// what the client sends when it reconnects (a member behind it refuses) and the
     /// point from which re-registered watches catch up.
-    pub fn last_zxid(&self) -> u64 {
+    pub fn last_zxid(&self) -> Zxid {
         self.shared.last_zxid.load(Ordering::Acquire)
     }
 
@@ -242,322 +309,6 @@ impl Client {
         self.shared.state.stream()
     }
 
-    /// Creates a node and returns its path (with the sequence suffix for sequential
-    /// modes). Fails with `NodeExists`, `NoNode` (parent missing),
-    /// `NoChildrenForEphemerals`, or `BadArguments` for invalid paths.
-    pub async fn create(&self, path: &str, data: &[u8], mode: CreateMode) -> Result<String> {
-        Ok(self.create_with_stat(path, data, mode, 0).await?.0)
-    }
-
-    /// Creates a node and returns its path and stat; `ttl_ms` is required (> 0) for the
-    /// TTL modes and must be 0 otherwise.
-    pub async fn create_with_stat(
-        &self,
-        path: &str,
-        data: &[u8],
-        mode: CreateMode,
-        ttl_ms: i64,
-    ) -> Result<(String, Stat)> {
-        check_path(path, mode.is_sequential())?;
-        let mut c = pb::CreateRequest::new();
-        c.path = path.to_string();
-        c.data = data.to_vec();
-        c.mode = mode.into();
-        c.ttl_ms = ttl_ms;
-        let resp = self.call(pb::Request_oneof_op::create(c), false).await?;
-        match resp.result {
-            Some(pb::Response_oneof_result::create(c)) => {
-                Ok((c.path.clone(), Stat::from(c.stat.get_ref())))
-            }
-            _ => Err(unexpected("create")),
-        }
-    }
-
-    /// Returns a node's data and stat from the connected member's tree.
-    pub async fn get(&self, path: &str) -> Result<(Vec<u8>, Stat)> {
-        self.get_inner(path, false).await
-    }
-
-    /// Like [`Client::get`], but linearizable: the member first confirms with the
-    /// leader (Raft ReadIndex) that it has applied everything committed before the call.
-    pub async fn get_linearizable(&self, path: &str) -> Result<(Vec<u8>, Stat)> {
-        self.get_inner(path, true).await
-    }
-
-    async fn get_inner(&self, path: &str, linearizable: bool) -> Result<(Vec<u8>, Stat)> {
-        check_path(path, false)?;
-        let mut g = pb::GetDataRequest::new();
-        g.path = path.to_string();
-        let resp = self
-            .call(pb::Request_oneof_op::get_data(g), linearizable)
-            .await?;
-        match resp.result {
-            Some(pb::Response_oneof_result::get_data(mut g)) => {
-                let stat = Stat::from(g.stat.get_ref());
-                Ok((std::mem::take(&mut g.data), stat))
-            }
-            _ => Err(unexpected("get")),
-        }
-    }
-
-    /// Replaces a node's data. With `Some(version)` the write only happens if the
-    /// node's version still matches (`BadVersion` otherwise). Returns the new stat.
-    pub async fn set(&self, path: &str, data: &[u8], version: Option<i32>) -> Result<Stat> {
-        check_path(path, false)?;
-        let mut s = pb::SetDataRequest::new();
-        s.path = path.to_string();
-        s.data = data.to_vec();
-        s.version = version.unwrap_or(-1);
-        let resp = self.call(pb::Request_oneof_op::set_data(s), false).await?;
-        match resp.result {
-            Some(pb::Response_oneof_result::set_data(s)) => Ok(Stat::from(s.stat.get_ref())),
-            _ => Err(unexpected("set")),
-        }
-    }
-
-    /// Deletes a node (it must have no children). With `Some(version)` only if the
-    /// version matches.
-    pub async fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
-        check_path(path, false)?;
-        let mut d = pb::DeleteRequest::new();
-        d.path = path.to_string();
-        d.version = version.unwrap_or(-1);
-        self.call(pb::Request_oneof_op::delete(d), false).await?;
-        Ok(())
-    }
-
-    /// Returns the node's stat, or `None` if it does not exist.
-    pub async fn exists(&self, path: &str) -> Result<Option<Stat>> {
-        check_path(path, false)?;
-        let mut e = pb::ExistsRequest::new();
-        e.path = path.to_string();
-        let resp = self.call(pb::Request_oneof_op::exists(e), false).await?;
-        match resp.result {
-            Some(pb::Response_oneof_result::exists(e)) => Ok(e.stat.as_ref().map(Stat::from)),
-            _ => Err(unexpected("exists")),
-        }
-    }
-
-    /// Returns the names of a node's children, sorted.
-    pub async fn children(&self, path: &str) -> Result<Vec<String>> {
-        Ok(self.children_with_stat(path).await?.0)
-    }
-
-    /// Returns the names of a node's children (sorted) and the node's stat.
-    pub async fn children_with_stat(&self, path: &str) -> Result<(Vec<String>, Stat)> {
-        check_path(path, false)?;
-        let mut g = pb::GetChildrenRequest::new();
-        g.path = path.to_string();
-        let resp = self
-            .call(pb::Request_oneof_op::get_children(g), false)
-            .await?;
-        match resp.result {
-            Some(pb::Response_oneof_result::get_children(mut g)) => {
-                let stat = Stat::from(g.stat.get_ref());
-                Ok((std::mem::take(&mut g.children).into_vec(), stat))
-            }
-            _ => Err(unexpected("children")),
-        }
-    }
-
-    /// Applies all operations atomically: either every one succeeds, or none is
-    /// applied and the error of the first failing operation is returned (its message
-    /// names the operation's index and path).
-    pub async fn multi(&self, ops: &[Op]) -> Result<Vec<OpResult>> {
-        for op in ops {
-            let seq = matches!(op, Op::Create { mode, .. } if mode.is_sequential());
-            check_path(op.path(), seq)?;
-        }
-        let mut m = pb::MultiRequest::new();
-        m.ops = ops.iter().map(op_to_proto).collect();
-        let resp = self.call(pb::Request_oneof_op::multi(m), false).await?;
-        let results = match resp.result {
-            Some(pb::Response_oneof_result::multi(m)) => m.results.into_vec(),
-            _ => return Err(unexpected("multi")),
-        };
-        let mut out = Vec::with_capacity(results.len());
-        for r in results {
-            use pb::MultiResult_oneof_result as R;
-            out.push(match r.result {
-                Some(R::create(c)) => OpResult::Create {
-                    path: c.path.clone(),
-                    stat: Stat::from(c.stat.get_ref()),
-                },
-                Some(R::delete(_)) => OpResult::Delete,
-                Some(R::set_data(s)) => OpResult::SetData {
-                    stat: Stat::from(s.stat.get_ref()),
-                },
-                Some(R::check(_)) => OpResult::Check,
-                None => return Err(unexpected("multi result")),
-            });
-        }
-        Ok(out)
-    }
-
-    /// Waits until the connected member has applied everything the leader had
-    /// committed when the call was made (ZooKeeper's `sync`).
-    pub async fn sync(&self, path: &str) -> Result<()> {
-        check_path(path, false)?;
-        let mut s = pb::SyncRequest::new();
-        s.path = path.to_string();
-        self.call(pb::Request_oneof_op::sync(s), false).await?;
-        Ok(())
-    }
-
-    /// Like [`Client::get`], and sets a one-shot data watch on the node. The watch fires
-    /// once, on the next change of the node's data ([`EventKind::NodeDataChanged`]) or
-    /// its deletion ([`EventKind::NodeDeleted`]), with ZooKeeper's semantics: every
-    /// `get_watch`/`exists_watch` on the same path shares one watch on the member, and
-    /// the event resolves all of their futures. No watch is set if the call fails (for
-    /// example `NoNode`). See [`WatchFuture`] for how it can end otherwise.
-    pub async fn get_watch(&self, path: &str) -> Result<(Vec<u8>, Stat, WatchFuture)> {
-        check_path(path, false)?;
-        let mut g = pb::GetDataRequest::new();
-        g.path = path.to_string();
-        g.watch = true;
-        let (hook, fut) = one_shot(path, OneShotClass::Data);
-        let resp = self
-            .call_with(pb::Request_oneof_op::get_data(g), false, hook)
-            .await?;
-        match resp.result {
-            Some(pb::Response_oneof_result::get_data(mut g)) => {
-                let stat = Stat::from(g.stat.get_ref());
-                Ok((std::mem::take(&mut g.data), stat, fut))
-            }
-            _ => Err(unexpected("get_watch")),
-        }
-    }
-
-    /// Like [`Client::exists`], and sets a one-shot watch: on an existing node a data
-    /// watch (fires on [`EventKind::NodeDataChanged`] or [`EventKind::NodeDeleted`]), on
-    /// a missing node an exist watch (fires on [`EventKind::NodeCreated`]).
-    pub async fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, WatchFuture)> {
-        check_path(path, false)?;
-        let mut e = pb::ExistsRequest::new();
-        e.path = path.to_string();
-        e.watch = true;
-        let (hook, fut) = one_shot(path, OneShotClass::Exists);
-        let resp = self
-            .call_with(pb::Request_oneof_op::exists(e), false, hook)
-            .await?;
-        match resp.result {
-            Some(pb::Response_oneof_result::exists(e)) => {
-                Ok((e.stat.as_ref().map(Stat::from), fut))
-            }
-            _ => Err(unexpected("exists_watch")),
-        }
-    }
-
-    /// Like [`Client::children_with_stat`], and sets a one-shot child watch: it fires
-    /// once, when a child is added or removed ([`EventKind::NodeChildrenChanged`]) or
-    /// the node is deleted ([`EventKind::NodeDeleted`]). Data changes of the node or its
-    /// children do not fire it.
-    pub async fn children_watch(&self, path: &str) -> Result<(Vec<String>, Stat, WatchFuture)> {
-        check_path(path, false)?;
-        let mut g = pb::GetChildrenRequest::new();
-        g.path = path.to_string();
-        g.watch = true;
-        let (hook, fut) = one_shot(path, OneShotClass::Child);
-        let resp = self
-            .call_with(pb::Request_oneof_op::get_children(g), false, hook)
-            .await?;
-        match resp.result {
-            Some(pb::Response_oneof_result::get_children(mut g)) => {
-                let stat = Stat::from(g.stat.get_ref());
-                Ok((std::mem::take(&mut g.children).into_vec(), stat, fut))
-            }
-            _ => Err(unexpected("children_watch")),
-        }
-    }
-
-    /// Sets a persistent watch on `path` (which need not exist) and returns its events
-    /// as a stream, in zxid order, until [`Client::remove_watches`] or the end of the
-    /// session (see [`WatchStream`]). The watch survives reconnects.
-    ///
-    /// - `recursive == false`: every change of the node itself — created, deleted,
-    ///   data changed, children changed.
-    /// - `recursive == true`: created, deleted and data-changed events of the node and
-    ///   of every node below it (never children-changed events).
-    ///
-    /// Fails with `QuotaExceeded` if the member's per-session watch limit is reached.
-    pub async fn add_watch(&self, path: &str, recursive: bool) -> Result<WatchStream> {
-        check_path(path, false)?;
-        let mut a = pb::AddWatchRequest::new();
-        a.path = path.to_string();
-        a.mode = if recursive {
-            pb::AddWatchMode::PERSISTENT_RECURSIVE
-        } else {
-            pb::AddWatchMode::PERSISTENT
-        };
-        let (tx, rx) = mpsc::unbounded_channel();
-        let hook = Hook::Watch(Registration::Persistent {
-            path: path.to_string(),
-            recursive,
-            tx,
-        });
-        self.call_with(pb::Request_oneof_op::add_watch(a), false, hook)
-            .await?;
-        Ok(WatchStream::new(rx))
-    }
-
-    /// Removes this session's watches of `kind` on `path`, on the member and locally.
-    /// Pending [`WatchFuture`]s of the removed kinds resolve to
-    /// [`EventKind::DataWatchRemoved`] or [`EventKind::ChildWatchRemoved`]; removed
-    /// [`WatchStream`]s end. Events that fired before the removal are still delivered.
-    /// Fails with `NoWatcher` if the member has no such watch.
-    pub async fn remove_watches(&self, path: &str, kind: WatcherKind) -> Result<()> {
-        check_path(path, false)?;
-        let mut r = pb::RemoveWatchesRequest::new();
-        r.path = path.to_string();
-        r.watcher_type = kind.to_proto();
-        let hook = Hook::Remove {
-            path: path.to_string(),
-            kind,
-        };
-        self.call_with(pb::Request_oneof_op::remove_watches(r), false, hook)
-            .await?;
-        Ok(())
-    }
-
-    /// The paths of this session's ephemeral nodes that start with `prefix` (`"/"` for
-    /// all), sorted. `prefix` is a plain string prefix, so `"/app/lock-"` matches
-    /// `/app/lock-0000000001`.
-    pub async fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
-        if !prefix.starts_with('/') {
-            return Err(Error::BadArguments(format!(
-                "prefix must start with / character: {prefix:?}"
-            )));
-        }
-        let mut g = pb::GetEphemeralsRequest::new();
-        g.prefix = prefix.to_string();
-        let resp = self
-            .call(pb::Request_oneof_op::get_ephemerals(g), false)
-            .await?;
-        match resp.result {
-            Some(pb::Response_oneof_result::get_ephemerals(mut g)) => {
-                let mut paths = std::mem::take(&mut g.paths).into_vec();
-                paths.sort();
-                Ok(paths)
-            }
-            _ => Err(unexpected("get_ephemerals")),
-        }
-    }
-
-    /// The number of nodes below `path` (all descendants, not counting `path` itself),
-    /// as ZooKeeper's `getAllChildrenNumber`.
-    pub async fn all_children_number(&self, path: &str) -> Result<i64> {
-        check_path(path, false)?;
-        let mut g = pb::GetAllChildrenNumberRequest::new();
-        g.path = path.to_string();
-        let resp = self
-            .call(pb::Request_oneof_op::get_all_children_number(g), false)
-            .await?;
-        match resp.result {
-            Some(pb::Response_oneof_result::get_all_children_number(g)) => Ok(g.number),
-            _ => Err(unexpected("all_children_number")),
-        }
-    }
-
     /// Closes the session: the ensemble forgets it at once (its ephemeral nodes go
     /// with it). Other clones of this client fail with [`Error::Closed`] afterwards.
     pub async fn close(&self) -> Result<()> {
@@ -594,44 +345,86 @@ impl Client {
         linearizable: bool,
         hook: Hook,
     ) -> Result<pb::Response> {
-        if let Some(err) = self.ended_error() {
-            return Err(err);
-        }
-        let (tx, rx) = oneshot::channel();
-        let cmd = Command {
-            op,
-            linearizable,
-            reply: tx,
-            submitted: Instant::now(),
-            hook,
-        };
-        if self.commands.send(cmd).await.is_err() {
-            return Err(self.ended_error().unwrap_or(Error::Closed));
-        }
-        let resp = match rx.await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(self.ended_error().unwrap_or_else(|| {
-                    Error::ConnectionLoss("connection dropped the request".into())
-                }))
-            }
-        };
+        let resp = self.call_raw(op, linearizable, hook).await?;
         if let Some(err) = Error::from_server(resp.err, resp.message.clone()) {
             return Err(err);
         }
         Ok(resp)
     }
-}
 
-/// A hook that registers a one-shot watch, and the future it resolves.
-fn one_shot(path: &str, class: OneShotClass) -> (Hook, WatchFuture) {
-    let (tx, rx) = oneshot::channel();
-    let hook = Hook::Watch(Registration::OneShot {
-        path: path.to_string(),
-        class,
-        tx,
-    });
-    (hook, WatchFuture::new(rx))
+    /// Sends one request and waits for its response, whatever its code, for at most
+    /// the handle's timeout.
+    async fn call_raw(
+        &self,
+        op: pb::Request_oneof_op,
+        linearizable: bool,
+        hook: Hook,
+    ) -> Result<pb::Response> {
+        if let Some(err) = self.ended_error() {
+            return Err(err);
+        }
+        let exchange = async {
+            let (tx, rx) = oneshot::channel();
+            let cmd = Command {
+                op,
+                linearizable,
+                reply: tx,
+                submitted: Instant::now(),
+                hook,
+            };
+            if self.commands.send(cmd).await.is_err() {
+                return Err(self.ended_error().unwrap_or(Error::Closed));
+            }
+            match rx.await {
+                Ok(r) => r,
+                Err(_) => Err(self.ended_error().unwrap_or_else(|| {
+                    Error::ConnectionLoss("connection dropped the request".into())
+                })),
+            }
+        };
+        match self.timeout {
+            None => exchange.await,
+            Some(t) => tokio::time::timeout(t, exchange).await.unwrap_or_else(|_| {
+                Err(Error::Server {
+                    code: Code::OperationTimeout,
+                    message: format!("no answer within {t:?}"),
+                })
+            }),
+        }
+    }
+
+    /// Runs a read, retrying it by the handle's [`RetryPolicy`] while it fails for a
+    /// reason that passes.
+    async fn read<T, F, Fut>(&self, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut n = 1;
+        loop {
+            match attempt().await {
+                Err(e) if e.is_retryable() => {
+                    n += 1;
+                    match self.retry.delay(n) {
+                        Some(wait) => tokio::time::sleep(wait).await,
+                        None => return Err(e),
+                    }
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// Checks a caller's path and returns the ensemble's path for it.
+    fn path_in(&self, path: &str, sequential: bool) -> Result<String> {
+        check_path(path, sequential)?;
+        Ok(self.ns.full(path))
+    }
+
+    /// The caller's path for one of the ensemble's.
+    fn path_out(&self, path: &str) -> String {
+        self.ns.local(path)
+    }
 }
 
 fn check_path(path: &str, sequential: bool) -> Result<()> {

@@ -45,7 +45,7 @@ use tokio_util::codec::{Framed, FramedParts, FramedWrite};
 use super::config::ClientConfig;
 use super::state::{State, StateHub};
 use super::watches::{
-    chunk_watches, set_watches_request, EventKind, Hook, WatchRegistry, WatchedEvent,
+    chunk_watches, set_watches_request, EventKind, Hook, PendingAdds, WatchRegistry, WatchedEvent,
     SET_WATCHES_CHUNK_BYTES,
 };
 use super::write_chain::WriteChain;
@@ -94,6 +94,9 @@ pub(crate) struct Shared {
     pub last_heard: Mutex<Instant>,
     /// Every watch registered on the ensemble, with its local waiters.
     pub watches: Mutex<WatchRegistry>,
+    /// Persistent watches being added (see [`PendingAdds`]). Lock order: `watches`
+    /// first.
+    pub pending_adds: PendingAdds,
     /// Connection state, published to the handles and state streams.
     pub state: Arc<StateHub>,
     /// The session's write order and its writes in flight.
@@ -117,6 +120,7 @@ impl Shared {
             lease_until: Mutex::new(None),
             last_heard: Mutex::new(Instant::now()),
             watches: Mutex::new(WatchRegistry::default()),
+            pending_adds: PendingAdds::default(),
             state: StateHub::new(State::Connecting),
             writes: Mutex::new(WriteChain::default()),
             window: Notify::new(),

@@ -82,7 +82,7 @@ impl StateHub {
         let _ = g.tx.send((seq, state));
     }
 
-    #[cfg(test)]
+    /// The latest state.
     pub fn current(&self) -> State {
         self.inner.lock().current
     }

@@ -9,6 +9,7 @@ use tokio_util::codec::Framed;
 
 use super::*;
 use crate::codec;
+use crate::CreateMode;
 
 type Conn = Framed<TcpStream, codec::FrameCodec>;
 
@@ -278,7 +279,7 @@ async fn watches_are_reregistered_first_after_a_reconnect() {
         .expect("in time")
         .expect("fired");
     assert_eq!((ev.kind, ev.zxid), (EventKind::NodeDataChanged, 10));
-    let ev = recursive.next().await.expect("event");
+    let ev = recursive.next().await.expect("event").expect("an event");
     assert_eq!(
         (ev.kind, ev.path.as_str()),
         (EventKind::NodeCreated, "/r/x")
@@ -304,6 +305,10 @@ async fn watches_are_reregistered_first_after_a_reconnect() {
     )
     .await;
     call.await.expect("join").expect("remove_watches");
+    assert_eq!(
+        recursive.next().await,
+        Some(Err(Error::WatchRemoved { path: "/r".into() }))
+    );
     assert_eq!(recursive.next().await, None);
 
     let c = client.clone();
@@ -354,7 +359,14 @@ async fn refused_reregistration_ends_the_watch_with_the_error() {
     let mut frame = pb::ServerFrame::new();
     frame.set_response(resp);
     send(&mut conn, frame).await;
-    assert_eq!(tokio::time::timeout(WAIT, stream.next()).await, Ok(None));
+    let ended = tokio::time::timeout(WAIT, stream.next())
+        .await
+        .expect("in time");
+    assert!(
+        matches!(&ended, Some(Err(e)) if e.code() == Code::QuotaExceeded),
+        "{ended:?}"
+    );
+    assert_eq!(stream.next().await, None);
     assert!(matches!(client.state(), State::Connected { .. }));
 }
 

@@ -11,15 +11,20 @@
 //! answered at on a connection where the watch was registered), re-registers from
 //! there so the member replays what it missed, and drops any event not after the last
 //! one it delivered (events are named by zxid and change index). When the member can
-//! no longer replay that far, the stream ends with [`EventKind::ResyncNeeded`].
+//! no longer replay that far, the stream ends with [`Error::ResyncNeeded`].
+//!
+//! Dropping a stream removes its watch from the member, unless another stream of the
+//! session still listens on the same path and kind, or one is being added.
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::Stream;
 use tokio::sync::{mpsc, oneshot};
 
+use super::options::Namespace;
 use crate::error::{Error, Result};
 use crate::proto::paddock as pb;
 
@@ -46,18 +51,18 @@ pub enum EventKind {
     DataWatchRemoved,
     /// A child watch was removed with [`Client::remove_watches`](crate::Client::remove_watches).
     ChildWatchRemoved,
-    /// A persistent watch was removed.
+    /// A persistent watch was removed (never yielded: a removed [`WatchStream`] ends
+    /// with [`Error::WatchRemoved`]).
     PersistentWatchRemoved,
-    /// The last item of a persistent watch's stream: after a reconnect the member could
-    /// not replay the events the watch missed (its history no longer reaches back that
-    /// far, or its tree was replaced by a snapshot), so events between the previous
-    /// item and `zxid` may be missing. The watch is gone: read the state again and add
-    /// a new watch. Every persistent watch on `path` ends this way at once.
+    /// The member could not replay what a persistent watch missed. Never yielded: the
+    /// stream ends with [`Error::ResyncNeeded`] instead.
+    #[doc(hidden)]
     ResyncNeeded,
 }
 
 impl EventKind {
     /// The kind for a wire event type; `None` for `NONE`.
+    #[doc(hidden)]
     pub fn from_proto(t: pb::EventType) -> Option<EventKind> {
         Some(match t {
             pb::EventType::NONE => return None,
@@ -73,6 +78,7 @@ impl EventKind {
     }
 
     /// The wire value of this kind.
+    #[doc(hidden)]
     pub fn to_proto(self) -> pb::EventType {
         match self {
             EventKind::NodeCreated => pb::EventType::NODE_CREATED,
@@ -118,6 +124,7 @@ pub enum WatcherKind {
 
 impl WatcherKind {
     /// The wire value of this kind.
+    #[doc(hidden)]
     pub fn to_proto(self) -> pb::WatcherType {
         match self {
             WatcherKind::Children => pb::WatcherType::CHILDREN,
@@ -155,11 +162,13 @@ impl WatcherKind {
 #[must_use = "a watch does nothing unless awaited"]
 pub struct WatchFuture {
     rx: oneshot::Receiver<Result<WatchedEvent>>,
+    /// The namespace of the handle that set it: event paths are given relative to it.
+    ns: Namespace,
 }
 
 impl WatchFuture {
-    pub(crate) fn new(rx: oneshot::Receiver<Result<WatchedEvent>>) -> Self {
-        WatchFuture { rx }
+    pub(crate) fn new(rx: oneshot::Receiver<Result<WatchedEvent>>, ns: Namespace) -> Self {
+        WatchFuture { rx, ns }
     }
 }
 
@@ -168,7 +177,7 @@ impl Future for WatchFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match Pin::new(&mut self.rx).poll(cx) {
-            Poll::Ready(Ok(r)) => Poll::Ready(r),
+            Poll::Ready(Ok(r)) => Poll::Ready(localise(r, &self.ns)),
             // The table was dropped without resolving us: the session is gone.
             Poll::Ready(Err(_)) => Poll::Ready(Err(Error::Closed)),
             Poll::Pending => Poll::Pending,
@@ -178,37 +187,146 @@ impl Future for WatchFuture {
 
 /// A persistent watch as a stream of events, in zxid order. It stays registered
 /// across reconnects, and events that happened while the client was disconnected are
-/// delivered once it is back, each exactly once. It ends (yields `None`) after the
-/// watch is removed with [`Client::remove_watches`](crate::Client::remove_watches),
-/// when the session expires or is closed, if the watch could not be re-registered
-/// after a reconnect, or right after an [`EventKind::ResyncNeeded`] item (the missed
-/// events could not be replayed).
+/// delivered once it is back, each exactly once.
+///
+/// Items are `Ok(event)` until the watch ends; then one `Err` says why, and the stream
+/// ends (`None`):
+/// - [`Error::WatchRemoved`]: it was removed with
+///   [`Client::remove_watches`](crate::Client::remove_watches);
+/// - [`Error::ResyncNeeded`]: after a reconnect the member could not replay the events
+///   the watch missed (its history no longer reaches back that far, or its tree was
+///   replaced by a snapshot), so changes up to the error's zxid may be missing: read
+///   the state again and add a new watch;
+/// - [`Error::SessionExpired`] or [`Error::Closed`]: the session ended;
+/// - another error (for example `QuotaExceeded`): the watch could not be re-registered
+///   after a reconnect.
 ///
 /// Events are buffered without bound until the stream is polled. Dropping the stream
-/// stops local delivery; the member keeps the watch until `remove_watches` or the next
-/// reconnect (the SDK does not re-register watches nobody listens to).
-#[derive(Debug)]
+/// removes the watch from the member (unless another stream of this session watches
+/// the same path the same way).
 #[must_use = "streams do nothing unless polled"]
 pub struct WatchStream {
-    rx: mpsc::UnboundedReceiver<WatchedEvent>,
+    rx: mpsc::UnboundedReceiver<Result<WatchedEvent>>,
+    /// The namespace of the handle that added it: event paths are given relative to it.
+    ns: Namespace,
+    /// Removes the watch from the member when the stream is dropped before its end.
+    release: Option<Box<dyn FnOnce() + Send + Sync>>,
+    ended: bool,
 }
 
 impl WatchStream {
-    pub(crate) fn new(rx: mpsc::UnboundedReceiver<WatchedEvent>) -> Self {
-        WatchStream { rx }
+    pub(crate) fn new(
+        rx: mpsc::UnboundedReceiver<Result<WatchedEvent>>,
+        ns: Namespace,
+        release: Option<Box<dyn FnOnce() + Send + Sync>>,
+    ) -> Self {
+        WatchStream {
+            rx,
+            ns,
+            release,
+            ended: false,
+        }
+    }
+}
+
+/// An event or watch error with its paths given relative to `ns`.
+fn localise(item: Result<WatchedEvent>, ns: &Namespace) -> Result<WatchedEvent> {
+    if ns.prefix().is_none() {
+        return item;
+    }
+    match item {
+        Ok(mut e) => {
+            e.path = ns.local(&e.path);
+            Ok(e)
+        }
+        Err(Error::WatchRemoved { path }) => Err(Error::WatchRemoved {
+            path: ns.local(&path),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+impl std::fmt::Debug for WatchStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchStream")
+            .field("ended", &self.ended)
+            .finish()
     }
 }
 
 impl Stream for WatchStream {
-    type Item = WatchedEvent;
+    type Item = Result<WatchedEvent>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
-        self.rx.poll_recv(cx)
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(Ok(e))) => Poll::Ready(Some(localise(Ok(e), &self.ns))),
+            Poll::Ready(Some(Err(e))) => {
+                self.ended = true;
+                Poll::Ready(Some(localise(Err(e), &self.ns)))
+            }
+            // The table dropped the watch without a reason: the session is gone.
+            Poll::Ready(None) => {
+                self.ended = true;
+                Poll::Ready(Some(Err(Error::Closed)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for WatchStream {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        // Nobody listens from here on: the table sees this subscriber as gone.
+        self.rx.close();
+        if let Some(release) = self.release.take() {
+            release();
+        }
+    }
+}
+
+/// Persistent watches being added (request submitted, response not yet handled), by
+/// (recursive, path): a dropped stream does not remove the member's watch while one is.
+pub(crate) type PendingAdds = Arc<parking_lot::Mutex<HashMap<(bool, String), usize>>>;
+
+/// Counts one persistent watch being added, until dropped (when its response was
+/// handled, or the request failed).
+#[derive(Debug)]
+pub(crate) struct PendingAdd {
+    adds: PendingAdds,
+    key: (bool, String),
+}
+
+impl PendingAdd {
+    pub(crate) fn new(adds: &PendingAdds, recursive: bool, path: &str) -> PendingAdd {
+        let key = (recursive, path.to_string());
+        *adds.lock().entry(key.clone()).or_default() += 1;
+        PendingAdd {
+            adds: adds.clone(),
+            key,
+        }
+    }
+}
+
+impl Drop for PendingAdd {
+    fn drop(&mut self) {
+        let mut adds = self.adds.lock();
+        if let Some(n) = adds.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                adds.remove(&self.key);
+            }
+        }
     }
 }
 
 type OnceTx = oneshot::Sender<Result<WatchedEvent>>;
-type StreamTx = mpsc::UnboundedSender<WatchedEvent>;
+type StreamTx = mpsc::UnboundedSender<Result<WatchedEvent>>;
 
 /// The `change_index` of events that name no single change: those a member fires at
 /// once for re-registered one-shot watches (and `RESYNC_NEEDED`). They never reach a
@@ -236,7 +354,7 @@ impl Subscriber {
             return !self.tx.is_closed();
         }
         self.last = at;
-        self.tx.send(event.clone()).is_ok()
+        self.tx.send(Ok(event.clone())).is_ok()
     }
 }
 
@@ -281,6 +399,8 @@ pub(crate) enum Registration {
         path: String,
         recursive: bool,
         tx: StreamTx,
+        /// Counts the add until its response is handled.
+        _pending: Option<PendingAdd>,
     },
 }
 
@@ -384,6 +504,7 @@ impl WatchRegistry {
                 path,
                 recursive,
                 tx,
+                _pending: _,
             } => {
                 // Set under the member's tree lock at `zxid`: its events come after.
                 let stream = Subscriber {
@@ -479,7 +600,10 @@ impl WatchRegistry {
         };
         let mut reached = 0;
         for s in w.persistent.drain(..).chain(w.recursive.drain(..)) {
-            if s.tx.send(event.clone()).is_ok() {
+            if s.tx
+                .send(Err(Error::ResyncNeeded { zxid: event.zxid }))
+                .is_ok()
+            {
                 reached += 1;
             }
         }
@@ -565,7 +689,11 @@ impl WatchRegistry {
                 }
             }
             if let Some(list) = w.streams(class) {
-                list.clear();
+                for s in list.drain(..) {
+                    let _ = s.tx.send(Err(Error::WatchRemoved {
+                        path: path.to_string(),
+                    }));
+                }
             }
         }
         if w.is_empty() {
@@ -586,7 +714,9 @@ impl WatchRegistry {
                 }
             }
             if let Some(list) = w.streams(*class) {
-                list.clear();
+                for s in list.drain(..) {
+                    let _ = s.tx.send(Err(err.clone()));
+                }
             }
             if w.is_empty() {
                 self.paths.remove(path);
@@ -594,8 +724,8 @@ impl WatchRegistry {
         }
     }
 
-    /// Ends every watch: one-shot waiters get `err`, streams end. Used when the session
-    /// expires or is closed.
+    /// Ends every watch with `err`: one-shot waiters resolve to it, streams yield it
+    /// last. Used when the session expires or is closed.
     pub fn fail_all(&mut self, err: &Error) {
         for (_, mut w) in self.paths.drain() {
             for list in [&mut w.data, &mut w.exist, &mut w.child] {
@@ -603,7 +733,29 @@ impl WatchRegistry {
                     let _ = tx.send(Err(err.clone()));
                 }
             }
+            for s in w.persistent.drain(..).chain(w.recursive.drain(..)) {
+                let _ = s.tx.send(Err(err.clone()));
+            }
         }
+    }
+
+    /// Whether a stream still listens to the persistent (`recursive`: recursive) watch on
+    /// `path`; forgets the streams that were dropped.
+    pub fn listened(&mut self, path: &str, recursive: bool) -> bool {
+        let Some(w) = self.paths.get_mut(path) else {
+            return false;
+        };
+        w.prune();
+        let class = if recursive {
+            WatchClass::PersistentRecursive
+        } else {
+            WatchClass::Persistent
+        };
+        let listened = w.has(class);
+        if w.is_empty() {
+            self.paths.remove(path);
+        }
+        listened
     }
 
     /// Every watch somebody still listens to, as (class, path), sorted; forgets the
@@ -703,7 +855,7 @@ mod tests {
             exists,
             0,
         );
-        WatchFuture::new(rx)
+        WatchFuture::new(rx, Namespace::default())
     }
 
     fn stream(reg: &mut WatchRegistry, path: &str, recursive: bool) -> WatchStream {
@@ -714,9 +866,10 @@ mod tests {
         f.rx.try_recv().ok()
     }
 
+    /// The events a stream has buffered (an error item ends it).
     fn drain(s: &mut WatchStream) -> Vec<WatchedEvent> {
         let mut out = Vec::new();
-        while let Ok(e) = s.rx.try_recv() {
+        while let Ok(Ok(e)) = s.rx.try_recv() {
             out.push(e);
         }
         out
@@ -854,11 +1007,12 @@ mod tests {
                 path: path.into(),
                 recursive,
                 tx,
+                _pending: None,
             },
             true,
             zxid,
         );
-        WatchStream::new(rx)
+        WatchStream::new(rx, Namespace::default(), None)
     }
 
     #[test]
@@ -900,7 +1054,7 @@ mod tests {
         let resync = ev(EventKind::ResyncNeeded, "/n", 9);
         assert_eq!(reg.route(&resync, NO_CHANGE), 2);
         for s in [&mut p, &mut r] {
-            assert_eq!(s.rx.try_recv(), Ok(resync.clone()));
+            assert_eq!(s.rx.try_recv(), Ok(Err(Error::ResyncNeeded { zxid: 9 })));
             assert_eq!(
                 s.rx.try_recv(),
                 Err(mpsc::error::TryRecvError::Disconnected)
@@ -979,6 +1133,11 @@ mod tests {
         assert!(matches!(fired(&mut ex), Some(Ok(x)) if x.kind == EventKind::DataWatchRemoved));
         assert!(fired(&mut c).is_none());
         reg.remove("/r", WatcherKind::Persistent, 13);
+        assert_eq!(
+            p.rx.try_recv(),
+            Ok(Err(Error::WatchRemoved { path: "/r".into() })),
+            "a removed stream says so last"
+        );
         assert!(matches!(
             p.rx.try_recv(),
             Err(mpsc::error::TryRecvError::Disconnected)
@@ -992,11 +1151,38 @@ mod tests {
         );
         reg.remove("/r", WatcherKind::Any, 14);
         assert!(matches!(fired(&mut c), Some(Ok(x)) if x.kind == EventKind::ChildWatchRemoved));
+        assert_eq!(
+            r.rx.try_recv(),
+            Ok(Err(Error::WatchRemoved { path: "/r".into() }))
+        );
         assert!(matches!(
             r.rx.try_recv(),
             Err(mpsc::error::TryRecvError::Disconnected)
         ));
         assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn a_dropped_stream_no_longer_listens_and_its_end_is_reported_once() {
+        let mut reg = WatchRegistry::default();
+        let a = stream(&mut reg, "/d", true);
+        let mut b = stream(&mut reg, "/d", true);
+        assert!(reg.listened("/d", true));
+        assert!(!reg.listened("/d", false));
+        drop(a);
+        assert!(reg.listened("/d", true), "the other stream still listens");
+        reg.fail_all(&Error::Closed);
+        let mut items = Vec::new();
+        while let Some(item) = futures::executor::block_on(futures::StreamExt::next(&mut b)) {
+            items.push(item);
+        }
+        assert_eq!(
+            items,
+            vec![Err(Error::Closed)],
+            "one error item, then the end"
+        );
+        drop(b);
+        assert!(!reg.listened("/d", true));
     }
 
     #[test]
@@ -1006,6 +1192,7 @@ mod tests {
         let mut p = stream(&mut reg, "/f", true);
         reg.fail_all(&Error::SessionExpired);
         assert_eq!(fired(&mut d), Some(Err(Error::SessionExpired)));
+        assert_eq!(p.rx.try_recv(), Ok(Err(Error::SessionExpired)));
         assert!(matches!(
             p.rx.try_recv(),
             Err(mpsc::error::TryRecvError::Disconnected)

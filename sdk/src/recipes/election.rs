@@ -1,6 +1,6 @@
 //! Leader election laid out as Curator's `LeaderLatch`: each candidate is an ephemeral
 //! sequential child `_c_<guid>-latch-<seq>` of the election node, holding the
-//! candidate's value, in the queue of [`super::queue`]; the first candidate leads.
+//! candidate's value, in the queue of [`super::contenders`]; the first candidate leads.
 //! A leader's term of office lasts as long as its node, so there is never more than one:
 //! the next candidate is elected only once the leader's node is gone (it resigned, or
 //! its session ended, which the leader learns first through its lease).
@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use futures::Stream;
 
+use super::contenders::{delete_in_background, deleted, enqueue};
 use super::lost::{at_risk, Lost};
 use super::nodes::{guid, ordered};
-use super::queue::{delete_in_background, deleted, enqueue};
+use super::rules;
 use super::FencingToken;
 use crate::path::{join, validate};
 use crate::{Client, Code, Error, Op, Result, WatchFuture};
@@ -80,7 +81,10 @@ impl Election {
     /// session ends meanwhile; dropping the future withdraws the candidacy.
     pub async fn campaign(&self, value: &[u8]) -> Result<Leadership> {
         let pending = enqueue(&self.client, &self.path, &self.guid, MARKER, value).await?;
-        match pending.wait_first(&self.path, MARKER, None).await {
+        match pending
+            .wait_turn(&self.path, &[MARKER], rules::exclusive, None)
+            .await
+        {
             Ok(_) => {
                 let (node, token) = pending.keep();
                 Ok(Leadership {
@@ -207,7 +211,7 @@ async fn current(client: &Client, path: &str) -> Result<Option<Leader>> {
                 return Ok(Some(Leader {
                     node,
                     value,
-                    token: FencingToken(stat.czxid as u64),
+                    token: FencingToken(stat.czxid),
                 }))
             }
             // The leader left between the two reads: look again.
@@ -247,10 +251,7 @@ impl Leadership {
     /// An operation for a [`Client::multi`] that fails the multi unless this term of
     /// office still stands.
     pub fn check_op(&self) -> Op {
-        Op::Check {
-            path: self.node.clone(),
-            version: 0,
-        }
+        Op::check(self.node.clone()).version(0)
     }
 
     /// Resolves when leadership may be lost: the session's lease falls to the margin,

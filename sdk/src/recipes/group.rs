@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use futures::Stream;
 
+use super::contenders::delete_in_background;
 use super::nodes::ensure_container;
-use super::queue::delete_in_background;
 use crate::path::{join, validate};
 use crate::{Client, Code, CreateMode, Error, Result, WatchFuture};
 
@@ -56,7 +56,7 @@ impl Group {
                 }
                 Err(e) if e.code() == Code::NodeExists => {
                     let (_, stat) = self.client.get(&node).await?;
-                    if stat.ephemeral_owner as u64 != self.client.session_id() {
+                    if stat.ephemeral_owner != self.client.session_id() {
                         return Err(e);
                     }
                     self.client.set(&node, data, None).await?;

@@ -1,6 +1,6 @@
 //! An exclusive lock with fencing tokens, laid out as Curator's `InterProcessMutex`:
 //! each contender is an ephemeral sequential child `_c_<guid>-lock-<seq>` of the lock
-//! node, in the queue of [`super::queue`]; the first contender holds the lock.
+//! node, in the queue of [`super::contenders`]; the first contender holds the lock.
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,9 +8,10 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::contenders::{deleted, enqueue};
 use super::lost::{at_risk, Lost};
 use super::nodes::guid;
-use super::queue::{deleted, enqueue};
+use super::rules::{self, Rule};
 use crate::path::validate;
 use crate::{Client, Code, Error, Op, Result};
 
@@ -52,19 +53,7 @@ impl fmt::Display for FencingToken {
 /// ```
 #[derive(Clone)]
 pub struct Lock {
-    client: Client,
-    path: String,
-    guid: String,
-    margin: Duration,
-    hold: Arc<Mutex<Hold>>,
-}
-
-#[derive(Default)]
-struct Hold {
-    /// The node and token while the handle holds the lock.
-    node: Option<(String, FencingToken)>,
-    /// Guards alive (or not yet released) for it.
-    count: usize,
+    half: Half,
 }
 
 impl Lock {
@@ -74,29 +63,89 @@ impl Lock {
     pub fn new(client: &Client, path: &str) -> Result<Lock> {
         validate(path).map_err(Error::BadArguments)?;
         Ok(Lock {
-            client: client.clone(),
-            path: path.to_string(),
-            guid: guid(),
-            margin: client.session_timeout() / 5,
-            hold: Arc::default(),
+            half: Half::new(client, path, &guid(), MARKER, &[MARKER], rules::exclusive),
         })
     }
 
     /// How much of the lease must be left when [`LockGuard::lost`] fires: the time the
     /// holder needs to stop touching what the lock protects.
     pub fn lost_margin(mut self, margin: Duration) -> Lock {
-        self.margin = margin;
+        self.half.margin = margin;
         self
     }
 
     /// The lock's path.
     pub fn path(&self) -> &str {
-        &self.path
+        &self.half.path
     }
 
     /// Waits until this handle holds the lock. Fails if the session ends meanwhile (its
     /// place in the queue ends with it). Dropping the future gives up the place.
     pub async fn acquire(&self) -> Result<LockGuard> {
+        self.half.acquire().await
+    }
+
+    /// Like [`Lock::acquire`], giving up after `timeout`: `Ok(None)` if the lock was
+    /// not granted by then (this contender's node is removed).
+    pub async fn try_acquire(&self, timeout: Duration) -> Result<Option<LockGuard>> {
+        self.half
+            .acquire_until(Some(Instant::now() + timeout))
+            .await
+    }
+}
+
+/// One kind of grant of one handle (a [`Lock`], or the read or the write side of a
+/// [`super::RwLock`]): its contenders' marker, the rule that grants them, and the
+/// handle's reentrant hold.
+#[derive(Clone)]
+pub(crate) struct Half {
+    client: Client,
+    pub(crate) path: String,
+    guid: String,
+    pub(crate) margin: Duration,
+    /// The marker of this half's nodes.
+    marker: &'static str,
+    /// The markers of every node in the queue this half waits in.
+    markers: &'static [&'static str],
+    rule: Rule,
+    hold: Arc<Mutex<Hold>>,
+}
+
+#[derive(Default)]
+struct Hold {
+    /// The node and token while the handle holds the grant.
+    node: Option<(String, FencingToken)>,
+    /// Guards alive (or not yet released) for it.
+    count: usize,
+}
+
+impl Half {
+    pub(crate) fn new(
+        client: &Client,
+        path: &str,
+        guid: &str,
+        marker: &'static str,
+        markers: &'static [&'static str],
+        rule: Rule,
+    ) -> Half {
+        Half {
+            client: client.clone(),
+            path: path.to_string(),
+            guid: guid.to_string(),
+            margin: client.session_timeout() / 5,
+            marker,
+            markers,
+            rule,
+            hold: Arc::default(),
+        }
+    }
+
+    /// Whether this half holds its grant now (a guard of it is alive).
+    pub(crate) async fn holds(&self) -> bool {
+        self.hold.lock().await.node.is_some()
+    }
+
+    pub(crate) async fn acquire(&self) -> Result<LockGuard> {
         match self.acquire_until(None).await? {
             Some(g) => Ok(g),
             None => Err(Error::Server {
@@ -106,20 +155,20 @@ impl Lock {
         }
     }
 
-    /// Like [`Lock::acquire`], giving up after `timeout`: `Ok(None)` if the lock was
-    /// not granted by then (this contender's node is removed).
-    pub async fn try_acquire(&self, timeout: Duration) -> Result<Option<LockGuard>> {
-        self.acquire_until(Some(Instant::now() + timeout)).await
-    }
-
-    async fn acquire_until(&self, deadline: Option<Instant>) -> Result<Option<LockGuard>> {
+    pub(crate) async fn acquire_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<LockGuard>> {
         let mut hold = self.hold.lock().await;
         if let Some((node, token)) = hold.node.clone() {
             hold.count += 1;
             return Ok(Some(self.guard(node, token)));
         }
-        let pending = enqueue(&self.client, &self.path, &self.guid, MARKER, b"").await?;
-        match pending.wait_first(&self.path, MARKER, deadline).await {
+        let pending = enqueue(&self.client, &self.path, &self.guid, self.marker, b"").await?;
+        match pending
+            .wait_turn(&self.path, self.markers, self.rule, deadline)
+            .await
+        {
             Ok(true) => {
                 let (node, token) = pending.keep();
                 hold.node = Some((node.clone(), token));
@@ -139,7 +188,7 @@ impl Lock {
 
     fn guard(&self, node: String, token: FencingToken) -> LockGuard {
         LockGuard {
-            lock: self.clone(),
+            half: self.clone(),
             node,
             token,
             released: false,
@@ -147,11 +196,11 @@ impl Lock {
     }
 }
 
-/// Proof that a [`Lock`] handle holds its lock. Releasing (or dropping) the last guard
-/// of the handle deletes the holder's node, which hands the lock to the next
-/// contender.
+/// Proof that a [`Lock`] handle holds its lock (or an [`super::RwLock`] handle its read
+/// or write lock). Releasing (or dropping) the last guard of the handle deletes the
+/// holder's node, which hands the lock to the next contender.
 pub struct LockGuard {
-    lock: Lock,
+    half: Half,
     node: String,
     token: FencingToken,
     released: bool,
@@ -172,10 +221,7 @@ impl LockGuard {
     /// grant still stands (the holder's node exists, unchanged): a write to Paddock
     /// itself fenced by the lock.
     pub fn check_op(&self) -> Op {
-        Op::Check {
-            path: self.node.clone(),
-            version: 0,
-        }
+        Op::check(self.node.clone()).version(0)
     }
 
     /// Resolves when the lock may be lost: the session's lease falls to the handle's
@@ -184,10 +230,10 @@ impl LockGuard {
     /// holder must stop touching the protected resource when it fires; the ensemble
     /// cannot give the lock to another contender before the lease would have run out.
     pub async fn lost(&self) -> Lost {
-        let client = &self.lock.client;
+        let client = &self.half.client;
         tokio::select! {
             l = deleted(client, &self.node) => l,
-            l = at_risk(client, self.lock.margin) => l,
+            l = at_risk(client, self.half.margin) => l,
         }
     }
 
@@ -197,7 +243,7 @@ impl LockGuard {
     pub async fn release(mut self) -> Result<()> {
         self.released = true;
         let last = {
-            let mut hold = self.lock.hold.lock().await;
+            let mut hold = self.half.hold.lock().await;
             hold.count = hold.count.saturating_sub(1);
             if hold.count == 0 {
                 hold.node = None;
@@ -209,7 +255,7 @@ impl LockGuard {
         if !last {
             return Ok(());
         }
-        match self.lock.client.delete(&self.node, None).await {
+        match self.half.client.delete(&self.node, None).await {
             Ok(()) => Ok(()),
             Err(e) if e.code() == Code::NoNode => Ok(()),
             Err(e) => Err(e),
@@ -222,8 +268,8 @@ impl Drop for LockGuard {
         if self.released {
             return;
         }
-        let hold = self.lock.hold.clone();
-        let client = self.lock.client.clone();
+        let hold = self.half.hold.clone();
+        let client = self.half.client.clone();
         let node = self.node.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {

@@ -4,14 +4,21 @@
 //!
 //! - [`Lock`]: an exclusive lock, reentrant through the same handle, whose every grant
 //!   carries a [`FencingToken`] and can tell its holder when it may be lost.
+//! - [`RwLock`]: a read-write lock (Curator's `InterProcessReadWriteLock` layout):
+//!   readers share it, a writer holds it alone, and waiting writers keep new readers out.
+//! - [`Semaphore`]: a counting semaphore (Curator's `InterProcessSemaphoreV2` layout):
+//!   at most N [`Lease`]s at a time, each with a token and a lost signal.
 //! - [`Election`]: leader election (Curator's `LeaderLatch` layout): one leader at a
 //!   time, with a token per term of office, a stream of leader changes, and a signal
 //!   when leadership may be lost.
 //! - [`SharedCounter`]: a 64-bit counter changed by compare-and-set (Curator's
 //!   `DistributedAtomicLong` format).
 //! - [`Barrier`] and [`DoubleBarrier`]: Curator's distributed barrier and double barrier.
+//! - [`DistributedQueue`]: a FIFO queue whose consumers take turns without a herd.
 //! - [`Group`]: group membership and service discovery (register an instance with data,
 //!   list, follow changes).
+//! - [`TreeCache`]: a local mirror of a subtree kept current by a persistent recursive
+//!   watch, with change events, an initialized signal, and a resync after a gap.
 //! - [`at_risk`]: the future that resolves when a session may be gone, which every
 //!   recipe's "lost" signal is built on.
 //!
@@ -21,17 +28,26 @@
 //! may be gone, through [`Client::lease`](crate::Client::lease) running out, before the
 //! ensemble can expire it.
 mod barrier;
+mod contenders;
 mod counter;
+mod distributed_queue;
 mod election;
 mod group;
 mod lock;
 mod lost;
 mod nodes;
-mod queue;
+mod rules;
+mod rwlock;
+mod semaphore;
+mod tree_cache;
 
 pub use barrier::{Barrier, DoubleBarrier};
 pub use counter::SharedCounter;
+pub use distributed_queue::DistributedQueue;
 pub use election::{Election, Leader, Leadership};
 pub use group::{Group, Members, Membership};
 pub use lock::{FencingToken, Lock, LockGuard};
 pub use lost::{at_risk, Lost};
+pub use rwlock::RwLock;
+pub use semaphore::{Lease, Semaphore};
+pub use tree_cache::{CacheEvent, CacheEvents, CachedNode, TreeCache};

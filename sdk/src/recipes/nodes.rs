@@ -41,9 +41,18 @@ pub(crate) fn sequence(name: &str, marker: &str) -> Option<u64> {
 
 /// The children of a recipe node that carry `marker`, ordered by sequence number.
 pub(crate) fn ordered(children: Vec<String>, marker: &str) -> Vec<(u64, String)> {
+    ordered_any(children, &[marker])
+}
+
+/// The children of a recipe node that carry any of `markers`, ordered by sequence
+/// number (they share the parent's counter, so the order is their creation order).
+pub(crate) fn ordered_any(children: Vec<String>, markers: &[&str]) -> Vec<(u64, String)> {
     let mut out: Vec<(u64, String)> = children
         .into_iter()
-        .filter_map(|c| sequence(&c, marker).map(|s| (s, c)))
+        .filter_map(|c| {
+            let seq = markers.iter().find_map(|m| sequence(&c, m))?;
+            Some((seq, c))
+        })
         .collect();
     out.sort();
     out

@@ -132,8 +132,8 @@ fn delete_idle_nodes(
             txn.leader_term = term;
             let mut r = rpb::ReapNode::new();
             r.path = path.clone();
-            r.czxid = czxid;
-            r.mzxid = mzxid;
+            r.czxid = czxid as i64;
+            r.mzxid = mzxid as i64;
             txn.set_reap(r);
             match raft.propose(txn).await {
                 Ok(c) if c.result.is_ok() => {

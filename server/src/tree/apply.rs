@@ -127,7 +127,7 @@ impl DataTree {
 
     /// Deletes the container or TTL node at `path` if it is still the one the reaper saw:
     /// same czxid and mzxid, still a container or TTL node, still childless.
-    fn reap(&mut self, zxid: u64, txn: &Txn, path: &str, czxid: i64, mzxid: i64) -> Applied {
+    fn reap(&mut self, zxid: u64, txn: &Txn, path: &str, czxid: u64, mzxid: u64) -> Applied {
         if txn.session_id != 0 {
             return failed(Code::BadArguments, "only the ensemble reaps nodes");
         }

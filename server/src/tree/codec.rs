@@ -116,15 +116,15 @@ impl<'a> Reader<'a> {
 }
 
 pub(crate) fn put_stat(w: &mut Writer, s: &Stat) {
-    w.i64(s.czxid);
-    w.i64(s.mzxid);
-    w.i64(s.pzxid);
+    w.i64(s.czxid as i64);
+    w.i64(s.mzxid as i64);
+    w.i64(s.pzxid as i64);
     w.i64(s.ctime);
     w.i64(s.mtime);
     w.i32(s.version);
     w.i32(s.cversion);
     w.i32(s.aversion);
-    w.i64(s.ephemeral_owner);
+    w.i64(s.ephemeral_owner as i64);
     w.i32(s.data_length);
     w.i32(s.num_children);
 }
@@ -134,15 +134,15 @@ pub(crate) const STAT_LEN: usize = 6 * 8 + 5 * 4;
 
 pub(crate) fn get_stat(r: &mut Reader<'_>) -> Result<Stat, SnapshotError> {
     Ok(Stat {
-        czxid: r.i64()?,
-        mzxid: r.i64()?,
-        pzxid: r.i64()?,
+        czxid: r.i64()? as u64,
+        mzxid: r.i64()? as u64,
+        pzxid: r.i64()? as u64,
         ctime: r.i64()?,
         mtime: r.i64()?,
         version: r.i32()?,
         cversion: r.i32()?,
         aversion: r.i32()?,
-        ephemeral_owner: r.i64()?,
+        ephemeral_owner: r.i64()? as u64,
         data_length: r.i32()?,
         num_children: r.i32()?,
     })

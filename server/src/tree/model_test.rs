@@ -267,7 +267,7 @@ impl Model {
         Some(s)
     }
 
-    fn bump_parent(&mut self, path: &str, zxid: i64) {
+    fn bump_parent(&mut self, path: &str, zxid: u64) {
         if let Some(p) = self.nodes.get_mut(&parent_of(path)) {
             p.stat.cversion += 1;
             p.stat.pzxid = zxid;
@@ -276,7 +276,7 @@ impl Model {
 
     fn op(
         &mut self,
-        zxid: i64,
+        zxid: u64,
         txn: &Txn,
         op: &TxnOp,
         ch: &mut Vec<Change>,
@@ -337,7 +337,7 @@ impl Model {
                     ctime: txn.time_ms,
                     mtime: txn.time_ms,
                     ephemeral_owner: if mode.is_ephemeral() {
-                        txn.session_id as i64
+                        txn.session_id
                     } else {
                         0
                     },
@@ -414,7 +414,7 @@ impl Model {
         }
     }
 
-    fn delete(&mut self, zxid: i64, path: &str, ch: &mut Vec<Change>) {
+    fn delete(&mut self, zxid: u64, path: &str, ch: &mut Vec<Change>) {
         self.nodes.remove(path);
         self.bump_parent(path, zxid);
         ch.push(change(ChangeKind::NodeDeleted, path));
@@ -422,7 +422,6 @@ impl Model {
     }
 
     fn apply(&mut self, zxid: u64, txn: &Txn) -> (MResult, Vec<Change>) {
-        let zxid = zxid as i64;
         let mut ch = Vec::new();
         match &txn.op {
             TxnOp::CreateSession { session_id, .. } => {
@@ -438,8 +437,7 @@ impl Model {
                         .nodes
                         .iter()
                         .filter(|(_, n)| {
-                            n.kind == NodeKind::Ephemeral
-                                && n.stat.ephemeral_owner == *session_id as i64
+                            n.kind == NodeKind::Ephemeral && n.stat.ephemeral_owner == *session_id
                         })
                         .map(|(p, _)| p.clone())
                         .collect();
@@ -725,9 +723,7 @@ impl Harness {
                 .model
                 .nodes
                 .iter()
-                .filter(|(_, n)| {
-                    n.kind == NodeKind::Ephemeral && n.stat.ephemeral_owner == id as i64
-                })
+                .filter(|(_, n)| n.kind == NodeKind::Ephemeral && n.stat.ephemeral_owner == id)
                 .map(|(p, _)| p.clone())
                 .collect();
             assert_eq!(self.tree.ephemerals(id), owned);

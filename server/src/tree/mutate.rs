@@ -111,7 +111,7 @@ impl DataTree {
                 self.ttls.insert(path.clone());
             }
             NodeKind::Ephemeral => {
-                if let Some(s) = self.sessions.get_mut(&(node.stat.ephemeral_owner as u64)) {
+                if let Some(s) = self.sessions.get_mut(&node.stat.ephemeral_owner) {
                     s.ephemerals.insert(path.clone());
                 }
             }
@@ -141,7 +141,7 @@ impl DataTree {
                 self.ttls.remove(path);
             }
             NodeKind::Ephemeral => {
-                if let Some(s) = self.sessions.get_mut(&(node.stat.ephemeral_owner as u64)) {
+                if let Some(s) = self.sessions.get_mut(&node.stat.ephemeral_owner) {
                     s.ephemerals.remove(path);
                 }
             }

@@ -144,7 +144,7 @@ impl DataTree {
             }
             CreateMode::Persistent | CreateMode::PersistentSequential => NodeKind::Persistent,
         };
-        let zxid = ctx.zxid as i64;
+        let zxid = ctx.zxid;
         let stat = Stat {
             czxid: zxid,
             mzxid: zxid,
@@ -154,7 +154,7 @@ impl DataTree {
             version: 0,
             cversion: 0,
             aversion: 0,
-            ephemeral_owner: if ephemeral { ctx.session_id as i64 } else { 0 },
+            ephemeral_owner: if ephemeral { ctx.session_id } else { 0 },
             data_length: len_i32(data.len()),
             num_children: 0,
         };
@@ -216,7 +216,7 @@ impl DataTree {
         let (parent, _) = split(path);
         if let Some(old) = self.update_stat(parent, |s| {
             s.cversion = s.cversion.wrapping_add(1);
-            s.pzxid = zxid as i64;
+            s.pzxid = zxid;
         }) {
             undo.record(|| Undo::Stat {
                 path: parent.to_string(),
@@ -254,7 +254,7 @@ impl DataTree {
                 data: old,
             });
         }
-        let zxid = ctx.zxid as i64;
+        let zxid = ctx.zxid;
         if let Some(old) = self.update_stat(path, |s| {
             s.version = s.version.wrapping_add(1);
             s.mzxid = zxid;

@@ -231,7 +231,7 @@ fn decode(r: &mut Reader<'_>) -> Result<DataTree, SnapshotError> {
             NodeKind::Ttl(_) => {
                 ttls.insert(path.clone());
             }
-            NodeKind::Ephemeral => ephemerals.push((stat.ephemeral_owner as u64, path.clone())),
+            NodeKind::Ephemeral => ephemerals.push((stat.ephemeral_owner, path.clone())),
             NodeKind::Persistent => {}
         }
         let node = DataTree::new_node(&path, data, stat, kind);

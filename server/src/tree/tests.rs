@@ -289,7 +289,7 @@ fn set_data_and_versions() {
     let root = h.stat("/");
     assert_eq!(
         (root.cversion, root.pzxid, root.num_children),
-        (2, h.zxid as i64, 0)
+        (2, h.zxid, 0)
     );
 }
 
@@ -347,7 +347,7 @@ fn ephemerals_belong_to_sessions() {
     );
     assert_eq!(h.stat("/").cversion, cversions.0 + 1);
     assert_eq!(h.stat("/x").cversion, cversions.1 + 1);
-    assert_eq!(h.stat("/x").pzxid, h.zxid as i64);
+    assert_eq!(h.stat("/x").pzxid, h.zxid);
     assert!(h.tree.exists("/x/e").is_none());
     assert!(h.tree.session(7).is_none());
     assert!(h.tree.ephemerals(7).is_empty());

@@ -101,9 +101,9 @@ pub enum TxnOp {
         /// Path.
         path: String,
         /// The node's czxid when the reaper looked: a node re-created since differs.
-        czxid: i64,
+        czxid: u64,
         /// The node's mzxid when the reaper looked: a node changed since differs.
-        mzxid: i64,
+        mzxid: u64,
     },
 }
 

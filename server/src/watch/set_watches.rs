@@ -39,7 +39,7 @@ pub fn apply(
             hub.add(conn, WatchKind::PersistentRecursive, path)?;
         }
     }
-    let rel = i64::try_from(req.relative_zxid).unwrap_or(i64::MAX);
+    let rel = req.relative_zxid;
     for path in req.data_watches.iter() {
         match tree.exists(path) {
             None => hub.send(conn, pb::EventType::NODE_DELETED, path, zxid_now),

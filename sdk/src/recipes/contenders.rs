@@ -1,10 +1,12 @@
-//! The contender queue that locks and elections share: each contender is an ephemeral
-//! sequential child `_c_<guid>-<marker><seq>` of the recipe's node (Curator's protected
-//! names); the lowest sequence is first; every other contender watches only the child
-//! just before its own, so a departure wakes exactly one contender (no herd).
+//! The contender queue that locks, read-write locks and elections share: each contender
+//! is an ephemeral sequential child `_c_<guid>-<marker><seq>` of the recipe's node
+//! (Curator's protected names), ordered by sequence. A [`Rule`] (see `rules.rs`) decides
+//! from the queue whether a contender is granted, and if not, which single node before
+//! it to watch, so a departure wakes only the contenders it concerns (no herd).
 use tokio::time::Instant;
 
-use super::nodes::{ensure_container, ordered};
+use super::nodes::{ensure_container, ordered_any};
+use super::rules::{Rule, Turn};
 use super::FencingToken;
 use crate::path::{join, name};
 use crate::{Client, Code, CreateMode, Error, Result};
@@ -30,14 +32,14 @@ pub(crate) async fn enqueue(
     let prefix = join(parent, &format!("_c_{guid}-{marker}"));
     for _ in 0..10 {
         match client
-            .create_with_stat(&prefix, data, CreateMode::EphemeralSequential, 0)
+            .create_with_stat(&prefix, data, CreateMode::EphemeralSequential)
             .await
         {
             Ok((node, stat)) => {
                 return Ok(Pending {
                     client: client.clone(),
                     node,
-                    token: FencingToken(stat.czxid as u64),
+                    token: FencingToken(stat.czxid),
                     armed: true,
                 })
             }
@@ -52,14 +54,16 @@ pub(crate) async fn enqueue(
 }
 
 impl Pending {
-    /// Waits until this contender is first under `parent`: `Ok(false)` at the deadline
-    /// (the node stays; the caller decides). Reads that fail for a reason that passes
-    /// (a lost connection, a member not ready) are retried while the session lives.
-    /// Fails if the node disappears meanwhile.
-    pub(crate) async fn wait_first(
+    /// Waits until `rule` grants this contender a turn in the queue of `parent`'s
+    /// children that carry one of `markers`: `Ok(false)` at the deadline (the node stays;
+    /// the caller decides). Reads that fail for a reason that passes (a lost connection,
+    /// a member not ready) are retried while the session lives. Fails if the node
+    /// disappears meanwhile.
+    pub(crate) async fn wait_turn(
         &self,
         parent: &str,
-        marker: &str,
+        markers: &[&str],
+        rule: Rule,
         deadline: Option<Instant>,
     ) -> Result<bool> {
         let own = name(&self.node);
@@ -72,7 +76,7 @@ impl Pending {
                 }
                 Err(e) => return Err(e),
             };
-            let queue = ordered(children, marker);
+            let queue = ordered_any(children, markers);
             let Some(at) = queue.iter().position(|(_, n)| n == own) else {
                 return Err(match self.client.state().is_terminal() {
                     true => Error::SessionExpired,
@@ -82,13 +86,14 @@ impl Pending {
                     },
                 });
             };
-            if at == 0 {
-                return Ok(true);
-            }
+            let names: Vec<&str> = queue.iter().map(|(_, n)| n.as_str()).collect();
+            let before = match rule(&names, at) {
+                Turn::Granted => return Ok(true),
+                Turn::WaitFor(i) => join(parent, names[i]),
+            };
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(false);
             }
-            let before = join(parent, &queue[at - 1].1);
             let (stat, fired) = match self.client.exists_watch(&before).await {
                 Ok(r) => r,
                 Err(e) if e.is_retryable() => {
@@ -114,6 +119,11 @@ impl Pending {
         }
     }
 
+    /// The contender's node.
+    pub(crate) fn node(&self) -> &str {
+        &self.node
+    }
+
     /// Keeps the node: it is the caller's grant now.
     pub(crate) fn keep(mut self) -> (String, FencingToken) {
         self.armed = false;
@@ -136,7 +146,7 @@ impl Drop for Pending {
 }
 
 /// A short wait before a read that failed for a passing reason is tried again.
-async fn pause() {
+pub(crate) async fn pause() {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
 }
 
