@@ -69,18 +69,23 @@ impl Client {
             Err(e) if e.code() == Code::NoNode => {}
             done => return done,
         }
-        // Walk up to the first ancestor that exists, then create downwards.
+        // Ancestors by their full paths, the namespace's own included.
+        let full = self.path_in(path, mode.is_sequential())?;
+        let whole = Client {
+            ns: Default::default(),
+            ..self.clone()
+        };
         let mut missing = Vec::new();
-        let mut at = parent(path);
+        let mut at = parent(&full);
         while let Some(p) = at.filter(|p| *p != "/") {
-            if self.exists(p).await?.is_some() {
+            if whole.exists(p).await?.is_some() {
                 break;
             }
             missing.push(p.to_string());
             at = parent(p);
         }
         while let Some(p) = missing.pop() {
-            match self.create(&p, b"", CreateMode::Persistent).await {
+            match whole.create(&p, b"", CreateMode::Persistent).await {
                 Ok(_) => {}
                 Err(e) if e.code() == Code::NodeExists => {}
                 Err(e) => return Err(e),

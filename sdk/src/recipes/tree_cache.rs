@@ -332,7 +332,8 @@ impl Mirror {
         while let Some(item) = stream.next().await {
             match item {
                 Ok(event) => {
-                    self.refresh(&event.path).await?;
+                    // The parent's stat first (its children count, pzxid), so that the
+                    // cache is whole when the node's own event is reported.
                     if matches!(event.kind, EventKind::NodeCreated | EventKind::NodeDeleted)
                         && event.path != self.root
                     {
@@ -340,6 +341,7 @@ impl Mirror {
                             self.refresh(p).await?;
                         }
                     }
+                    self.refresh(&event.path).await?;
                 }
                 Err(Error::ResyncNeeded { .. }) | Err(Error::WatchRemoved { .. }) => return Ok(()),
                 Err(e) if e.is_retryable() => return Ok(()),

@@ -16,12 +16,22 @@ pub async fn cluster(dir: &std::path::Path) -> Cluster {
 
 /// A 3-member cluster whose members get `env` too (e.g. `FAILPOINTS`).
 pub async fn cluster_with(dir: &std::path::Path, env: Vec<(String, String)>) -> Cluster {
+    start(dir, &[], env).await
+}
+
+/// A 3-member cluster whose members get `args` too.
+pub async fn cluster_with_args(dir: &std::path::Path, args: &[&str]) -> Cluster {
+    start(dir, args, Vec::new()).await
+}
+
+async fn start(dir: &std::path::Path, more: &[&str], env: Vec<(String, String)>) -> Cluster {
     let spec = ClusterSpec {
         members: 3,
         paddockd: env!("CARGO_BIN_EXE_paddockd").into(),
         dir: dir.to_path_buf(),
         args: ["--session-tick-ms", "200", "--container-check-ms", "200"]
             .iter()
+            .chain(more)
             .map(|s| s.to_string())
             .collect(),
         env,
