@@ -111,3 +111,126 @@ async fn one_elected_process_at_a_time_and_observers_print_each_leader() {
     assert!(second.exit(T).await.success());
     e.shutdown().await;
 }
+
+/// Holders that die (SIGKILL of `paddock lock` and of its command) hand the lock on:
+/// each next holder starts once the dead holder's session has expired (within the
+/// session timeout plus a session tick of the kill, with a second of slack for a
+/// loaded machine), never before its kill, with a greater token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_holder_hands_the_lock_on_once_its_session_expires() {
+    let e = Ensemble::start(3).await;
+    let servers = e.servers();
+    // The timeout the members grant for what `paddock lock` asks for below.
+    let probe = Client::connect_with(
+        ClientConfig::from_list(&servers).session_timeout(Duration::from_millis(3000)),
+    )
+    .await
+    .expect("connect");
+    let granted = probe.session_timeout();
+    probe.close().await.expect("close");
+    let tick = e.session_tick();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = dir.path().join("journal");
+    let script = format!(
+        "echo \"$PADDOCK_FENCING_TOKEN $$ $(date +%s%3N)\" >> {j}; exec sleep 60",
+        j = journal.display()
+    );
+    let mut procs: Vec<Proc> = (0..4)
+        .map(|_| {
+            Proc::spawn(
+                &servers,
+                &[
+                    "--session-timeout",
+                    "3000",
+                    "lock",
+                    "/locks/k",
+                    "--",
+                    "sh",
+                    "-c",
+                    &script,
+                ],
+            )
+        })
+        .collect();
+    let read = || -> Vec<(u64, u32, u128)> {
+        std::fs::read_to_string(&journal)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                (
+                    f[0].parse().expect("token"),
+                    f[1].parse().expect("pid"),
+                    f[2].parse().expect("ms"),
+                )
+            })
+            .collect()
+    };
+    let wait_for = |n: usize| {
+        let read = &read;
+        async move {
+            let deadline = std::time::Instant::now() + T;
+            loop {
+                let lines = read();
+                if lines.len() >= n {
+                    return lines;
+                }
+                assert!(std::time::Instant::now() < deadline, "only {lines:?}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    for round in 1..=3 {
+        let lines = wait_for(round).await;
+        assert_eq!(lines.len(), round, "two holders at once: {lines:?}");
+        let (_, cmd_pid, _) = lines[round - 1];
+        // The holder is the `paddock lock` whose child runs the command.
+        let stat = std::fs::read_to_string(format!("/proc/{cmd_pid}/stat")).expect("stat");
+        let ppid: u32 = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok())
+            .expect("ppid");
+        let holder = procs
+            .iter_mut()
+            .find(|p| p.id() == ppid)
+            .expect("the holder is one of ours");
+        holder.signal("KILL");
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &cmd_pid.to_string()])
+            .status();
+        let killed_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis();
+        let lines = wait_for(round + 1).await;
+        let (token, _, started_ms) = lines[round];
+        assert!(
+            token > lines[round - 1].0,
+            "tokens must increase: {lines:?}"
+        );
+        assert!(
+            started_ms >= killed_ms,
+            "the next holder started before the kill"
+        );
+        let bound = (granted + tick + Duration::from_secs(1)).as_millis();
+        assert!(
+            started_ms - killed_ms <= bound,
+            "the next holder waited {} ms (bound {bound} ms)",
+            started_ms - killed_ms
+        );
+    }
+    for p in &procs {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &p.id().to_string()])
+            .status();
+    }
+    for (_, pid, _) in read() {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    e.shutdown().await;
+}

@@ -25,10 +25,17 @@ pub struct Member {
 pub struct Ensemble {
     /// The members.
     pub members: Vec<Member>,
+    /// The members' session tick (how often the leader looks for expired sessions).
+    session_tick: Duration,
     _tmp: tempfile::TempDir,
 }
 
 impl Ensemble {
+    /// The members' session tick.
+    pub fn session_tick(&self) -> Duration {
+        self.session_tick
+    }
+
     /// Starts `n` members and waits until they have a leader and every member serves clients.
     pub async fn start(n: usize) -> Ensemble {
         Self::start_with(n, |_| {}).await
@@ -44,6 +51,7 @@ impl Ensemble {
             .map(|id| (id, format!("{}:7182", ip(id))))
             .collect();
         let mut members = Vec::new();
+        let mut session_tick = Duration::ZERO;
         for id in 1..=n as u64 {
             let addr = |port: u16| format!("{}:{port}", ip(id)).parse().expect("address");
             let mut cfg = Config::single(
@@ -55,6 +63,7 @@ impl Ensemble {
             );
             cfg.peers = peers.clone();
             tweak(&mut cfg);
+            session_tick = cfg.session_tick;
             let log = paddock_server::logging::discard();
             let node = Node::start(cfg, log).await.expect("start member");
             members.push(Member {
@@ -75,7 +84,11 @@ impl Ensemble {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Ensemble { members, _tmp: tmp }
+        Ensemble {
+            members,
+            session_tick,
+            _tmp: tmp,
+        }
     }
 
     /// `--servers` for this ensemble.
