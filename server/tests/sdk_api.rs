@@ -39,7 +39,7 @@ async fn a_namespace_maps_every_path_in_and_out() {
     assert!(seq.starts_with("/config/item-"), "{seq}");
     assert_eq!(
         app.get_ephemerals("/").await.expect("ephemerals"),
-        [seq.clone()]
+        vec![seq]
     );
     let results = app
         .multi(&[
