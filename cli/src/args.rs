@@ -267,6 +267,9 @@ pub enum Workload {
     /// Every session contends for one lock (the SDK's `recipes::Lock`, Curator's
     /// layout); one operation is an acquire plus its release.
     Lock,
+    /// Leader failover: `--sessions` candidate processes (`paddock elect`); each round
+    /// kills the leader's process (SIGKILL) and times until the next leader is seen.
+    Election,
 }
 
 impl Workload {
@@ -279,12 +282,16 @@ impl Workload {
             Workload::Mixed => "mixed",
             Workload::Churn => "churn",
             Workload::Lock => "lock",
+            Workload::Election => "election",
         }
     }
 
     /// Whether the workload works on a preloaded key set.
     pub fn needs_keys(self) -> bool {
-        !matches!(self, Workload::Create | Workload::Churn | Workload::Lock)
+        !matches!(
+            self,
+            Workload::Create | Workload::Churn | Workload::Lock | Workload::Election
+        )
     }
 
     /// Whether the workload reads (so `--linearizable` changes it).

@@ -12,8 +12,10 @@
 //! 5. delete the prefix recursively (best effort) and close every session.
 //!
 //! Modules: [`workload`] (layout, op mix, preload batches: pure), [`driver`] (the
-//! closed loop and timing), [`report`] (merging and printing).
+//! closed loop and timing), [`report`] (merging and printing), and [`failover`] (the
+//! election workload, which times leader failovers instead of running a closed loop).
 pub mod driver;
+pub mod failover;
 pub mod report;
 pub mod workload;
 
@@ -39,6 +41,9 @@ const PRELOAD_PER_SESSION: usize = 4;
 
 /// Runs one bench as described by `args` and prints its report.
 pub async fn run(ctx: &Ctx, args: &BenchArgs) -> anyhow::Result<()> {
+    if args.workload == crate::args::Workload::Election {
+        return failover::run(ctx, args).await;
+    }
     let layout = Arc::new(Layout::random());
     let clients = open_sessions(ctx, args.sessions as usize).await?;
     let result = measure(ctx, args, &clients, &layout).await;

@@ -32,6 +32,9 @@
 //!   (zxid order), and an event reaches its watchers before the caller of any later
 //!   request gets the response that reflects the change. A one-shot watch is set when
 //!   the response of the read that set it arrives, so no event after that read is missed.
+//! - **Persistent watch streams.** A [`WatchStream`] yields `Ok(event)` items and ends
+//!   with one `Err` item that says why: removed, resync needed, session ended, or not
+//!   re-registered. Dropping a stream removes its watch from the member.
 //! - **Watch re-registration.** After every reconnect, before any other request, the
 //!   client re-registers every watch somebody still waits on, with its last seen zxid:
 //!   the member fires at once the one-shot watches whose node changed in between, so a
@@ -75,7 +78,8 @@
 //!
 //! // Persistent and recursive: every create, delete and data change below /services.
 //! let mut events = client.add_watch("/services", true).await?;
-//! while let Some(event) = events.next().await {
+//! while let Some(item) = events.next().await {
+//!     let event = item?; // the last item is an error saying why the watch ended
 //!     println!("{:?} {} at zxid {}", event.kind, event.path, event.zxid);
 //!     if event.path == "/services/stop" {
 //!         break;

@@ -9,6 +9,16 @@ use crate::{Client, Code, CreateMode, Error, EventKind, Result};
 
 /// A barrier that holds everyone who waits on it while its node exists: one client
 /// sets it, any number wait, and removing it lets them all through.
+///
+/// ```no_run
+/// # async fn demo(client: paddock::Client) -> paddock::Result<()> {
+/// use paddock::recipes::Barrier;
+/// let deploy = Barrier::new(&client, "/barriers/deploy")?;
+/// deploy.set().await?;              // the coordinator holds everyone
+/// // ... elsewhere: deploy.wait().await? returns once it is removed ...
+/// deploy.remove().await?;           // everyone waiting goes through
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Barrier {
     client: Client,
@@ -88,6 +98,16 @@ impl Barrier {
 /// once every one that entered has left. Participants are ephemeral children
 /// `<path>/<guid>` of the barrier node; the last to enter creates `<path>/ready`, which
 /// the others wait for (as Curator's `DistributedDoubleBarrier` does).
+///
+/// ```no_run
+/// # async fn demo(client: paddock::Client) -> paddock::Result<()> {
+/// use paddock::recipes::DoubleBarrier;
+/// let round = DoubleBarrier::new(&client, "/barriers/round-7", 3)?;
+/// round.enter().await?;   // returns once all three participants are in
+/// // ... compute together ...
+/// round.leave().await?;   // returns once all three are done
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct DoubleBarrier {
     client: Client,

@@ -22,6 +22,32 @@
 //! - [`at_risk`]: the future that resolves when a session may be gone, which every
 //!   recipe's "lost" signal is built on.
 //!
+//! A whole program: run a job under a lock, with its fencing token, and stop as soon as
+//! the lock may be lost.
+//!
+//! ```no_run
+//! use paddock::recipes::Lock;
+//! use paddock::Client;
+//!
+//! #[tokio::main]
+//! async fn main() -> paddock::Result<()> {
+//!     let client = Client::connect("127.0.0.1:7181,127.0.0.1:7281,127.0.0.1:7381").await?;
+//!     let lock = Lock::new(&client, "/locks/nightly-report")?;
+//!     let guard = lock.acquire().await?;
+//!     tokio::select! {
+//!         why = guard.lost() => eprintln!("stopping: the lock may be lost ({why:?})"),
+//!         _ = run_report(guard.token().0) => println!("report done"),
+//!     }
+//!     guard.release().await?;
+//!     client.close().await
+//! }
+//!
+//! async fn run_report(fencing_token: u64) {
+//!     // Pass the token to every store the job writes to; they refuse older ones.
+//!     let _ = fencing_token;
+//! }
+//! ```
+//!
 //! Every recipe here relies on two guarantees of the ensemble (see the README's
 //! Guarantees section): a session is only expired by the leader of the current term,
 //! after no member heard from it for its timeout; and a client learns that its session
