@@ -234,3 +234,75 @@ async fn a_killed_holder_hands_the_lock_on_once_its_session_expires() {
     }
     e.shutdown().await;
 }
+
+/// Leaders that die (SIGKILL of `paddock elect`) are followed by exactly one new
+/// leader each, with a greater token, once the dead leader's session has expired
+/// (within the session timeout plus a session tick of the kill, with a second of slack).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_leader_is_followed_by_one_new_leader_once_its_session_expires() {
+    let e = Ensemble::start(3).await;
+    let servers = e.servers();
+    let probe = Client::connect_with(
+        ClientConfig::from_list(&servers).session_timeout(Duration::from_millis(3000)),
+    )
+    .await
+    .expect("connect");
+    let granted = probe.session_timeout();
+    probe.close().await.expect("close");
+    let bound = granted + e.session_tick() + Duration::from_secs(1);
+    let candidate = |name: String| {
+        Proc::spawn(
+            &servers,
+            &["--session-timeout", "3000", "elect", "/e/k", &name],
+        )
+    };
+
+    let mut procs: Vec<Proc> = (0..3).map(|i| candidate(format!("c{i}"))).collect();
+    let mut last_token = 0u64;
+    let mut killed_at: Option<std::time::Instant> = None;
+    for round in 0..3 {
+        // One candidate announces itself elected.
+        let deadline = std::time::Instant::now() + T;
+        let (elected, line) = 'found: loop {
+            for (i, p) in procs.iter().enumerate() {
+                if let Some(line) = p.try_stdout_line() {
+                    break 'found (i, line);
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "nobody was elected");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        if let Some(k) = killed_at {
+            assert!(
+                k.elapsed() <= bound,
+                "the next leader came {:?} after the kill (bound {bound:?})",
+                k.elapsed()
+            );
+        }
+        let token: u64 = line
+            .split(' ')
+            .nth(1)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(
+            token > last_token,
+            "tokens must increase: {token} after {last_token}"
+        );
+        last_token = token;
+        // Nobody else is elected while it lives.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for (i, p) in procs.iter().enumerate() {
+            assert!(
+                i == elected || p.try_stdout_line().is_none(),
+                "two leaders at once"
+            );
+        }
+        procs[elected].signal("KILL");
+        killed_at = Some(std::time::Instant::now());
+        procs[elected] = candidate(format!("r{round}"));
+    }
+    for p in &procs {
+        p.signal("KILL");
+    }
+    e.shutdown().await;
+}

@@ -213,6 +213,11 @@ impl Proc {
         }
     }
 
+    /// A stdout line that has arrived, if any (does not wait).
+    pub fn try_stdout_line(&self) -> Option<String> {
+        self.stdout.try_recv().ok()
+    }
+
     /// The next stdout line; panics if none comes within `timeout`.
     pub async fn stdout_line(&self, timeout: Duration) -> String {
         next_line(&self.stdout, timeout)
