@@ -4,6 +4,8 @@
 #
 #   scripts/bench-ensemble.sh [WORKDIR]          # defaults below
 #   WORKLOADS="set get" SESSIONS="64" DURATION=10 WARMUP=2 scripts/bench-ensemble.sh
+#   WORKLOADS="lock election" scripts/bench-ensemble.sh    # election: CANDIDATES processes,
+#                                                         # SESSION_TIMEOUT ms (4000), DURATION s
 #
 # Every member fsyncs each Raft batch before it acknowledges (the only mode there is).
 set -euo pipefail
@@ -32,6 +34,11 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 for w in $WORKLOADS; do
+  if [ "$w" = election ]; then
+    "$BIN/paddock" --servers "$SERVERS" --session-timeout "${SESSION_TIMEOUT:-4000}" --output json \
+      bench --workload election --sessions "${CANDIDATES:-8}" --duration "$DURATION"
+    continue
+  fi
   for c in $SESSIONS; do
     "$BIN/paddock" --servers "$SERVERS" --output json bench --workload "$w" --sessions "$c" --keys "${KEYS:-10000}" \
       --duration "$DURATION" --warmup "$WARMUP" --value-size 100
