@@ -657,7 +657,7 @@ mod tests {
             ),
             (64, 0.5, 0.0, 1024, true, 10_000)
         );
-        for w in ["create", "set", "get", "mixed", "churn", "lock"] {
+        for w in ["create", "set", "get", "mixed", "churn", "lock", "election"] {
             assert!(
                 matches!(parse(&["bench", "--workload", w]).command, Command::Bench(b) if b.workload.name() == w)
             );
@@ -667,7 +667,7 @@ mod tests {
             ErrorKind::MissingRequiredArgument
         );
         assert_eq!(
-            parse_err(&["bench", "--workload", "election"]).kind(),
+            parse_err(&["bench", "--workload", "vote"]).kind(),
             ErrorKind::InvalidValue
         );
         assert_eq!(

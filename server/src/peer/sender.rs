@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
 use slog::{debug, info, Logger};
@@ -163,6 +163,16 @@ impl Link {
                 let first = tokio::select! {
                     _ = stop.cancelled() => return,
                     m = rx.recv() => match m { Some(m) => m, None => return },
+                    // The peer never writes on this connection, so anything read is its
+                    // end: a peer that died (or restarted) is noticed while the link is
+                    // idle, not by losing the next messages into a dead socket.
+                    r = framed.next() => match r {
+                        Some(Ok(_)) => continue,
+                        _ => {
+                            debug!(self.log, "peer closed the link while it was idle");
+                            break;
+                        }
+                    },
                 };
                 let mut batch = vec![first];
                 while batch.len() < 256 {

@@ -18,7 +18,11 @@
 //!   commits once the lead is lost; the tree then deletes its ephemerals in the same
 //!   transaction. A member that becomes leader first gives every session a full
 //!   timeout plus the grant window (an election alone never expires anyone, and no
-//!   lease a predecessor granted is cut short).
+//!   lease a predecessor granted is cut short). A leader expires no one while its
+//!   lead is unconfirmed (no quorum within the grant window: it was paused, or cut
+//!   off, and no member could vouch for anyone), and once it is confirmed again it gives
+//!   every session the same fresh start as a new leader (a pause alone expires no one,
+//!   even when the others could not elect a successor meanwhile).
 //! - The leader also deletes, through Raft, containers that had children and have
 //!   none left, and TTL nodes unchanged and childless for their TTL.
 //!
@@ -56,6 +60,10 @@ struct LeaderState {
     queue: ExpiryQueue,
     /// Sessions whose CloseSession is proposed and not yet applied.
     closing: HashSet<u64>,
+    /// The lead went unconfirmed (no quorum within the grant window) since the queue
+    /// was last seeded: no member could vouch for anyone meanwhile, so the deadlines
+    /// are stale and are given a fresh start once the lead is confirmed again.
+    unconfirmed: bool,
 }
 
 /// Session liveness on one member (and expiry, when it leads).
@@ -92,6 +100,7 @@ impl Sessions {
                 term: 0,
                 queue: ExpiryQueue::new(ms),
                 closing: HashSet::new(),
+                unconfirmed: false,
             }),
             standing: Mutex::new(Standing::new(election_timeout.max(interval))),
             awaiting_apply: Mutex::new(Vec::new()),
@@ -229,9 +238,12 @@ impl Sessions {
     /// expiries must be proposed with that term (`leader_term`), so they never commit
     /// if this member's view was stale (it was paused or cut off and lost the lead).
     /// Seeds the queue with a full timeout plus the grant window for every session when
-    /// this member has just become leader; returns nothing when it does not lead.
+    /// this member has just become leader, and again when its lead is confirmed after a
+    /// time it was not; returns nothing when it does not lead, or while its lead is
+    /// unconfirmed.
     pub fn due(&self) -> (u64, Vec<u64>) {
         let status = self.raft.status();
+        let confirmed = self.may_grant(&status, Instant::now());
         if status.role != Role::Leader {
             let mut l = self.leader.lock();
             if l.term != 0 {
@@ -250,6 +262,16 @@ impl Sessions {
             l.term = status.term;
             l.queue.clear();
             l.closing.clear();
+            l.unconfirmed = false;
+            for (id, info) in tree.sessions() {
+                l.queue.touch(id, now, u64::from(info.timeout_ms) + grace);
+            }
+        }
+        if !confirmed {
+            l.unconfirmed = true;
+            return (status.term, Vec::new());
+        }
+        if std::mem::take(&mut l.unconfirmed) {
             for (id, info) in tree.sessions() {
                 l.queue.touch(id, now, u64::from(info.timeout_ms) + grace);
             }
