@@ -114,7 +114,7 @@ async fn one_elected_process_at_a_time_and_observers_print_each_leader() {
 
 /// Holders that die (SIGKILL of `paddock lock` and of its command) hand the lock on:
 /// each next holder starts once the dead holder's session has expired (within the
-/// session timeout plus a session tick of the kill, with a second of slack for a
+/// session timeout plus a session tick of the kill, with three seconds of slack for a
 /// loaded machine), never before its kill, with a greater token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_holder_hands_the_lock_on_once_its_session_expires() {
@@ -215,7 +215,7 @@ async fn a_killed_holder_hands_the_lock_on_once_its_session_expires() {
             started_ms >= killed_ms,
             "the next holder started before the kill"
         );
-        let bound = (granted + tick + Duration::from_secs(1)).as_millis();
+        let bound = (granted + tick + Duration::from_secs(3)).as_millis();
         assert!(
             started_ms - killed_ms <= bound,
             "the next holder waited {} ms (bound {bound} ms)",
@@ -237,7 +237,7 @@ async fn a_killed_holder_hands_the_lock_on_once_its_session_expires() {
 
 /// Leaders that die (SIGKILL of `paddock elect`) are followed by exactly one new
 /// leader each, with a greater token, once the dead leader's session has expired
-/// (within the session timeout plus a session tick of the kill, with a second of slack).
+/// (within the session timeout plus a session tick of the kill, with three seconds of slack for a loaded machine).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_leader_is_followed_by_one_new_leader_once_its_session_expires() {
     let e = Ensemble::start(3).await;
@@ -249,7 +249,7 @@ async fn a_killed_leader_is_followed_by_one_new_leader_once_its_session_expires(
     .expect("connect");
     let granted = probe.session_timeout();
     probe.close().await.expect("close");
-    let bound = granted + e.session_tick() + Duration::from_secs(1);
+    let bound = granted + e.session_tick() + Duration::from_secs(3);
     let candidate = |name: String| {
         Proc::spawn(
             &servers,

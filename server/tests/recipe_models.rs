@@ -15,9 +15,22 @@ use paddock::recipes::{
 use paddock::{Client, ClientConfig, Code};
 use quickcheck::{Arbitrary, Gen};
 
-/// How long a "would it be granted now?" attempt waits: the answer of a one-member
-/// ensemble arrives in a few milliseconds.
+/// How long an attempt the model expects to be refused waits: a wrong grant would come
+/// at once (nothing else happens in between).
 const TRY: Duration = Duration::from_millis(150);
+
+/// How long an attempt the model expects to succeed may take (it returns as soon as it
+/// succeeds: this only bounds a slow machine).
+const GRANT: Duration = Duration::from_secs(20);
+
+/// The wait for an attempt whose expected outcome is `granted`.
+fn patience(granted: bool) -> Duration {
+    if granted {
+        GRANT
+    } else {
+        TRY
+    }
+}
 
 /// Clients per case.
 const CLIENTS: usize = 3;
@@ -121,7 +134,10 @@ fn a_queue_hands_out_items_in_the_order_they_were_put() {
                             model.push_back(v);
                         }
                         QueueOp::Take(c) => {
-                            let got = queues[c].try_take(TRY).await.expect("take");
+                            let got = queues[c]
+                                .try_take(patience(!model.is_empty()))
+                                .await
+                                .expect("take");
                             let want = model.pop_front().map(|v| vec![v]);
                             if got != want {
                                 return Err(format!("{ops:?}: took {got:?}, model {want:?}"));
@@ -265,7 +281,10 @@ fn a_barrier_holds_exactly_while_it_is_set() {
                             set = false;
                         }
                         BarrierOp::Wait(c) => {
-                            let through = barriers[c].wait_timeout(TRY).await.expect("wait");
+                            let through = barriers[c]
+                                .wait_timeout(patience(!set))
+                                .await
+                                .expect("wait");
                             if through == set {
                                 return Err(format!("{ops:?}: through={through} while set={set}"));
                             }
@@ -318,7 +337,10 @@ fn a_semaphore_grants_at_most_its_leases() {
                 for op in ops {
                     match *op {
                         SemOp::Acquire(c) => {
-                            let got = sems[c].try_acquire(TRY).await.expect("acquire");
+                            let got = sems[c]
+                                .try_acquire(patience(held.len() < max))
+                                .await
+                                .expect("acquire");
                             if got.is_some() != (held.len() < max) {
                                 return Err(format!(
                                     "{ops:?}: acquire with {} of {max} held gave {got:?}",
@@ -398,7 +420,10 @@ fn a_read_write_lock_shares_reads_and_excludes_writes() {
                         RwOp::Read(h) => {
                             let others_write =
                                 (0..CLIENTS).any(|o| o != h && holds(&guards, o, true));
-                            let got = locks[h].try_read(TRY).await.expect("read");
+                            let got = locks[h]
+                                .try_read(patience(!others_write))
+                                .await
+                                .expect("read");
                             if got.is_some() == others_write {
                                 return Err(format!("{ops:?}: read by {h}: {got:?}"));
                             }
@@ -407,7 +432,10 @@ fn a_read_write_lock_shares_reads_and_excludes_writes() {
                             }
                         }
                         RwOp::Write(h) => {
-                            let got = locks[h].try_write(TRY).await;
+                            let others = (0..CLIENTS).any(|o| {
+                                o != h && (holds(&guards, o, true) || holds(&guards, o, false))
+                            });
+                            let got = locks[h].try_write(patience(!others)).await;
                             if holds(&guards, h, false) && !holds(&guards, h, true) {
                                 // An upgrade is refused, never waited for.
                                 match got {
@@ -417,9 +445,6 @@ fn a_read_write_lock_shares_reads_and_excludes_writes() {
                                     }
                                 }
                             }
-                            let others = (0..CLIENTS).any(|o| {
-                                o != h && (holds(&guards, o, true) || holds(&guards, o, false))
-                            });
                             let got = got.expect("write");
                             if got.is_some() == others {
                                 return Err(format!("{ops:?}: write by {h}: {got:?}"));
