@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::proxied::{client as proxied_client, cluster, Kept};
+use common::proxied::{client_on, cluster, Kept};
 use common::{client_at, Ensemble};
 use futures::StreamExt;
 use paddock::{Code, CreateMode, Error, EventKind, Op, OpResult, RetryPolicy};
@@ -181,7 +181,7 @@ async fn a_dropped_watch_stream_removes_its_watch_from_the_member() {
 async fn a_call_gives_up_after_its_timeout_and_reads_are_retried_elsewhere() {
     let tmp = Kept::new();
     let cl = cluster(tmp.path()).await;
-    let c = proxied_client(cl.client_list(1), Duration::from_secs(6)).await;
+    let c = client_on(&cl, 1, Duration::from_secs(6)).await;
     c.create("/r", b"v", CreateMode::Persistent)
         .await
         .expect("create");

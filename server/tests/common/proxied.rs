@@ -41,11 +41,15 @@ async fn start(dir: &std::path::Path, more: &[&str], env: Vec<(String, String)>)
     c
 }
 
-/// A session through `servers` (tried in turn) with `timeout`, retried for up to [`T`].
+/// A session through `servers` with `timeout`, retried for up to [`T`]. Members are
+/// tried in list order, so the first is the one it talks to while that member is
+/// reachable (tests pause or cut it on purpose).
 pub async fn client(servers: Vec<String>, timeout: Duration) -> Client {
     let deadline = Instant::now() + T;
     loop {
-        let cfg = ClientConfig::from_list(&servers.join(",")).session_timeout(timeout);
+        let cfg = ClientConfig::from_list(&servers.join(","))
+            .session_timeout(timeout)
+            .in_order(true);
         match Client::connect_with(cfg).await {
             Ok(c) => return c,
             Err(e) => {
@@ -53,6 +57,25 @@ pub async fn client(servers: Vec<String>, timeout: Duration) -> Client {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// A session whose first member is `first` and which is connected to it: a member
+/// that is not ready yet (no leader heard) turns a handshake away and the SDK moves
+/// on, so this reconnects until `first` took the session, for up to [`T`].
+pub async fn client_on(c: &Cluster, first: u64, timeout: Duration) -> Client {
+    let deadline = Instant::now() + T;
+    loop {
+        let cl = client(c.client_list(first), timeout).await;
+        if cl.server_id() == first {
+            return cl;
+        }
+        let _ = cl.close().await;
+        assert!(
+            Instant::now() < deadline,
+            "member {first} never took a session"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
