@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::contenders::delete_if_present;
 use super::nodes::{ensure_container, guid};
 use crate::path::{join, parent, validate};
 use crate::{Client, Code, CreateMode, Error, EventKind, Result};
@@ -54,11 +55,7 @@ impl Barrier {
 
     /// Removes the barrier: everyone waiting goes through.
     pub async fn remove(&self) -> Result<()> {
-        match self.client.delete(&self.path, None).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.code() == Code::NoNode => Ok(()),
-            Err(e) => Err(e),
-        }
+        delete_if_present(&self.client, &self.path).await
     }
 
     /// Waits until the barrier is not set (at once if it is not), as the connected

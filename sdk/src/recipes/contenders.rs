@@ -3,13 +3,16 @@
 //! (Curator's protected names), ordered by sequence. A [`Rule`] (see `rules.rs`) decides
 //! from the queue whether a contender is granted, and if not, which single node before
 //! it to watch, so a departure wakes only the contenders it concerns (no herd).
+use std::time::Duration;
+
 use tokio::time::Instant;
 
+use super::lost::{at_risk, Lost};
 use super::nodes::{ensure_container, ordered_any};
 use super::rules::{Rule, Turn};
 use super::FencingToken;
 use crate::path::{join, name};
-use crate::{Client, Code, CreateMode, Error, Result};
+use crate::{Client, Code, CreateMode, Error, Op, Result};
 
 /// A contender's node until it is kept as a grant: removed if the wait fails, times out
 /// or is dropped.
@@ -162,8 +165,7 @@ pub(crate) fn delete_in_background(client: &Client, node: String) {
 }
 
 /// Resolves when `node` is deleted, or the session ends, whichever comes first.
-pub(crate) async fn deleted(client: &Client, node: &str) -> super::Lost {
-    use super::Lost;
+pub(crate) async fn deleted(client: &Client, node: &str) -> Lost {
     use crate::EventKind;
     loop {
         match client.exists_watch(node).await {
@@ -176,5 +178,96 @@ pub(crate) async fn deleted(client: &Client, node: &str) -> super::Lost {
             Err(e) if e.is_retryable() => pause().await,
             Err(_) => return Lost::SessionEnded,
         }
+    }
+}
+
+/// Deletes `node`; a node already gone is fine (released twice, or its session ended).
+pub(crate) async fn delete_if_present(client: &Client, node: &str) -> Result<()> {
+    match client.delete(node, None).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.code() == Code::NoNode => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// An operation for a multi that fails it unless the grant whose node is `node` still
+/// stands (the node exists, unchanged).
+pub(crate) fn check_op(node: &str) -> Op {
+    Op::check(node).version(0)
+}
+
+/// Resolves when the grant whose node is `node` may be lost: the session's lease falls
+/// to `margin`, the session ended, or the node was deleted.
+pub(crate) async fn grant_lost(client: &Client, node: &str, margin: Duration) -> Lost {
+    tokio::select! {
+        l = deleted(client, node) => l,
+        l = at_risk(client, margin) => l,
+    }
+}
+
+/// A grant this session holds through one node (a leadership, a semaphore lease):
+/// its token, its lost signal, and the node's deletion when it is given up or dropped.
+pub(crate) struct Grant {
+    client: Client,
+    node: String,
+    token: FencingToken,
+    margin: Duration,
+    given_up: bool,
+}
+
+impl Grant {
+    /// The grant of a kept contender's node.
+    pub(crate) fn new(
+        client: &Client,
+        (node, token): (String, FencingToken),
+        margin: Duration,
+    ) -> Grant {
+        Grant {
+            client: client.clone(),
+            node,
+            token,
+            margin,
+            given_up: false,
+        }
+    }
+
+    pub(crate) fn node(&self) -> &str {
+        &self.node
+    }
+
+    pub(crate) fn token(&self) -> FencingToken {
+        self.token
+    }
+
+    pub(crate) fn check_op(&self) -> Op {
+        check_op(&self.node)
+    }
+
+    pub(crate) async fn lost(&self) -> Lost {
+        grant_lost(&self.client, &self.node, self.margin).await
+    }
+
+    /// Deletes the node; fails only if it could not be deleted (the session is gone,
+    /// and the node with it).
+    pub(crate) async fn give_up(mut self) -> Result<()> {
+        self.given_up = true;
+        delete_if_present(&self.client, &self.node).await
+    }
+}
+
+impl Drop for Grant {
+    fn drop(&mut self) {
+        if !self.given_up {
+            delete_in_background(&self.client, std::mem::take(&mut self.node));
+        }
+    }
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("node", &self.node)
+            .field("token", &self.token)
+            .finish()
     }
 }

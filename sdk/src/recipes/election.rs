@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures::Stream;
 
-use super::contenders::{delete_in_background, deleted, enqueue};
-use super::lost::{at_risk, Lost};
+use super::contenders::{enqueue, Grant};
+use super::lost::Lost;
 use super::nodes::{guid, ordered};
 use super::rules;
 use super::FencingToken;
@@ -85,17 +85,10 @@ impl Election {
             .wait_turn(&self.path, &[MARKER], rules::exclusive, None)
             .await
         {
-            Ok(_) => {
-                let (node, token) = pending.keep();
-                Ok(Leadership {
-                    client: self.client.clone(),
-                    node,
-                    value: value.to_vec(),
-                    token,
-                    margin: self.margin,
-                    resigned: false,
-                })
-            }
+            Ok(_) => Ok(Leadership {
+                grant: Grant::new(&self.client, pending.keep(), self.margin),
+                value: value.to_vec(),
+            }),
             Err(e) => {
                 pending.remove().await;
                 Err(e)
@@ -224,18 +217,14 @@ async fn current(client: &Client, path: &str) -> Result<Option<Leader>> {
 /// This candidate's term of office. Resigning (or dropping it) deletes the leader's
 /// node, which elects the next candidate.
 pub struct Leadership {
-    client: Client,
-    node: String,
+    grant: Grant,
     value: Vec<u8>,
-    token: FencingToken,
-    margin: Duration,
-    resigned: bool,
 }
 
 impl Leadership {
     /// This term's token: greater than every earlier leader's.
     pub fn token(&self) -> FencingToken {
-        self.token
+        self.grant.token()
     }
 
     /// The value this candidate campaigned with.
@@ -245,13 +234,13 @@ impl Leadership {
 
     /// The leader's node.
     pub fn node(&self) -> &str {
-        &self.node
+        self.grant.node()
     }
 
     /// An operation for a [`Client::multi`] that fails the multi unless this term of
     /// office still stands.
     pub fn check_op(&self) -> Op {
-        Op::check(self.node.clone()).version(0)
+        self.grant.check_op()
     }
 
     /// Resolves when leadership may be lost: the session's lease falls to the margin,
@@ -259,37 +248,21 @@ impl Leadership {
     /// as leader when it fires; no other candidate can be elected before the lease
     /// would have run out.
     pub async fn lost(&self) -> Lost {
-        tokio::select! {
-            l = deleted(&self.client, &self.node) => l,
-            l = at_risk(&self.client, self.margin) => l,
-        }
+        self.grant.lost().await
     }
 
     /// Steps down: deletes the leader's node. Fails only if the node could not be
     /// deleted (the session is gone, and the node with it).
-    pub async fn resign(mut self) -> Result<()> {
-        self.resigned = true;
-        match self.client.delete(&self.node, None).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.code() == Code::NoNode => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-impl Drop for Leadership {
-    fn drop(&mut self) {
-        if !self.resigned {
-            delete_in_background(&self.client, std::mem::take(&mut self.node));
-        }
+    pub async fn resign(self) -> Result<()> {
+        self.grant.give_up().await
     }
 }
 
 impl fmt::Debug for Leadership {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Leadership")
-            .field("node", &self.node)
-            .field("token", &self.token)
+            .field("node", &self.node())
+            .field("token", &self.token())
             .finish()
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use futures::Stream;
 
-use super::contenders::delete_in_background;
+use super::contenders::{delete_if_present, delete_in_background};
 use super::nodes::ensure_container;
 use crate::path::{join, validate};
 use crate::{Client, Code, CreateMode, Error, Result, WatchFuture};
@@ -181,11 +181,7 @@ impl Membership {
     /// Leaves the group.
     pub async fn leave(mut self) -> Result<()> {
         self.left = true;
-        match self.client.delete(&self.node, None).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.code() == Code::NoNode => Ok(()),
-            Err(e) => Err(e),
-        }
+        delete_if_present(&self.client, &self.node).await
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::contenders::{deleted, enqueue};
-use super::lost::{at_risk, Lost};
+use super::contenders::{check_op, delete_if_present, enqueue, grant_lost};
+use super::lost::Lost;
 use super::nodes::guid;
 use super::rules::{self, Rule};
 use crate::path::validate;
@@ -221,7 +221,7 @@ impl LockGuard {
     /// grant still stands (the holder's node exists, unchanged): a write to Paddock
     /// itself fenced by the lock.
     pub fn check_op(&self) -> Op {
-        Op::check(self.node.clone()).version(0)
+        check_op(&self.node)
     }
 
     /// Resolves when the lock may be lost: the session's lease falls to the handle's
@@ -230,11 +230,7 @@ impl LockGuard {
     /// holder must stop touching the protected resource when it fires; the ensemble
     /// cannot give the lock to another contender before the lease would have run out.
     pub async fn lost(&self) -> Lost {
-        let client = &self.half.client;
-        tokio::select! {
-            l = deleted(client, &self.node) => l,
-            l = at_risk(client, self.half.margin) => l,
-        }
+        grant_lost(&self.half.client, &self.node, self.half.margin).await
     }
 
     /// Gives up this guard's share of the hold; the last one deletes the holder's node.
@@ -255,11 +251,7 @@ impl LockGuard {
         if !last {
             return Ok(());
         }
-        match self.half.client.delete(&self.node, None).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.code() == Code::NoNode => Ok(()),
-            Err(e) => Err(e),
-        }
+        delete_if_present(&self.half.client, &self.node).await
     }
 }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::contenders::{delete_in_background, deleted, enqueue, pause};
-use super::lost::{at_risk, Lost};
+use super::contenders::{enqueue, pause, Grant};
+use super::lost::Lost;
 use super::nodes::{guid, ordered};
 use super::{FencingToken, Lock};
 use crate::path::{join, name, validate};
@@ -150,16 +150,9 @@ impl Semaphore {
         }
         .await;
         let lease = match outcome {
-            Ok(true) => {
-                let (node, token) = pending.keep();
-                Some(Lease {
-                    client: self.client.clone(),
-                    node,
-                    token,
-                    margin: self.margin,
-                    released: false,
-                })
-            }
+            Ok(true) => Some(Lease {
+                grant: Grant::new(&self.client, pending.keep(), self.margin),
+            }),
             Ok(false) => {
                 pending.remove().await;
                 None
@@ -178,63 +171,43 @@ impl Semaphore {
 /// One lease of a [`Semaphore`]. Releasing (or dropping) it deletes its node, which
 /// lets the next contender in.
 pub struct Lease {
-    client: Client,
-    node: String,
-    token: FencingToken,
-    margin: Duration,
-    released: bool,
+    grant: Grant,
 }
 
 impl Lease {
     /// This lease's fencing token (the zxid that created its node).
     pub fn token(&self) -> FencingToken {
-        self.token
+        self.grant.token()
     }
 
     /// The lease's node, `<path>/leases/_c_<guid>-lease-<seq>`.
     pub fn node(&self) -> &str {
-        &self.node
+        self.grant.node()
     }
 
     /// An operation for a [`Client::multi`] that fails the multi unless this lease
     /// still stands.
     pub fn check_op(&self) -> Op {
-        Op::check(self.node.clone()).version(0)
+        self.grant.check_op()
     }
 
     /// Resolves when the lease may be lost (see [`super::LockGuard::lost`]).
     pub async fn lost(&self) -> Lost {
-        tokio::select! {
-            l = deleted(&self.client, &self.node) => l,
-            l = at_risk(&self.client, self.margin) => l,
-        }
+        self.grant.lost().await
     }
 
     /// Gives the lease back. Fails only if the node could not be deleted (the session
     /// is gone, and the node with it).
-    pub async fn release(mut self) -> Result<()> {
-        self.released = true;
-        match self.client.delete(&self.node, None).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.code() == Code::NoNode => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if !self.released {
-            delete_in_background(&self.client, std::mem::take(&mut self.node));
-        }
+    pub async fn release(self) -> Result<()> {
+        self.grant.give_up().await
     }
 }
 
 impl fmt::Debug for Lease {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Lease")
-            .field("node", &self.node)
-            .field("token", &self.token)
+            .field("node", &self.node())
+            .field("token", &self.token())
             .finish()
     }
 }
