@@ -2,7 +2,7 @@
 //! subcommand. Parsing only; nothing here talks to the ensemble.
 //!
 //! The interface is fixed (scripts depend on it): global `--servers`, `--output`,
-//! `--session-timeout`; commands `create`, `get`, `set`, `delete`, `ls`, `stat`, `sync`,
+//! `--session-timeout`, `--tls-ca`, `--tls-cert`, `--tls-key`, `--tls-server-name`; commands `create`, `get`, `set`, `delete`, `ls`, `stat`, `sync`,
 //! `watch`, `lock`, `elect`, `sessions`, `cluster status` and `bench`. Usage errors exit with status 2 (clap's default).
 use std::time::Duration;
 
@@ -33,6 +33,42 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub session_timeout: u64,
 
+    /// CA certificate (PEM) to verify the members with: speaks TLS to every member, and
+    /// HTTPS to admin endpoints that announce it. [default: plain TCP]
+    #[arg(long, global = true, env = "PADDOCK_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
+
+    /// Client certificate (PEM) for members that require one (mutual TLS); needs
+    /// --tls-key and --tls-ca.
+    #[arg(
+        long,
+        global = true,
+        env = "PADDOCK_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// Private key (PEM) of --tls-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "PADDOCK_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// Name to verify every member's certificate against, instead of the host part of
+    /// its address.
+    #[arg(
+        long,
+        global = true,
+        env = "PADDOCK_TLS_SERVER_NAME",
+        value_name = "NAME"
+    )]
+    pub tls_server_name: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -46,6 +82,26 @@ impl Cli {
     /// The requested session timeout.
     pub fn session_timeout(&self) -> Duration {
         Duration::from_millis(self.session_timeout)
+    }
+
+    /// The TLS settings of `--tls-ca`, `--tls-cert`, `--tls-key` and
+    /// `--tls-server-name`, files read; `None` without `--tls-ca`.
+    pub fn tls(&self) -> anyhow::Result<Option<paddock::tls::ClientTls>> {
+        let Some(ca) = &self.tls_ca else {
+            if self.tls_cert.is_some() {
+                return Err(crate::UsageError("--tls-cert needs --tls-ca".into()).into());
+            }
+            return Ok(None);
+        };
+        let identity = match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            _ => None,
+        };
+        let mut tls = paddock::tls::ClientTls::from_pem_files(ca, identity)?;
+        if let Some(name) = &self.tls_server_name {
+            tls = tls.server_name(name);
+        }
+        Ok(Some(tls))
     }
 }
 

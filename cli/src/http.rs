@@ -1,4 +1,5 @@
-//! A minimal HTTP/1.1 GET client for the members' admin endpoints (`/status`).
+//! A minimal HTTP/1.1 GET client for the members' admin endpoints (`/status`), over
+//! TCP or TLS.
 //!
 //! Why hand-written: the CLI needs one small JSON document from a loopback or LAN
 //! address, once per member; a full HTTP client (and its TLS and connection pool)
@@ -9,6 +10,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
+use paddock::tls::{ClientTls, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -26,17 +28,36 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// `GET http://{addr}{path}` with an overall timeout.
-pub async fn get(addr: &str, path: &str, timeout: Duration) -> anyhow::Result<Response> {
-    tokio::time::timeout(timeout, get_inner(addr, path))
+/// `GET {path}` from `addr` with an overall timeout: `host:port` or `http://host:port`
+/// is plain HTTP, `https://host:port` is HTTPS verified with `tls` (required then).
+pub async fn get(
+    addr: &str,
+    path: &str,
+    tls: Option<&ClientTls>,
+    timeout: Duration,
+) -> anyhow::Result<Response> {
+    tokio::time::timeout(timeout, get_inner(addr, path, tls))
         .await
         .map_err(|_| anyhow!("{addr}: no answer within {timeout:?}"))?
 }
 
-async fn get_inner(addr: &str, path: &str) -> anyhow::Result<Response> {
-    let mut stream = TcpStream::connect(addr)
+async fn get_inner(addr: &str, path: &str, tls: Option<&ClientTls>) -> anyhow::Result<Response> {
+    let (secure, host_port) = match addr.strip_prefix("https://") {
+        Some(rest) => (true, rest),
+        None => (false, addr.strip_prefix("http://").unwrap_or(addr)),
+    };
+    let tcp = TcpStream::connect(host_port)
         .await
         .with_context(|| format!("{addr}: connect"))?;
+    let mut stream = match (secure, tls) {
+        (false, _) => Stream::Plain(tcp),
+        (true, Some(tls)) => tls
+            .connect(host_port, tcp)
+            .await
+            .with_context(|| format!("{addr}: TLS"))?,
+        (true, None) => bail!("{addr} serves HTTPS: pass --tls-ca to verify it"),
+    };
+    let addr = host_port;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n\
          User-Agent: paddock-cli\r\nConnection: close\r\n\r\n"
@@ -46,11 +67,17 @@ async fn get_inner(addr: &str, path: &str) -> anyhow::Result<Response> {
         .await
         .with_context(|| format!("{addr}: send"))?;
     let mut raw = Vec::new();
-    (&mut stream)
+    let read = (&mut stream)
         .take(MAX_RESPONSE as u64 + 1)
         .read_to_end(&mut raw)
-        .await
-        .with_context(|| format!("{addr}: read"))?;
+        .await;
+    match read {
+        Ok(_) => {}
+        // A TLS server that closes without close_notify: the response is framed by
+        // Content-Length or chunking anyway, and parsing checks it is whole.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+        Err(e) => return Err(e).with_context(|| format!("{addr}: read")),
+    }
     if raw.len() > MAX_RESPONSE {
         bail!("{addr}: response larger than {MAX_RESPONSE} bytes");
     }
@@ -188,7 +215,9 @@ mod tests {
                 .unwrap();
             req
         });
-        let r = get(&addr, "/status", Duration::from_secs(5)).await.unwrap();
+        let r = get(&addr, "/status", None, Duration::from_secs(5))
+            .await
+            .unwrap();
         assert_eq!((r.status, r.body.as_slice()), (200, &b"{}"[..]));
         let req = server.await.unwrap();
         assert!(req.starts_with("GET /status HTTP/1.1\r\n"), "{req}");

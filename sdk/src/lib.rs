@@ -9,6 +9,7 @@
 //! - [`error`]: the error codes (ZooKeeper's) and the SDK's error type.
 //! - [`client`]: the session: connect, pipelined requests, reconnect, watches and
 //!   connection states.
+//! - [`tls`]: TLS to the members (a CA, optionally a client certificate).
 //! - [`recipes`]: locks with fencing tokens and the other coordination recipes, on the
 //!   client's public API.
 pub mod client;
@@ -27,6 +28,7 @@ mod proto;
 pub mod recipes;
 #[cfg(test)]
 mod test_seed;
+pub mod tls;
 pub mod types;
 
 pub use client::{

@@ -39,6 +39,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::metrics::TEXT_CONTENT_TYPE;
+use crate::tls::ServerTls;
 
 /// What the admin endpoint shows; implemented by the running server.
 ///
@@ -191,14 +192,15 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// Serves the admin endpoint on `listener` with [`AdminLimits::default`] until `shutdown`
-/// completes. See [`serve_with`].
+/// Serves the admin endpoint on `listener` (HTTPS with `tls`) with
+/// [`AdminLimits::default`] until `shutdown` completes. See [`serve_with`].
 pub async fn serve(
     listener: TcpListener,
     source: Arc<dyn AdminSource>,
+    tls: Option<Arc<ServerTls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, source, shutdown, AdminLimits::default()).await
+    serve_with(listener, source, tls, shutdown, AdminLimits::default()).await
 }
 
 /// Serves the admin endpoint on `listener` within `limits` until `shutdown` completes.
@@ -211,6 +213,7 @@ pub async fn serve(
 pub async fn serve_with(
     listener: TcpListener,
     source: Arc<dyn AdminSource>,
+    tls: Option<Arc<ServerTls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: AdminLimits,
 ) -> std::io::Result<()> {
@@ -246,8 +249,13 @@ pub async fn serve_with(
         let service = TowerToHyperService::new(router.clone());
         let mut stop = stop_rx.clone();
         let limits = limits.clone();
+        let tls = tls.clone();
         conns.spawn(async move {
             let _permit = permit;
+            // The TLS handshake (bounded) runs here, never in the accept loop.
+            let Ok(stream) = crate::tls::accept(tls.as_deref(), stream).await else {
+                return;
+            };
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
@@ -372,7 +380,7 @@ mod tests {
         let shutdown = async move {
             let _ = rx.await;
         };
-        let server = tokio::spawn(serve_with(listener, fake.clone(), shutdown, limits));
+        let server = tokio::spawn(serve_with(listener, fake.clone(), None, shutdown, limits));
         (addr, fake, tx, server)
     }
 

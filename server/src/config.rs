@@ -35,6 +35,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::logging::{LogFormat, LogLevel};
+use crate::tls::{TlsConfig, TlsFiles};
 
 /// Default member id when none is given.
 pub const DEFAULT_ID: u64 = 1;
@@ -171,6 +172,34 @@ pub struct Args {
     /// smallest]
     #[arg(long, value_name = "MS")]
     pub max_session_timeout_ms: Option<u64>,
+    /// Certificate chain (PEM) of the client listener: clients then must speak TLS.
+    /// Needs --tls-key. [default: plain TCP]
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// CA (PEM) that clients' certificates must be signed by: every client must then
+    /// present one (mutual TLS). Needs --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Certificate chain (PEM) this member presents on peer links, as server and as
+    /// client. Needs --peer-tls-key and --peer-tls-ca. [default: plain TCP]
+    #[arg(long, value_name = "FILE")]
+    pub peer_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --peer-tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub peer_tls_key: Option<PathBuf>,
+    /// CA (PEM) that every peer's certificate must be signed by.
+    #[arg(long, value_name = "FILE")]
+    pub peer_tls_ca: Option<PathBuf>,
+    /// Certificate chain (PEM) of the admin listener (HTTPS). Needs --admin-tls-key.
+    /// [default: plain HTTP]
+    #[arg(long, value_name = "FILE")]
+    pub admin_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --admin-tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub admin_tls_key: Option<PathBuf>,
 }
 
 /// The config file: the same settings as [`Args`] (minus `config`), snake_case, unknown keys
@@ -202,6 +231,14 @@ struct FileConfig {
     rejoin_after_data_loss: Option<bool>,
     min_session_timeout_ms: Option<u64>,
     max_session_timeout_ms: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    peer_tls_cert: Option<PathBuf>,
+    peer_tls_key: Option<PathBuf>,
+    peer_tls_ca: Option<PathBuf>,
+    admin_tls_cert: Option<PathBuf>,
+    admin_tls_key: Option<PathBuf>,
 }
 
 /// `peers` in the file: a table of id -> address, or the flag's comma string.
@@ -282,6 +319,10 @@ pub enum ConfigError {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// TLS files given incompletely (a certificate without its key, a client CA
+    /// without a certificate, peer TLS without its CA).
+    #[error("invalid TLS settings: {0}")]
+    Tls(String),
 }
 
 /// The validated configuration of one ensemble member. See the module doc for what
@@ -336,6 +377,8 @@ pub struct Config {
     pub min_session_timeout: Duration,
     /// Largest session timeout granted; a client asking for more gets this.
     pub max_session_timeout: Duration,
+    /// TLS files per listener (none: plain TCP); complete, not yet read.
+    pub tls: TlsConfig,
 }
 
 impl Config {
@@ -388,6 +431,7 @@ impl Config {
             session_tick,
             min_session_timeout: session_tick * 2,
             max_session_timeout: session_tick * 20,
+            tls: TlsConfig::default(),
         }
     }
 
@@ -576,6 +620,30 @@ impl Config {
             )));
         }
 
+        let tls = TlsConfig {
+            client: tls_files(
+                ("tls_cert", args.tls_cert.or(file.tls_cert)),
+                ("tls_key", args.tls_key.or(file.tls_key)),
+                ("tls_client_ca", args.tls_client_ca.or(file.tls_client_ca)),
+                false,
+            )?,
+            peer: tls_files(
+                ("peer_tls_cert", args.peer_tls_cert.or(file.peer_tls_cert)),
+                ("peer_tls_key", args.peer_tls_key.or(file.peer_tls_key)),
+                ("peer_tls_ca", args.peer_tls_ca.or(file.peer_tls_ca)),
+                true,
+            )?,
+            admin: tls_files(
+                (
+                    "admin_tls_cert",
+                    args.admin_tls_cert.or(file.admin_tls_cert),
+                ),
+                ("admin_tls_key", args.admin_tls_key.or(file.admin_tls_key)),
+                ("admin_tls_ca", None),
+                false,
+            )?,
+        };
+
         Ok(Config {
             id,
             data_dir,
@@ -602,7 +670,40 @@ impl Config {
             session_tick: Duration::from_millis(session_tick_ms),
             min_session_timeout: Duration::from_millis(min_ms),
             max_session_timeout: Duration::from_millis(max_ms),
+            tls,
         })
+    }
+}
+
+/// One listener's TLS files: none, or a certificate with its key (and a CA, required
+/// when `ca_required`). Each argument is (setting name, value).
+fn tls_files(
+    cert: (&str, Option<PathBuf>),
+    key: (&str, Option<PathBuf>),
+    ca: (&str, Option<PathBuf>),
+    ca_required: bool,
+) -> Result<Option<TlsFiles>, ConfigError> {
+    match (cert.1, key.1, ca.1) {
+        (None, None, None) => Ok(None),
+        (Some(c), Some(k), ca_file) => {
+            if ca_required && ca_file.is_none() {
+                return Err(ConfigError::Tls(format!(
+                    "{} and {} need {} (peer links use mutual TLS)",
+                    cert.0, key.0, ca.0
+                )));
+            }
+            Ok(Some(TlsFiles {
+                cert: c,
+                key: k,
+                ca: ca_file,
+            }))
+        }
+        (Some(_), None, _) => Err(ConfigError::Tls(format!("{} needs {}", cert.0, key.0))),
+        (None, Some(_), _) => Err(ConfigError::Tls(format!("{} needs {}", key.0, cert.0))),
+        (None, None, Some(_)) => Err(ConfigError::Tls(format!(
+            "{} needs {} and {}",
+            ca.0, cert.0, key.0
+        ))),
     }
 }
 
@@ -803,6 +904,56 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.min_session_timeout, Duration::from_millis(450));
+    }
+
+    #[test]
+    fn tls_files_come_whole_from_flags_or_file() {
+        let c = with_file(
+            r#"tls_cert = "c.pem"
+tls_key = "k.pem"
+peer_tls_cert = "p.pem"
+peer_tls_key = "pk.pem"
+peer_tls_ca = "ca.pem""#,
+            &[
+                "--tls-client-ca",
+                "clients.pem",
+                "--admin-tls-cert",
+                "a.pem",
+                "--admin-tls-key",
+                "ak.pem",
+            ],
+        )
+        .unwrap();
+        let client = c.tls.client.expect("client TLS");
+        assert_eq!(client.cert, PathBuf::from("c.pem"));
+        assert_eq!(client.ca, Some(PathBuf::from("clients.pem")));
+        assert_eq!(
+            c.tls.peer.expect("peer TLS").ca,
+            Some(PathBuf::from("ca.pem"))
+        );
+        assert_eq!(c.tls.admin.expect("admin TLS").key, PathBuf::from("ak.pem"));
+        assert_eq!(Config::load(args(&[])).unwrap().tls, TlsConfig::default());
+
+        for (flags, says) in [
+            (&["--tls-cert", "c.pem"][..], "tls_cert needs tls_key"),
+            (&["--tls-key", "k.pem"][..], "tls_key needs tls_cert"),
+            (
+                &["--tls-client-ca", "ca.pem"][..],
+                "tls_client_ca needs tls_cert and tls_key",
+            ),
+            (
+                &["--peer-tls-cert", "p.pem", "--peer-tls-key", "k.pem"][..],
+                "need peer_tls_ca",
+            ),
+            (
+                &["--admin-tls-key", "k.pem"][..],
+                "admin_tls_key needs admin_tls_cert",
+            ),
+        ] {
+            let e = refused(flags);
+            assert!(matches!(e, ConfigError::Tls(_)), "{flags:?}: {e}");
+            assert!(e.to_string().contains(says), "{flags:?}: {e}");
+        }
     }
 
     #[test]

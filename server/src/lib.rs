@@ -28,6 +28,8 @@
 //! - [`logging`]: the one slog logger tree (text or JSON to stderr).
 //! - [`metrics`]: the Prometheus registry and the handles the hot paths update.
 //! - [`admin`]: the HTTP admin endpoint (`/status`, `/metrics`, `/health`).
+//! - [`tls`]: TLS on the client, peer and admin listeners; certificates reloaded on
+//!   SIGHUP or file change.
 pub mod admin;
 pub mod client;
 pub mod config;
@@ -39,6 +41,7 @@ pub mod peer;
 pub mod sessions;
 #[cfg(test)]
 mod test_seed;
+pub mod tls;
 pub mod tree;
 pub mod txn_codec;
 pub mod watch;

@@ -29,6 +29,7 @@ use crate::consensus::storage::{DiskStorage, StorageFailure};
 use crate::metrics::Metrics;
 use crate::peer;
 use crate::sessions::{reaper, Sessions};
+use crate::tls::{MemberTls, PeerTls, Reloader};
 use crate::tree::{Change, DataTree};
 use crate::watch::Hub;
 
@@ -91,6 +92,9 @@ pub enum StartError {
         /// Voters in the configuration.
         configured: Vec<u64>,
     },
+    /// A TLS certificate, key or CA could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] paddock::tls::TlsError),
 }
 
 /// The addresses a started member actually listens on (ports resolved when 0 was asked).
@@ -167,6 +171,7 @@ async fn check_not_lost(
     config: &Config,
     own: u64,
     rejoin: bool,
+    tls: Option<&PeerTls>,
     log: &Logger,
 ) -> Result<Option<(u64, (u64, u64))>, StartError> {
     let asks =
@@ -175,7 +180,7 @@ async fn check_not_lost(
             .iter()
             .filter(|(id, _)| **id != config.id)
             .map(|(id, addr)| async move {
-                let answer = peer::hello::probe(addr, config.id, own, PROBE_TIMEOUT).await;
+                let answer = peer::hello::probe(addr, config.id, own, tls, PROBE_TIMEOUT).await;
                 (*id, answer)
             });
     let mut highest = Some((0u64, (0u64, 0u64)));
@@ -208,6 +213,19 @@ async fn check_not_lost(
     Ok(highest)
 }
 
+/// Warns loudly about every listener that is reachable from other machines without TLS.
+fn warn_if_exposed(addrs: &BoundAddrs, tls: &MemberTls, log: &Logger) {
+    let listeners = [
+        ("client", addrs.client, tls.client.is_some()),
+        ("peer", addrs.peer, tls.peer.is_some()),
+        ("admin", addrs.admin, tls.admin.is_some()),
+    ];
+    for (what, addr) in crate::tls::exposed_without_tls(&listeners) {
+        warn!(log, "UNENCRYPTED LISTENER ON A NON-LOOPBACK ADDRESS: anyone who can reach it can read and change the data; configure TLS (see docs/operations.md)";
+              "listener" => what, "addr" => %addr);
+    }
+}
+
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
@@ -217,6 +235,7 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Start
 impl Node {
     /// Starts a member with `config`. Must be called inside a tokio runtime.
     pub async fn start(config: Config, log: Logger) -> Result<Node, StartError> {
+        let tls = MemberTls::load(&config.tls)?;
         data_dir(&config.data_dir)?;
         let raft_dir = config.data_dir.join("raft");
         let snap_dir = config.data_dir.join("snapshots");
@@ -244,7 +263,15 @@ impl Node {
         let rejoin = config.rejoin_after_data_loss || was_rejoining.is_some();
         let mut peers = None;
         if fresh || was_rejoining.is_some() {
-            match check_not_lost(&config, incarnations.own(), rejoin, &log).await {
+            match check_not_lost(
+                &config,
+                incarnations.own(),
+                rejoin,
+                tls.peer.as_deref(),
+                &log,
+            )
+            .await
+            {
                 Ok(answered) => peers = answered,
                 Err(e) => {
                     let _ = std::fs::write(&marker, format!("{e}\n"));
@@ -355,6 +382,7 @@ impl Node {
             peer: local(&peer_listener, config.peer_addr),
             admin: local(&admin_listener, config.admin_addr),
         };
+        warn_if_exposed(&addrs, &tls, &log);
 
         let stop = CancellationToken::new();
         // The history of changes starts at the tree as restored: the log replayed after it
@@ -387,6 +415,7 @@ impl Node {
             config.max_peer_frame_bytes,
             raft.clone(),
             metrics.clone(),
+            tls.peer.clone(),
             stop.clone(),
             &log,
         );
@@ -441,12 +470,16 @@ impl Node {
             raft.clone(),
             sessions.clone(),
             incarnations.clone(),
+            tls.peer.clone(),
             stop.clone(),
             log.new(slog::o!("component" => "peer-listener")),
         )));
         let ctx = Arc::new(ClientContext {
             member_id: config.id,
-            admin_addr: addrs.admin.to_string(),
+            admin_addr: match tls.admin {
+                Some(_) => format!("https://{}", addrs.admin),
+                None => addrs.admin.to_string(),
+            },
             raft: raft.clone(),
             limits: Limits {
                 max_data_bytes: config.max_data_bytes,
@@ -464,6 +497,7 @@ impl Node {
             client_listener,
             ctx,
             config.max_connections,
+            tls.client.clone(),
             stop.clone(),
         )));
         tasks.push(tokio::spawn(reaper::run(
@@ -483,12 +517,18 @@ impl Node {
             incarnation: incarnations.own(),
         });
         let admin_stop = stop.clone();
+        let admin_tls = tls.admin.clone();
         tasks.push(tokio::spawn(async move {
-            let _ = admin::serve(admin_listener, source, async move {
+            let _ = admin::serve(admin_listener, source, admin_tls, async move {
                 admin_stop.cancelled().await
             })
             .await;
         }));
+        tasks.push(tokio::spawn(Reloader::run(
+            tls,
+            stop.clone(),
+            log.new(slog::o!("component" => "tls")),
+        )));
         info!(log, "member started"; "client" => %addrs.client, "peer" => %addrs.peer, "admin" => %addrs.admin,
               "voters" => ?config.voters());
         Ok(Node {

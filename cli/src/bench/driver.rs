@@ -90,6 +90,8 @@ pub struct Plan {
     /// Member addresses, for the churn workload's new sessions (session `i` uses
     /// member `i mod N` first, like the long-lived sessions).
     pub servers: Arc<Vec<String>>,
+    /// TLS for those sessions.
+    pub tls: Option<paddock::tls::ClientTls>,
     /// Session timeout the churn workload asks for.
     pub session_timeout: Duration,
 }
@@ -196,9 +198,12 @@ async fn run_step(
         Step::Churn => {
             *seq += 1;
             let path = plan.layout.created(index, *seq);
-            let config = paddock::ClientConfig::new(super::workload::rotated(&plan.servers, index))
-                .session_timeout(plan.session_timeout)
-                .in_order(true);
+            let config = crate::commands::with_tls(
+                paddock::ClientConfig::new(super::workload::rotated(&plan.servers, index))
+                    .session_timeout(plan.session_timeout)
+                    .in_order(true),
+                plan.tls.as_ref(),
+            );
             match paddock::Client::connect_with(config).await {
                 Ok(c) => {
                     let created = c

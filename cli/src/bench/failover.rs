@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use futures::StreamExt;
 use paddock::recipes::Election;
-use paddock::{Client, ClientConfig};
+use paddock::Client;
 use serde_json::json;
 
 use super::workload::Layout;
@@ -29,11 +29,9 @@ const ROUND_LIMIT: Duration = Duration::from_secs(120);
 pub async fn run(ctx: &Ctx, args: &BenchArgs) -> anyhow::Result<()> {
     let layout = Layout::random();
     let path = format!("{}/election", layout.prefix);
-    let observer = Client::connect_with(
-        ClientConfig::new(ctx.servers.clone()).session_timeout(ctx.session_timeout),
-    )
-    .await
-    .context("connecting the observer")?;
+    let observer = Client::connect_with(ctx.config())
+        .await
+        .context("connecting the observer")?;
     let mut candidates = Candidates::new(ctx, &path, args.sessions.max(2) as usize);
     let result = rounds(args, &observer, &path, &mut candidates).await;
     candidates.stop_all();

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::future::join_all;
-use paddock::{Client, ClientConfig, CreateMode};
+use paddock::{Client, CreateMode};
 
 use crate::args::BenchArgs;
 use crate::commands::{tree, Ctx};
@@ -62,8 +62,8 @@ pub async fn run(ctx: &Ctx, args: &BenchArgs) -> anyhow::Result<()> {
 /// Opens the sessions concurrently; session `i` starts on member `i mod N`.
 async fn open_sessions(ctx: &Ctx, n: usize) -> anyhow::Result<Vec<Client>> {
     let results = join_all((0..n).map(|i| {
-        let config = ClientConfig::new(workload::rotated(&ctx.servers, i))
-            .session_timeout(ctx.session_timeout)
+        let config = ctx
+            .config_for(workload::rotated(&ctx.servers, i))
             .in_order(true);
         async move { Client::connect_with(config).await }
     }))
@@ -117,6 +117,7 @@ async fn measure(
         linearizable: args.linearizable,
         seed: rand::random(),
         servers: Arc::new(ctx.servers.clone()),
+        tls: ctx.tls.clone(),
         session_timeout: ctx.session_timeout,
     };
     let window = Window::new(

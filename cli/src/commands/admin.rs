@@ -7,6 +7,7 @@ use anyhow::bail;
 use paddock::{Client, ClientConfig};
 use serde_json::Value;
 
+use super::{with_tls, Ctx};
 use crate::http;
 
 /// Limit for one connect + handshake while discovering admin addresses.
@@ -19,14 +20,14 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(3);
 /// The admin address of the first member in `servers` (tried in list order) that
 /// accepts a session, as it announced it in the handshake. The short-lived discovery
 /// session is closed before returning.
-pub async fn discover_admin(
-    servers: &[String],
-    session_timeout: Duration,
-) -> Result<String, String> {
-    let config = ClientConfig::new(servers.iter().cloned())
-        .in_order(true)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .session_timeout(session_timeout.min(DISCOVERY_SESSION));
+pub async fn discover_admin(ctx: &Ctx, servers: &[String]) -> Result<String, String> {
+    let config = with_tls(
+        ClientConfig::new(servers.iter().cloned())
+            .in_order(true)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .session_timeout(ctx.session_timeout.min(DISCOVERY_SESSION)),
+        ctx.tls.as_ref(),
+    );
     let client = Client::connect_with(config)
         .await
         .map_err(|e| format!("unreachable: {e}"))?;
@@ -39,14 +40,15 @@ pub async fn discover_admin(
     }
 }
 
-/// `GET {path}` from an admin address, within the admin fetch timeout.
-pub async fn get(admin: &str, path: &str) -> anyhow::Result<http::Response> {
-    http::get(admin, path, HTTP_TIMEOUT).await
+/// `GET {path}` from an admin address (`https://` when it announced HTTPS), within
+/// the admin fetch timeout.
+pub async fn get(ctx: &Ctx, admin: &str, path: &str) -> anyhow::Result<http::Response> {
+    http::get(admin, path, ctx.tls.as_ref(), HTTP_TIMEOUT).await
 }
 
 /// Fetches `GET {path}` from an admin address and decodes it as JSON.
-pub async fn fetch_json(admin: &str, path: &str) -> anyhow::Result<Value> {
-    parse_json(&get(admin, path).await?, path)
+pub async fn fetch_json(ctx: &Ctx, admin: &str, path: &str) -> anyhow::Result<Value> {
+    parse_json(&get(ctx, admin, path).await?, path)
 }
 
 /// Decodes an admin response: a 200 with a JSON body (`path` names it in errors).

@@ -56,7 +56,7 @@ pub async fn status(ctx: &Ctx, admin: Option<&str>) -> anyhow::Result<()> {
             join_all(ctx.servers.iter().map(|s| async move {
                 (
                     Some(s.clone()),
-                    discover_admin(std::slice::from_ref(s), ctx.session_timeout).await,
+                    discover_admin(ctx, std::slice::from_ref(s)).await,
                 )
             }))
             .await
@@ -65,7 +65,7 @@ pub async fn status(ctx: &Ctx, admin: Option<&str>) -> anyhow::Result<()> {
     let members: Vec<Member> = join_all(targets.into_iter().map(|(server, admin)| async move {
         match admin {
             Ok(addr) => {
-                let status = fetch_status(&addr).await.map_err(|e| format!("{e:#}"));
+                let status = fetch_status(ctx, &addr).await.map_err(|e| format!("{e:#}"));
                 Member {
                     server,
                     admin: Some(addr),
@@ -92,8 +92,8 @@ pub async fn status(ctx: &Ctx, admin: Option<&str>) -> anyhow::Result<()> {
 }
 
 /// Fetches and decodes `GET /status` from an admin address.
-async fn fetch_status(addr: &str) -> anyhow::Result<Map<String, Value>> {
-    parse_status(&admin::get(addr, "/status").await?)
+async fn fetch_status(ctx: &Ctx, addr: &str) -> anyhow::Result<Map<String, Value>> {
+    parse_status(&admin::get(ctx, addr, "/status").await?)
 }
 
 /// Decodes a `/status` response: a 200 with a JSON object.

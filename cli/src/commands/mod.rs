@@ -36,21 +36,32 @@ pub struct Ctx {
     pub session_timeout: Duration,
     /// Text or JSON.
     pub output: OutputFormat,
+    /// TLS to the members and their HTTPS admin endpoints (`--tls-ca`, ...).
+    pub tls: Option<paddock::tls::ClientTls>,
 }
 
 impl Ctx {
-    /// The context described by the global flags.
-    pub fn from_cli(cli: &Cli) -> Ctx {
-        Ctx {
+    /// The context described by the global flags (TLS files are read here).
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Ctx> {
+        Ok(Ctx {
             servers: cli.server_list(),
             session_timeout: cli.session_timeout(),
             output: cli.output,
-        }
+            tls: cli.tls()?,
+        })
     }
 
     /// Client settings for the whole member list.
     pub fn config(&self) -> ClientConfig {
-        ClientConfig::new(self.servers.iter().cloned()).session_timeout(self.session_timeout)
+        self.config_for(self.servers.clone())
+    }
+
+    /// Client settings for `servers` with the global session timeout and TLS.
+    pub fn config_for(&self, servers: Vec<String>) -> ClientConfig {
+        with_tls(
+            ClientConfig::new(servers).session_timeout(self.session_timeout),
+            self.tls.as_ref(),
+        )
     }
 
     /// Opens a session with any member.
@@ -59,9 +70,17 @@ impl Ctx {
     }
 }
 
+/// `config` speaking TLS when `tls` is set.
+pub fn with_tls(config: ClientConfig, tls: Option<&paddock::tls::ClientTls>) -> ClientConfig {
+    match tls {
+        Some(t) => config.tls(t.clone()),
+        None => config,
+    }
+}
+
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = Ctx::from_cli(&cli);
+    let ctx = Ctx::from_cli(&cli)?;
     if ctx.servers.is_empty() {
         return Err(crate::UsageError("--servers: no server addresses given".into()).into());
     }

@@ -33,11 +33,11 @@ pub async fn run(ctx: &Ctx, admin: Option<&str>) -> anyhow::Result<()> {
     let addr = match admin.map(str::trim) {
         Some("") => return Err(crate::UsageError("--admin: no address given".into()).into()),
         Some(a) => a.to_string(),
-        None => discover_admin(&ctx.servers, ctx.session_timeout)
+        None => discover_admin(ctx, &ctx.servers)
             .await
             .map_err(|e| anyhow!("no admin endpoint found: {e}"))?,
     };
-    let doc = fetch_json(&addr, "/sessions").await?;
+    let doc = fetch_json(ctx, &addr, "/sessions").await?;
     let rows = parse_rows(&doc).with_context(|| format!("{addr}: bad /sessions answer"))?;
     emit(ctx.output, || render_text(&rows), || doc);
     Ok(())

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use super::RetryPolicy;
 use crate::codec::DEFAULT_MAX_FRAME;
+use crate::tls::ClientTls;
 
 /// How a [`Client`](crate::Client) connects and keeps its session.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct ClientConfig {
     /// How reads that fail for a reason that passes are retried. Default:
     /// [`RetryPolicy::NONE`].
     pub retry: RetryPolicy,
+    /// TLS to every member (see [`crate::tls`]). Default: none (plain TCP).
+    pub tls: Option<ClientTls>,
 }
 
 impl ClientConfig {
@@ -48,6 +51,7 @@ impl ClientConfig {
             namespace: None,
             request_timeout: None,
             retry: RetryPolicy::NONE,
+            tls: None,
         }
     }
 
@@ -83,6 +87,12 @@ impl ClientConfig {
     /// Sets how reads are retried.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
+        self
+    }
+
+    /// Speaks TLS to every member, as `tls` says.
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.tls = Some(tls);
         self
     }
 

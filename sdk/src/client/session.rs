@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::codec::{Framed, FramedParts, FramedWrite};
@@ -53,6 +54,7 @@ use super::MAX_PENDING_WRITES;
 use crate::codec::{self, PROTOCOL_VERSION};
 use crate::error::{Code, Error, Result};
 use crate::proto::paddock as pb;
+use crate::tls::Stream;
 
 /// Xid the SDK uses for pings (as ZooKeeper does).
 const PING_XID: i64 = -2;
@@ -388,10 +390,17 @@ async fn handshake(
     shared: &Shared,
     addr: &str,
 ) -> Result<(Connection, u64)> {
-    let stream = TcpStream::connect(addr)
+    let tcp = TcpStream::connect(addr)
         .await
         .map_err(|e| Error::ConnectionLoss(format!("{addr}: {e}")))?;
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let stream = match &config.tls {
+        None => Stream::Plain(tcp),
+        Some(tls) => tls
+            .connect(addr, tcp)
+            .await
+            .map_err(|e| Error::ConnectionLoss(format!("{addr}: TLS: {e}")))?,
+    };
     let mut framed = codec::framed(stream, config.max_frame);
     let ids = shared.session.lock().clone();
     let mut req = pb::ConnectRequest::new();
@@ -472,7 +481,7 @@ async fn handshake(
 /// An established connection: the socket, and bytes the member already sent after
 /// its handshake answer.
 struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     buffered: bytes::BytesMut,
 }
 
@@ -495,7 +504,7 @@ async fn serve(
         .lock()
         .timeout
         .max(Duration::from_millis(300));
-    let (read_half, write_half) = conn.stream.into_split();
+    let (read_half, write_half) = tokio::io::split(conn.stream);
     let mut writer = FramedWrite::new(write_half, codec::codec(config.max_frame));
     // A `Framed` (only ever read from) because it can start from buffered bytes.
     let mut parts = FramedParts::new::<bytes::Bytes>(read_half, codec::codec(config.max_frame));
@@ -603,7 +612,7 @@ async fn serve(
     result.unwrap_or(reader_ended)
 }
 
-type Writer = FramedWrite<tokio::net::tcp::OwnedWriteHalf, crate::codec::FrameCodec>;
+type Writer = FramedWrite<WriteHalf<Stream>, crate::codec::FrameCodec>;
 
 /// Queues one request (with the next xid) for writing and announces it to the reader.
 /// A write gets its place in the session's order here.
@@ -762,7 +771,7 @@ fn must_resend(err: pb::ErrorCode) -> bool {
 /// Reads frames, answers in-flight requests in order, and reports why it stopped, with
 /// the writes still unanswered when the connection was lost (to resend, in order).
 async fn read_loop(
-    mut reader: Framed<tokio::net::tcp::OwnedReadHalf, crate::codec::FrameCodec>,
+    mut reader: Framed<ReadHalf<Stream>, crate::codec::FrameCodec>,
     mut inflight: mpsc::UnboundedReceiver<InFlight>,
     shared: Arc<Shared>,
     read_timeout: Duration,

@@ -11,12 +11,12 @@ use futures::stream::FuturesOrdered;
 use futures::{FutureExt, SinkExt, StreamExt};
 use paddock::codec;
 use paddock::proto::paddock as pb;
-use tokio::net::TcpStream;
+use paddock::tls::Stream;
 
 use crate::sessions::TOUCH_EVERY;
 use crate::watch::{ConnEvent, ConnId, Hub};
 
-type Framed = tokio_util::codec::Framed<TcpStream, paddock::codec::FrameCodec>;
+type Framed = tokio_util::codec::Framed<Stream, paddock::codec::FrameCodec>;
 
 use super::dispatch::{dispatch, outcome_unknown, Pipe};
 use super::{handshake, ClientContext, MAX_IN_FLIGHT};
@@ -99,7 +99,7 @@ async fn write_event(framed: &mut Framed, ev: ConnEvent) -> Result<bool, String>
 
 /// Serves a connection until the client goes away, closes its session, or breaks
 /// the protocol (the error says how).
-pub async fn run(stream: TcpStream, ctx: &Arc<ClientContext>) -> Result<(), String> {
+pub async fn run(stream: Stream, ctx: &Arc<ClientContext>) -> Result<(), String> {
     let mut framed = codec::framed(stream, HANDSHAKE_MAX_FRAME.min(ctx.max_frame));
     let first = match tokio::time::timeout(HANDSHAKE_TIMEOUT, framed.next()).await {
         Err(_) => return Err("no connect request in time".into()),

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::consensus::handle::RaftHandle;
 use crate::metrics::Metrics;
+use crate::tls::ServerTls;
 
 /// Requests one connection may have in flight.
 pub const MAX_IN_FLIGHT: usize = 1024;
@@ -57,11 +58,13 @@ pub struct ClientContext {
     pub log: Logger,
 }
 
-/// Accepts client connections until `stop` fires.
+/// Accepts client connections until `stop` fires; with `tls`, each connection's TLS
+/// handshake runs in its own task (bounded by [`crate::tls::HANDSHAKE_TIMEOUT`]).
 pub async fn serve(
     listener: TcpListener,
     ctx: Arc<ClientContext>,
     max_connections: usize,
+    tls: Option<Arc<ServerTls>>,
     stop: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(max_connections));
@@ -85,12 +88,19 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
         let stop = stop.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
             ctx.metrics.connections.inc();
+            let serve = async {
+                let stream = crate::tls::accept(tls.as_deref(), stream)
+                    .await
+                    .map_err(|e| format!("TLS handshake failed: {e}"))?;
+                connection::run(stream, &ctx).await
+            };
             tokio::select! {
                 _ = stop.cancelled() => {}
-                r = connection::run(stream, &ctx) => {
+                r = serve => {
                     if let Err(reason) = r {
                         debug!(ctx.log, "client connection closed"; "from" => %addr, "reason" => reason);
                     }

@@ -4,9 +4,9 @@
 //! the probe's answer.
 use std::time::Duration;
 
+use crate::tls::PeerTls;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 
 /// First bytes of a link hello.
 pub const LINK_MAGIC: &[u8; 8] = b"PDKPEER3";
@@ -131,10 +131,13 @@ pub async fn probe(
     addr: &str,
     my_id: u64,
     incarnation: u64,
+    tls: Option<&PeerTls>,
     timeout: Duration,
 ) -> Result<ProbeAnswer, String> {
     let ask = async {
-        let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let stream = crate::tls::connect_peer(tls, addr, timeout)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut framed = paddock::codec::framed(stream, 64);
         framed
             .send(

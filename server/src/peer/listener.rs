@@ -6,11 +6,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
+use paddock::tls::Stream;
 use parking_lot::Mutex;
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
 use slog::{debug, info, warn, Logger};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -18,6 +19,7 @@ use super::hello::{Hello, ProbeAnswer};
 use super::{TouchSink, TAG_RAFT, TAG_TOUCH, TAG_TOUCH_ACK};
 use crate::consensus::handle::RaftHandle;
 use crate::consensus::incarnation::{Admitted, Incarnations};
+use crate::tls::PeerTls;
 use paddock::proto::replication as rpb;
 
 /// The connection each peer uses now: a newer one from the same peer replaces it.
@@ -60,6 +62,7 @@ pub async fn serve(
     raft: RaftHandle,
     touches: Arc<dyn TouchSink>,
     incarnations: Arc<Incarnations>,
+    tls: Option<Arc<PeerTls>>,
     stop: CancellationToken,
     log: Logger,
 ) {
@@ -86,16 +89,24 @@ pub async fn serve(
         };
         super::tune(&stream);
         let conn_log = log.new(slog::o!("from" => addr.to_string()));
-        let (raft, voters, stop, touches, current, incarnations) = (
+        let (raft, voters, stop, touches, current, incarnations, tls) = (
             raft.clone(),
             voters.clone(),
             stop.clone(),
             touches.clone(),
             current.clone(),
             incarnations.clone(),
+            tls.clone(),
         );
         tokio::spawn(async move {
             let ended = async {
+                // A peer without a certificate from the peer CA ends here.
+                let stream = crate::tls::accept(tls.as_ref().map(|t| t.server()), stream)
+                    .await
+                    .map_err(|e| {
+                        warn!(conn_log, "refused a peer connection: TLS handshake failed"; "error" => %e);
+                        format!("TLS handshake failed: {e}")
+                    })?;
                 let mut framed = paddock::codec::framed(stream, max_frame);
                 let hello = tokio::select! {
                     _ = stop.cancelled() => return Ok(()),
@@ -156,7 +167,7 @@ pub async fn serve(
     }
 }
 
-type PeerFramed = tokio_util::codec::Framed<TcpStream, paddock::codec::FrameCodec>;
+type PeerFramed = tokio_util::codec::Framed<Stream, paddock::codec::FrameCodec>;
 
 /// Reads the hello (within 5 s): a link or a probe from a voter other than this member.
 async fn hello(

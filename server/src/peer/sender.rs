@@ -1,13 +1,13 @@
 //! Outgoing peer connections: one task per peer, fed by a bounded queue.
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
-use slog::{debug, info, Logger};
-use tokio::net::TcpStream;
+use slog::{debug, info, warn, Logger};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -15,6 +15,7 @@ use super::{PeerMsg, TAG_RAFT, TAG_TOUCH, TAG_TOUCH_ACK};
 use crate::consensus::driver::Outbox;
 use crate::consensus::handle::{Input, RaftHandle};
 use crate::metrics::Metrics;
+use crate::tls::{connect_peer, PeerTls};
 use paddock::proto::replication as rpb;
 
 /// Messages queued per peer before new ones are dropped.
@@ -40,6 +41,7 @@ impl PeerOutbox {
         max_frame: usize,
         raft: RaftHandle,
         metrics: std::sync::Arc<Metrics>,
+        tls: Option<Arc<PeerTls>>,
         stop: CancellationToken,
         log: &Logger,
     ) -> PeerOutbox {
@@ -54,6 +56,7 @@ impl PeerOutbox {
                 max_frame,
                 raft: raft.clone(),
                 metrics: metrics.clone(),
+                tls: tls.clone(),
                 log: log.new(slog::o!("component" => "peer-link", "peer" => *id)),
             };
             rt.spawn(link.run(rx, stop.clone()));
@@ -123,6 +126,8 @@ struct Link {
     max_frame: usize,
     raft: RaftHandle,
     metrics: std::sync::Arc<Metrics>,
+    /// Mutual TLS on the link (none: plain TCP).
+    tls: Option<Arc<PeerTls>>,
     log: Logger,
 }
 
@@ -133,11 +138,15 @@ impl Link {
         loop {
             let conn = tokio::select! {
                 _ = stop.cancelled() => return,
-                c = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(&self.addr)) => c,
+                c = connect_peer(self.tls.as_deref(), &self.addr, Duration::from_secs(1)) => c,
             };
             let stream = match conn {
-                Ok(Ok(s)) => s,
-                _ => {
+                Ok(s) => s,
+                Err(e) => {
+                    if e.kind() == std::io::ErrorKind::InvalidData {
+                        // A TLS refusal (unknown CA, wrong name) does not pass by itself.
+                        warn!(self.log, "TLS handshake with a peer failed"; "addr" => &self.addr, "error" => %e);
+                    }
                     // Peer down: drop what queued (Raft retransmits) and say so.
                     self.discard(&mut rx);
                     tokio::select! {
@@ -148,7 +157,6 @@ impl Link {
                     continue;
                 }
             };
-            super::tune(&stream);
             backoff = Duration::from_millis(50);
             info!(self.log, "connected to peer"; "addr" => &self.addr);
             let mut framed = paddock::codec::framed(stream, self.max_frame);
@@ -300,6 +308,7 @@ mod tests {
             1 << 20,
             raft,
             Arc::new(Metrics::new()),
+            None,
             stop.clone(),
             &slog::Logger::root(slog::Discard, slog::o!()),
         );

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use paddock::{Client, ClientConfig};
 
+pub mod certs;
 pub mod proxied;
 
 /// One member's fixed settings.
@@ -20,6 +21,8 @@ pub struct Member {
     pub admin: String,
     pub dir: PathBuf,
     pub child: Option<Child>,
+    /// Flags of this member only (e.g. its own certificate).
+    pub args: Vec<String>,
 }
 
 /// A set of `paddockd` processes forming one ensemble.
@@ -43,6 +46,12 @@ fn member_ip(ensemble: u32, member: u64) -> String {
 impl Ensemble {
     /// Starts `n` members with extra flags (e.g. `--snapshot-entries 50`).
     pub fn start(n: usize, extra: &[&str]) -> Ensemble {
+        Self::start_each(n, extra, |_| Vec::new())
+    }
+
+    /// Starts `n` members with extra flags, plus `each(member)`'s flags for each member
+    /// (certificates that name the member's own address, say).
+    pub fn start_each(n: usize, extra: &[&str], each: impl Fn(&Member) -> Vec<String>) -> Ensemble {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut members = Vec::new();
         let k = ENSEMBLES.fetch_add(1, Ordering::Relaxed);
@@ -55,7 +64,11 @@ impl Ensemble {
                 admin: format!("{ip}:7180"),
                 dir: tmp.path().join(format!("m{i}")),
                 child: None,
+                args: Vec::new(),
             });
+        }
+        for m in &mut members {
+            m.args = each(m);
         }
         let peers = members
             .iter()
@@ -101,6 +114,7 @@ impl Ensemble {
             ])
             .args(["--peers", &self.peers])
             .args(&self.extra)
+            .args(&m.args)
             .args(more)
             .stdout(Stdio::null())
             .stderr(log)
