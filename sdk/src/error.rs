@@ -43,6 +43,9 @@ pub enum Code {
     SessionExpired,
     /// Invalid ACL.
     InvalidAcl,
+    /// Authentication failed (an `add_auth` with an unknown scheme or malformed
+    /// credentials).
+    AuthFailed,
     /// The session moved to another server.
     SessionMoved,
     /// No such watcher.
@@ -89,6 +92,7 @@ impl Code {
             Pb::NOT_EMPTY => Code::NotEmpty,
             Pb::SESSION_EXPIRED => Code::SessionExpired,
             Pb::INVALID_ACL => Code::InvalidAcl,
+            Pb::AUTH_FAILED => Code::AuthFailed,
             Pb::SESSION_MOVED => Code::SessionMoved,
             Pb::NO_WATCHER => Code::NoWatcher,
             Pb::REQUEST_TIMEOUT => Code::RequestTimeout,
@@ -123,6 +127,7 @@ impl Code {
             Code::NotEmpty => Pb::NOT_EMPTY,
             Code::SessionExpired => Pb::SESSION_EXPIRED,
             Code::InvalidAcl => Pb::INVALID_ACL,
+            Code::AuthFailed => Pb::AUTH_FAILED,
             Code::SessionMoved => Pb::SESSION_MOVED,
             Code::NoWatcher => Pb::NO_WATCHER,
             Code::RequestTimeout => Pb::REQUEST_TIMEOUT,
@@ -156,6 +161,7 @@ impl Code {
             Code::NotEmpty => "not empty",
             Code::SessionExpired => "session expired",
             Code::InvalidAcl => "invalid acl",
+            Code::AuthFailed => "auth failed",
             Code::SessionMoved => "session moved",
             Code::NoWatcher => "no watcher",
             Code::RequestTimeout => "request timeout",

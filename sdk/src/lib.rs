@@ -5,6 +5,7 @@
 //!   `proto/*.proto` and the length-delimited framing. Only `paddock-server` sees them,
 //!   through the `internal` cargo feature; they may change in any release.
 //! - [`path`]: ZooKeeper's path rules.
+//! - [`acl`]: ACLs with ZooKeeper's schemes and permissions.
 //! - [`types`]: plain Rust types for stats, create modes and multi operations.
 //! - [`error`]: the error codes (ZooKeeper's) and the SDK's error type.
 //! - [`client`]: the session: connect, pipelined requests, reconnect, watches and
@@ -12,6 +13,7 @@
 //! - [`tls`]: TLS to the members (a CA, optionally a client certificate).
 //! - [`recipes`]: locks with fencing tokens and the other coordination recipes, on the
 //!   client's public API.
+pub mod acl;
 pub mod client;
 #[cfg(feature = "internal")]
 #[doc(hidden)]

@@ -345,7 +345,7 @@ pub fn is_ordered_write(op: &pb::Request_oneof_op) -> bool {
     use pb::Request_oneof_op as O;
     matches!(
         op,
-        O::create(_) | O::delete(_) | O::set_data(_) | O::multi(_) | O::check(_)
+        O::create(_) | O::delete(_) | O::set_data(_) | O::multi(_) | O::check(_) | O::set_acl(_)
     )
 }
 

@@ -200,6 +200,11 @@ pub struct Args {
     /// Private key (PEM) of --admin-tls-cert.
     #[arg(long, value_name = "FILE")]
     pub admin_tls_key: Option<PathBuf>,
+    /// The superuser's digest identity, `user:BASE64(SHA1(user:password))` (`paddock
+    /// digest user:password` prints it): a connection that authenticates as that user
+    /// passes every ACL. [default: no superuser]
+    #[arg(long, value_name = "USER:HASH")]
+    pub super_digest: Option<String>,
 }
 
 /// The config file: the same settings as [`Args`] (minus `config`), snake_case, unknown keys
@@ -239,6 +244,7 @@ struct FileConfig {
     peer_tls_ca: Option<PathBuf>,
     admin_tls_cert: Option<PathBuf>,
     admin_tls_key: Option<PathBuf>,
+    super_digest: Option<String>,
 }
 
 /// `peers` in the file: a table of id -> address, or the flag's comma string.
@@ -323,6 +329,9 @@ pub enum ConfigError {
     /// without a certificate, peer TLS without its CA).
     #[error("invalid TLS settings: {0}")]
     Tls(String),
+    /// `super_digest` is not `user:BASE64(SHA1(user:password))`.
+    #[error("invalid super_digest {0:?}: expected user:hash, the 28-character base64 SHA-1 that `paddock digest user:password` prints")]
+    SuperDigest(String),
 }
 
 /// The validated configuration of one ensemble member. See the module doc for what
@@ -379,6 +388,8 @@ pub struct Config {
     pub max_session_timeout: Duration,
     /// TLS files per listener (none: plain TCP); complete, not yet read.
     pub tls: TlsConfig,
+    /// The superuser's digest identity (`user:hash`), if any.
+    pub super_digest: Option<String>,
 }
 
 impl Config {
@@ -432,6 +443,7 @@ impl Config {
             min_session_timeout: session_tick * 2,
             max_session_timeout: session_tick * 20,
             tls: TlsConfig::default(),
+            super_digest: None,
         }
     }
 
@@ -644,6 +656,16 @@ impl Config {
             )?,
         };
 
+        let super_digest = args.super_digest.or(file.super_digest);
+        if let Some(d) = &super_digest {
+            if !d
+                .split_once(':')
+                .is_some_and(|(u, h)| !u.is_empty() && h.len() == 28)
+            {
+                return Err(ConfigError::SuperDigest(d.clone()));
+            }
+        }
+
         Ok(Config {
             id,
             data_dir,
@@ -671,6 +693,7 @@ impl Config {
             min_session_timeout: Duration::from_millis(min_ms),
             max_session_timeout: Duration::from_millis(max_ms),
             tls,
+            super_digest,
         })
     }
 }

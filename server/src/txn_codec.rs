@@ -8,7 +8,8 @@ use paddock::proto::replication as rpb;
 
 use paddock::Code;
 
-use crate::tree::{Txn, TxnOp};
+use crate::tree::{Txn, TxnOp, Who};
+use paddock::acl::{Acl, Id};
 
 /// Why an entry's payload could not be turned into a transaction.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,11 @@ pub fn to_tree(txn: &mut rpb::Txn) -> Result<Txn, TxnDecodeError> {
             code: Code::from_proto(r.code).unwrap_or(Code::SystemError),
             message: r.message,
         },
+        O::set_acl(s) => TxnOp::SetAcl {
+            path: s.path,
+            acl: s.acl.iter().map(Acl::from).collect(),
+            version: s.version,
+        },
     };
     Ok(Txn {
         session_id: txn.session_id,
@@ -66,14 +72,35 @@ pub fn to_tree(txn: &mut rpb::Txn) -> Result<Txn, TxnDecodeError> {
         prev_xid: txn.prev_xid,
         oldest_pending_xid: txn.oldest_pending_xid,
         time_ms: txn.time_ms,
+        who: Who {
+            identities: txn
+                .identities
+                .iter()
+                .map(|i| Id::new(i.scheme.clone(), i.id.clone()))
+                .collect(),
+            superuser: txn.superuser,
+        },
         op,
     })
+}
+
+/// The replication form of a sender's identities.
+pub fn identities(ids: &[Id]) -> protobuf::RepeatedField<rpb::Identity> {
+    ids.iter()
+        .map(|i| {
+            let mut p = rpb::Identity::new();
+            p.scheme = i.scheme.clone();
+            p.id = i.id.clone();
+            p
+        })
+        .collect()
 }
 
 fn create_op(c: pb::CreateRequest) -> TxnOp {
     TxnOp::Create {
         mode: c.mode.into(),
         ttl_ms: c.ttl_ms,
+        acl: c.acl.iter().map(Acl::from).collect(),
         path: c.path,
         data: c.data,
     }

@@ -143,7 +143,15 @@ pub async fn run(stream: Stream, ctx: &Arc<ClientContext>) -> Result<(), String>
     }
     ctx.sessions.touch(session_id);
     let mut last_touch = Instant::now();
-    let mut pipe = Pipe::new(session_id, conn.id, ctx.ops.clone());
+    let who = super::auth::initial(
+        framed.get_ref().tcp().peer_addr().ok(),
+        framed
+            .get_ref()
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.as_ref()),
+    );
+    let mut pipe = Pipe::new(session_id, conn.id, who, ctx.ops.clone());
     let mut inflight = FuturesOrdered::new();
     loop {
         tokio::select! {

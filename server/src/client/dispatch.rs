@@ -25,10 +25,12 @@ use paddock::Code;
 use tokio::sync::oneshot;
 
 use super::handshake::now_ms;
-use super::{respond, validate, ClientContext};
+use super::reads::{read_now, Reader};
+use super::{auth, respond, validate, ClientContext};
 use crate::consensus::handle::ProposeError;
 use crate::metrics::OpMetrics;
-use crate::watch::{set_watches, ConnId, WatchKind};
+use crate::tree::Who;
+use crate::watch::ConnId;
 
 /// A response being computed.
 pub type Reply = Pin<Box<dyn Future<Output = pb::Response> + Send>>;
@@ -63,17 +65,20 @@ pub struct Pipe {
     last_barrier: Option<Shared<oneshot::Receiver<()>>>,
     /// Set once a close-session request was accepted: the connection ends after it.
     pub closing: bool,
+    /// The connection's identities for the ACLs (see [`super::auth`]).
+    pub who: Who,
     ops: Arc<OpTable>,
 }
 
 impl Pipe {
-    /// A pipe for a session.
-    pub fn new(session_id: u64, conn: ConnId, ops: Arc<OpTable>) -> Pipe {
+    /// A pipe for a session on a connection whose identities start as `who`.
+    pub fn new(session_id: u64, conn: ConnId, who: Who, ops: Arc<OpTable>) -> Pipe {
         Pipe {
             session_id,
             conn,
             last_barrier: None,
             closing: false,
+            who,
             ops,
         }
     }
@@ -98,6 +103,9 @@ fn op_name(op: &pb::Request_oneof_op) -> &'static str {
         O::remove_watches(_) => "remove_watches",
         O::get_ephemerals(_) => "get_ephemerals",
         O::get_all_children_number(_) => "get_all_children_number",
+        O::get_acl(_) => "get_acl",
+        O::set_acl(_) => "set_acl",
+        O::auth(_) => "auth",
     }
 }
 
@@ -176,6 +184,8 @@ fn session_txn(pipe: &Pipe, xid: i64, order: WriteOrder) -> rpb::Txn {
     txn.prev_xid = order.prev_xid;
     txn.oldest_pending_xid = order.oldest_pending_xid;
     txn.time_ms = now_ms();
+    txn.identities = crate::txn_codec::identities(&pipe.who.identities);
+    txn.superuser = pipe.who.superuser;
     txn
 }
 
@@ -207,11 +217,23 @@ fn route(
 ) -> Reply {
     use pb::Request_oneof_op as O;
     let limits = &ctx.limits;
-    let checked = match &op {
-        O::create(c) => validate::create(c, limits),
+    let mut op = op;
+    let checked = match &mut op {
+        O::create(c) => {
+            validate::create(c, limits).and_then(|()| auth::expand_create(c, &pipe.who))
+        }
+        O::multi(m) => validate::multi(m, limits).and_then(|()| auth::expand_multi(m, &pipe.who)),
+        O::set_acl(a) => validate::plain(&a.path).and_then(|()| {
+            if a.acl.is_empty() {
+                return Err((Code::InvalidAcl, "an ACL needs at least one entry".into()));
+            }
+            let acl = auth::expand(&a.acl, &pipe.who)?;
+            a.acl = acl.iter().map(pb::Acl::from).collect();
+            Ok(())
+        }),
+        O::get_acl(g) => validate::plain(&g.path),
         O::set_data(s) => validate::set_data(s, limits),
         O::delete(d) => validate::plain(&d.path),
-        O::multi(m) => validate::multi(m, limits),
         O::exists(e) => validate::plain(&e.path),
         O::get_data(g) => validate::plain(&g.path),
         O::get_children(g) => validate::plain(&g.path),
@@ -224,7 +246,7 @@ fn route(
             Code::BadArguments,
             "check is only valid inside a multi".into(),
         )),
-        O::ping(_) | O::close_session(_) => Ok(()),
+        O::ping(_) | O::close_session(_) | O::auth(_) => Ok(()),
     };
     if let Err(rejection) = checked {
         if paddock::types::is_ordered_write(&op) {
@@ -240,6 +262,20 @@ fn route(
         O::delete(d) => txn.set_delete(d),
         O::set_data(s) => txn.set_set_data(s),
         O::multi(m) => txn.set_multi(m),
+        O::set_acl(a) => txn.set_set_acl(a),
+        O::auth(a) => {
+            // Takes effect for every request read after it (they are dispatched in order).
+            let zxid = ctx.raft.applied();
+            let super_digest = ctx.config.super_digest.as_deref();
+            return ready(match auth::add(&mut pipe.who, &a, super_digest) {
+                Ok(()) => respond::ok(
+                    xid,
+                    zxid,
+                    pb::Response_oneof_result::auth(pb::AuthResponse::new()),
+                ),
+                Err((code, message)) => respond::error(xid, zxid, code, message),
+            });
+        }
         O::close_session(_) => {
             let mut cs = rpb::CloseSession::new();
             cs.session_id = pipe.session_id;
@@ -291,8 +327,12 @@ fn read_request(
     op: pb::Request_oneof_op,
 ) -> Reply {
     let before = pipe.last_barrier.clone();
-    let session_id = pipe.session_id;
-    let conn = pipe.conn;
+    let reader = Reader {
+        session_id: pipe.session_id,
+        conn: pipe.conn,
+        who: pipe.who.clone(),
+        xid,
+    };
     let ctx = ctx.clone();
     let barrier = linearizable || matches!(op, pb::Request_oneof_op::sync(_));
     let done = if barrier {
@@ -308,164 +348,15 @@ fn read_request(
         }
         let resp = if barrier {
             match ctx.raft.read_barrier().await {
-                Ok(_) => read_now(&ctx, session_id, conn, xid, op),
+                Ok(_) => read_now(&ctx, &reader, op),
                 Err(e) => propose_error(xid, ctx.raft.applied(), e),
             }
         } else {
-            read_now(&ctx, session_id, conn, xid, op)
+            read_now(&ctx, &reader, op)
         };
         if let Some(tx) = done {
             let _ = tx.send(());
         }
         resp
     })
-}
-
-/// Registers a watch set by a read; `Some(error response)` if the session is over its cap.
-fn watch(
-    ctx: &ClientContext,
-    conn: ConnId,
-    kind: WatchKind,
-    path: &str,
-    xid: i64,
-    zxid: u64,
-) -> Option<pb::Response> {
-    ctx.hub
-        .add(conn, kind, path)
-        .err()
-        .map(|e| respond::error(xid, zxid, Code::QuotaExceeded, e.to_string()))
-}
-
-/// Serves a read from the local tree.
-fn read_now(
-    ctx: &ClientContext,
-    session_id: u64,
-    conn: ConnId,
-    xid: i64,
-    op: pb::Request_oneof_op,
-) -> pb::Response {
-    use pb::Request_oneof_op as O;
-    use pb::Response_oneof_result as R;
-    let tree = ctx.raft.tree();
-    // Taken under the tree's lock: the zxid the returned state reflects (at least).
-    let zxid = ctx.raft.applied().max(tree.applied_zxid());
-    if tree.session(session_id).is_none() {
-        return respond::error(
-            xid,
-            zxid,
-            Code::SessionExpired,
-            format!("session {session_id:#x} expired"),
-        );
-    }
-    match op {
-        O::get_data(g) => match tree.get(&g.path) {
-            Ok((data, stat)) => {
-                if g.watch {
-                    if let Some(r) = watch(ctx, conn, WatchKind::Data, &g.path, xid, zxid) {
-                        return r;
-                    }
-                }
-                let mut r = pb::GetDataResponse::new();
-                r.data = data.to_vec();
-                r.set_stat(respond::stat(&stat));
-                respond::ok(xid, zxid, R::get_data(r))
-            }
-            Err(e) => respond::txn_error(xid, zxid, e),
-        },
-        O::exists(e) => {
-            if e.watch {
-                // On a missing node this is an exist watch (fires on creation); on an
-                // existing one a data watch. Both live in the data-watch table.
-                if let Some(r) = watch(ctx, conn, WatchKind::Data, &e.path, xid, zxid) {
-                    return r;
-                }
-            }
-            let mut r = pb::ExistsResponse::new();
-            if let Some(stat) = tree.exists(&e.path) {
-                r.set_stat(respond::stat(&stat));
-            }
-            respond::ok(xid, zxid, R::exists(r))
-        }
-        O::get_children(g) => match tree.children(&g.path) {
-            Ok((children, stat)) => {
-                if g.watch {
-                    if let Some(r) = watch(ctx, conn, WatchKind::Child, &g.path, xid, zxid) {
-                        return r;
-                    }
-                }
-                let mut r = pb::GetChildrenResponse::new();
-                r.children = children.into();
-                r.set_stat(respond::stat(&stat));
-                respond::ok(xid, zxid, R::get_children(r))
-            }
-            Err(e) => respond::txn_error(xid, zxid, e),
-        },
-        O::sync(s) => {
-            let mut r = pb::SyncResponse::new();
-            r.path = s.path;
-            respond::ok(xid, zxid, R::sync(r))
-        }
-        O::add_watch(a) => {
-            let kind = match a.mode {
-                pb::AddWatchMode::PERSISTENT => WatchKind::Persistent,
-                pb::AddWatchMode::PERSISTENT_RECURSIVE => WatchKind::PersistentRecursive,
-            };
-            match ctx.hub.add(conn, kind, &a.path) {
-                Ok(()) => respond::ok(xid, zxid, R::add_watch(pb::AddWatchResponse::new())),
-                Err(e) => respond::error(xid, zxid, Code::QuotaExceeded, e.to_string()),
-            }
-        }
-        O::remove_watches(r) => {
-            use pb::WatcherType as W;
-            let kinds: &[WatchKind] = match r.watcher_type {
-                W::CHILDREN => &[WatchKind::Child],
-                W::DATA => &[WatchKind::Data],
-                W::ANY => &[
-                    WatchKind::Data,
-                    WatchKind::Child,
-                    WatchKind::Persistent,
-                    WatchKind::PersistentRecursive,
-                ],
-                W::PERSISTENT_WATCHER => &[WatchKind::Persistent],
-                W::PERSISTENT_RECURSIVE_WATCHER => &[WatchKind::PersistentRecursive],
-                W::WATCHER_TYPE_NONE => &[],
-            };
-            if ctx.hub.remove(conn, kinds, &r.path) {
-                respond::ok(
-                    xid,
-                    zxid,
-                    R::remove_watches(pb::RemoveWatchesResponse::new()),
-                )
-            } else {
-                respond::error(xid, zxid, Code::NoWatcher, r.path.clone())
-            }
-        }
-        O::set_watches(s) => match set_watches::apply(&tree, &ctx.hub, conn, zxid, &s) {
-            Ok(()) => respond::ok(xid, zxid, R::set_watches(pb::SetWatchesResponse::new())),
-            Err(e) => respond::error(xid, zxid, Code::QuotaExceeded, e.to_string()),
-        },
-        O::get_ephemerals(g) => {
-            let mut r = pb::GetEphemeralsResponse::new();
-            let prefix = if g.prefix.is_empty() {
-                "/"
-            } else {
-                g.prefix.as_str()
-            };
-            r.paths = tree
-                .ephemerals(session_id)
-                .into_iter()
-                .filter(|p| p.starts_with(prefix))
-                .collect();
-            respond::ok(xid, zxid, R::get_ephemerals(r))
-        }
-        O::get_all_children_number(g) => match tree.all_children_number(&g.path) {
-            Ok(n) => {
-                let mut r = pb::GetAllChildrenNumberResponse::new();
-                r.number = n as i64;
-                respond::ok(xid, zxid, R::get_all_children_number(r))
-            }
-            Err(e) => respond::txn_error(xid, zxid, e),
-        },
-        _ => respond::error(xid, zxid, Code::Unimplemented, "not a read"),
-    }
 }

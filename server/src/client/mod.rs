@@ -3,17 +3,21 @@
 //!
 //! Files: [`handshake`] (connect, create or resume a session), [`connection`] (the
 //! per-connection pipeline: many requests in flight, answered in order),
-//! [`dispatch`] (one request: validate, then read the local tree or propose through
-//! Raft), [`validate`] (limits and path rules), [`respond`] (wire responses).
+//! [`dispatch`] (one request: validate, then read or propose through Raft),
+//! [`reads`] (serving a read from the local tree), [`auth`] (the connection's
+//! identities and the ACL checks of reads), [`validate`] (limits and path rules),
+//! [`respond`] (wire responses).
 //!
 //! Limits: at most `max_connections` connections (more are closed at accept), frames
 //! up to `max_request_bytes` (64 KiB until the handshake is done; a larger frame closes
 //! the connection before it is read, and a frame's buffer grows only with the bytes that
 //! arrive), a handshake must arrive within 5 s, and each connection has at most
 //! [`MAX_IN_FLIGHT`] requests in flight (beyond that the member stops reading from it).
+pub mod auth;
 pub mod connection;
 pub mod dispatch;
 pub mod handshake;
+pub mod reads;
 pub mod respond;
 pub mod validate;
 

@@ -58,6 +58,11 @@ pub fn write_result(xid: i64, zxid: u64, result: TxnResult) -> pb::Response {
             }
             ok(xid, zxid, R::multi(m))
         }
+        Ok(Output::AclSet { stat: s }) => {
+            let mut r = pb::SetAclResponse::new();
+            r.set_stat(stat(&s));
+            ok(xid, zxid, R::set_acl(r))
+        }
         Ok(Output::SessionCreated) => ok(xid, zxid, R::ping(pb::PingResponse::new())),
         Ok(Output::SessionClosed) => {
             ok(xid, zxid, R::close_session(pb::CloseSessionResponse::new()))

@@ -195,11 +195,13 @@ impl DataTree {
             zxid,
             session_id: sid,
             time_ms: txn.time_ms,
+            who: &txn.who,
         };
         let mut changes = Vec::new();
         let result = match op {
             TxnOp::Multi(ops) => self.apply_multi(ctx, ops, &mut changes),
             TxnOp::Refused { code, message } => Err(TxnError::new(*code, message.clone())),
+            TxnOp::SetAcl { path, acl, version } => self.set_acl(ctx, path, acl, *version),
             op => self
                 .apply_op(ctx, op, &mut UndoLog::off(), &mut changes)
                 .map(output),

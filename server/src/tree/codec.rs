@@ -218,6 +218,10 @@ pub(crate) fn put_result(w: &mut Writer, res: &TxnResult) {
                 }
                 Output::SessionCreated => w.u8(5),
                 Output::SessionClosed => w.u8(6),
+                Output::AclSet { stat } => {
+                    w.u8(7);
+                    put_stat(w, stat);
+                }
             }
         }
         Err(e) => {
@@ -259,6 +263,7 @@ pub(crate) fn get_result(r: &mut Reader<'_>) -> Result<TxnResult, SnapshotError>
             }
             5 => Output::SessionCreated,
             6 => Output::SessionClosed,
+            7 => Output::AclSet { stat: get_stat(r)? },
             t => return Err(SnapshotError::Corrupt(format!("unknown output tag {t}"))),
         })),
         1 => {

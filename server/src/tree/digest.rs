@@ -7,8 +7,10 @@
 //! Invariants:
 //! - `DataTree::digest() == DataTree::recompute_digest()` after every apply and rollback.
 //! - Every field that a client or a later transaction can observe is covered: a node's path,
-//!   kind, TTL, data and full stat; a session's id, password, timeout and remembered writes.
+//!   kind, TTL, data, ACL (when it is not the default open one, so trees from before ACLs
+//!   keep their digests) and full stat; a session's id, password, timeout and remembered writes.
 //!   (The session's ephemeral set is derived from the nodes, so it is covered through them.)
+use paddock::acl::{Acl, Perms};
 use paddock::Stat;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
@@ -16,8 +18,8 @@ use super::codec::{put_stat, put_writes, Writer, STAT_LEN};
 use super::node::NodeKind;
 use super::session::SessionInfo;
 
-/// Hash of what does not change when only the stat changes: path, kind, TTL, data.
-pub(crate) fn content_hash(path: &str, kind: NodeKind, data: &[u8]) -> u64 {
+/// Hash of what does not change when only the stat changes: path, kind, TTL, data, ACL.
+pub(crate) fn content_hash(path: &str, kind: NodeKind, data: &[u8], acl: &[Acl]) -> u64 {
     let mut h = Xxh3::new();
     h.update(&(path.len() as u64).to_le_bytes());
     h.update(path.as_bytes());
@@ -25,7 +27,23 @@ pub(crate) fn content_hash(path: &str, kind: NodeKind, data: &[u8]) -> u64 {
     h.update(&kind.ttl_ms().to_le_bytes());
     h.update(&(data.len() as u64).to_le_bytes());
     h.update(data);
+    if !is_open(acl) {
+        h.update(&[0xAC]);
+        h.update(&(acl.len() as u64).to_le_bytes());
+        for a in acl {
+            h.update(&a.perms.bits().to_le_bytes());
+            for s in [&a.id.scheme, &a.id.id] {
+                h.update(&(s.len() as u64).to_le_bytes());
+                h.update(s.as_bytes());
+            }
+        }
+    }
     h.digest()
+}
+
+/// Whether `acl` is the default (world:anyone, every permission).
+pub(crate) fn is_open(acl: &[Acl]) -> bool {
+    matches!(acl, [a] if a.perms == Perms::ALL && a.id.scheme == "world" && a.id.id == "anyone")
 }
 
 /// A node's share of the digest, from its content hash and stat.

@@ -43,10 +43,10 @@ mod model_test;
 #[cfg(test)]
 mod tests;
 
-pub use node::{Node, NodeKind};
+pub use node::{open_acl, Node, NodeAcl, NodeKind};
 pub use session::{LastWrite, SessionInfo, RESULT_WINDOW};
 pub use snapshot::SnapshotError;
-pub use txn::{Applied, Change, ChangeKind, Output, Txn, TxnError, TxnOp, TxnResult};
+pub use txn::{Applied, Change, ChangeKind, Output, Txn, TxnError, TxnOp, TxnResult, Who};
 
 /// The replicated znode tree plus the replicated session table.
 ///
@@ -94,7 +94,13 @@ impl DataTree {
             applied_zxid: 0,
             digest: 0,
         };
-        let root = DataTree::new_node("/", Vec::new(), Stat::default(), NodeKind::Persistent);
+        let root = DataTree::new_node(
+            "/",
+            Vec::new(),
+            Stat::default(),
+            NodeKind::Persistent,
+            node::open_acl(),
+        );
         tree.digest = root.hash;
         tree.nodes.insert("/".to_string(), root);
         tree
@@ -170,7 +176,7 @@ impl DataTree {
     /// The digest computed from scratch; equals [`digest`](Self::digest) unless there is a bug.
     pub fn recompute_digest(&self) -> u64 {
         let nodes = self.nodes.iter().fold(0u64, |acc, (path, n)| {
-            let content = digest::content_hash(path, n.kind, &n.data);
+            let content = digest::content_hash(path, n.kind, &n.data, &n.acl);
             acc.wrapping_add(digest::node_hash(content, &n.stat))
         });
         self.sessions.iter().fold(nodes, |acc, (id, s)| {

@@ -120,6 +120,7 @@ impl SubOp {
                     data: data(d),
                     mode,
                     ttl_ms,
+                    acl: Vec::new(),
                 }
             }
             SubOp::Delete { path, version } => TxnOp::Delete {
@@ -288,6 +289,7 @@ impl Model {
                 data,
                 mode,
                 ttl_ms,
+                ..
             } => {
                 if mode.is_ttl() != (*ttl_ms > 0) || *ttl_ms < 0 {
                     return Err(Code::BadArguments);
@@ -605,6 +607,7 @@ impl Harness {
             prev_xid,
             oldest_pending_xid,
             time_ms: (self.zxid as i64 + 1) * 10,
+            who: Default::default(),
             op,
         }
     }

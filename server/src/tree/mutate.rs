@@ -9,7 +9,7 @@
 use paddock::Stat;
 
 use super::digest;
-use super::node::{Node, NodeKind};
+use super::node::{Node, NodeAcl, NodeKind};
 use super::DataTree;
 
 /// How to undo one primitive change.
@@ -81,14 +81,21 @@ pub(crate) fn split(path: &str) -> (&str, &str) {
 
 impl DataTree {
     /// A childless node with its hashes computed.
-    pub(crate) fn new_node(path: &str, data: Vec<u8>, stat: Stat, kind: NodeKind) -> Node {
-        let content_hash = digest::content_hash(path, kind, &data);
+    pub(crate) fn new_node(
+        path: &str,
+        data: Vec<u8>,
+        stat: Stat,
+        kind: NodeKind,
+        acl: NodeAcl,
+    ) -> Node {
+        let content_hash = digest::content_hash(path, kind, &data, &acl);
         let hash = digest::node_hash(content_hash, &stat);
         Node {
             data,
             stat,
             kind,
             children: Default::default(),
+            acl,
             content_hash,
             hash,
         }
@@ -164,7 +171,17 @@ impl DataTree {
         let node = self.nodes.get_mut(path)?;
         let old = std::mem::replace(&mut node.data, data);
         node.stat.data_length = len_i32(node.data.len());
-        node.content_hash = digest::content_hash(path, node.kind, &node.data);
+        node.content_hash = digest::content_hash(path, node.kind, &node.data, &node.acl);
+        rehash(&mut self.digest, node);
+        Some(old)
+    }
+
+    /// Replaces a node's ACL (not its aversion), returning the old one. (setACL is
+    /// never part of a multi, so it has no undo entry.)
+    pub(crate) fn replace_acl(&mut self, path: &str, acl: NodeAcl) -> Option<NodeAcl> {
+        let node = self.nodes.get_mut(path)?;
+        let old = std::mem::replace(&mut node.acl, acl);
+        node.content_hash = digest::content_hash(path, node.kind, &node.data, &node.acl);
         rehash(&mut self.digest, node);
         Some(old)
     }

@@ -4,10 +4,25 @@
 //! - `stat.num_children == children.len()` and `stat.data_length == data.len()`.
 //! - `stat.ephemeral_owner != 0` exactly when `kind == NodeKind::Ephemeral`.
 //! - `hash == digest::node_hash(content_hash, &stat)` and
-//!   `content_hash == digest::content_hash(path, kind, &data)`.
+//!   `content_hash == digest::content_hash(path, kind, &data, &acl)`.
+//! - `acl` is a valid, non-empty ACL (see `paddock::acl::validate`); nodes with equal
+//!   ACLs often share one allocation ([`NodeAcl`]).
 use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
 
+use paddock::acl::Acl;
 use paddock::Stat;
+
+/// A node's ACL, shared between nodes that have the same one (a child created with its
+/// parent's ACL, every node with the default open ACL), so a large tree with few
+/// distinct ACLs pays a pointer per node.
+pub type NodeAcl = Arc<[Acl]>;
+
+/// The default ACL (world:anyone, every permission), one allocation for every node.
+pub fn open_acl() -> NodeAcl {
+    static OPEN: OnceLock<NodeAcl> = OnceLock::new();
+    OPEN.get_or_init(|| Acl::open().into()).clone()
+}
 
 /// What kind of node it is, fixed at creation; decides who deletes it automatically.
 ///
@@ -66,6 +81,8 @@ pub struct Node {
     pub(crate) kind: NodeKind,
     /// Names (last segments) of the children, sorted so listings need no sort.
     pub(crate) children: BTreeSet<String>,
+    /// Who may do what with the node.
+    pub(crate) acl: NodeAcl,
     /// Hash of (path, kind, data); cached so that stat-only changes (a parent gaining a
     /// child) do not rehash the data.
     pub(crate) content_hash: u64,
@@ -77,6 +94,11 @@ impl Node {
     /// The node's data.
     pub fn data(&self) -> &[u8] {
         &self.data
+    }
+
+    /// The node's ACL.
+    pub fn acl(&self) -> &[Acl] {
+        &self.acl
     }
 
     /// The node's stat.

@@ -5,20 +5,63 @@
 //!   so a failed single operation needs no rollback.
 //! - When it succeeds it records an undo entry for every primitive change (used by multi)
 //!   and appends its change events.
+use std::sync::Arc;
+
+use paddock::acl::{self, Acl, Perms};
 use paddock::path;
 use paddock::{Code, CreateMode, OpResult, Stat};
 
 use super::mutate::{len_i32, split, Undo, UndoLog};
-use super::node::NodeKind;
-use super::txn::{Change, ChangeKind, TxnError, TxnOp};
+use super::node::{open_acl, NodeAcl, NodeKind};
+use super::txn::{Change, ChangeKind, Output, TxnError, TxnOp, Who};
 use super::DataTree;
 
 /// Who is applying and when: the parts of a transaction every operation needs.
 #[derive(Clone, Copy)]
-pub(crate) struct Ctx {
+pub(crate) struct Ctx<'a> {
     pub(crate) zxid: u64,
     pub(crate) session_id: u64,
     pub(crate) time_ms: i64,
+    pub(crate) who: &'a Who,
+}
+
+impl Ctx<'_> {
+    /// NoAuth unless `acl` grants `needed` to the sender. The ensemble's own
+    /// transactions (session 0) and a superuser pass every check.
+    fn permit(&self, acl: &[Acl], needed: Perms, path: &str) -> Result<(), TxnError> {
+        if self.session_id == 0
+            || self.who.superuser
+            || acl::allows(acl, needed, &self.who.identities)
+        {
+            return Ok(());
+        }
+        Err(TxnError::new(
+            Code::NoAuth,
+            format!("{path}: the ACL does not grant {needed}"),
+        ))
+    }
+}
+
+/// The ACL a create or setACL stores: the default for an empty one, else the given one
+/// if it is valid (InvalidAcl otherwise), sharing `like`'s allocation when equal.
+fn stored_acl(path: &str, acl: &[Acl], like: &NodeAcl) -> Result<NodeAcl, TxnError> {
+    if acl.is_empty() {
+        return Ok(open_acl());
+    }
+    acl::validate(acl).map_err(|e| TxnError::new(Code::InvalidAcl, format!("{path}: {e}")))?;
+    if acl.iter().any(|a| a.id.scheme == "auth") {
+        return Err(TxnError::new(
+            Code::InvalidAcl,
+            format!("{path}: an auth entry was not expanded by the proposing member"),
+        ));
+    }
+    if **like == *acl {
+        Ok(like.clone())
+    } else if super::digest::is_open(acl) {
+        Ok(open_acl())
+    } else {
+        Ok(Arc::from(acl))
+    }
 }
 
 fn bad_args(msg: impl Into<String>) -> TxnError {
@@ -62,15 +105,17 @@ impl DataTree {
                 data,
                 mode,
                 ttl_ms,
-            } => self.create(ctx, path, data, *mode, *ttl_ms, undo, changes),
+                acl,
+            } => self.create(ctx, path, data, (*mode, *ttl_ms), acl, undo, changes),
             TxnOp::Delete { path, version } => self.delete(ctx, path, *version, undo, changes),
             TxnOp::SetData {
                 path,
                 data,
                 version,
             } => self.set_data(ctx, path, data, *version, undo, changes),
-            TxnOp::Check { path, version } => self.check(path, *version),
+            TxnOp::Check { path, version } => self.check(ctx, path, *version),
             TxnOp::Multi(_)
+            | TxnOp::SetAcl { .. }
             | TxnOp::CreateSession { .. }
             | TxnOp::CloseSession { .. }
             | TxnOp::Reap { .. }
@@ -86,8 +131,8 @@ impl DataTree {
         ctx: Ctx,
         path: &str,
         data: &[u8],
-        mode: CreateMode,
-        ttl_ms: i64,
+        (mode, ttl_ms): (CreateMode, i64),
+        acl: &[Acl],
         undo: &mut UndoLog,
         changes: &mut Vec<Change>,
     ) -> Result<OpResult, TxnError> {
@@ -118,10 +163,12 @@ impl DataTree {
         // For sequential creates the counter completes the last segment, so the parent is
         // everything before the prefix's last '/'.
         let (parent, _) = split(path);
-        let (parent_cversion, parent_kind) = match self.nodes.get(parent) {
-            Some(p) => (p.stat.cversion, p.kind),
+        let (parent_cversion, parent_kind, parent_acl) = match self.nodes.get(parent) {
+            Some(p) => (p.stat.cversion, p.kind, p.acl.clone()),
             None => return Err(TxnError::new(Code::NoNode, parent)),
         };
+        ctx.permit(&parent_acl, Perms::CREATE, parent)?;
+        let acl = stored_acl(path, acl, &parent_acl)?;
         let full_path = if sequential {
             // ZooKeeper: String.format("%010d", parentCVersion).
             let p = format!("{path}{parent_cversion:010}");
@@ -167,7 +214,7 @@ impl DataTree {
                 stat: old,
             });
         }
-        let node = DataTree::new_node(&full_path, data.to_vec(), stat, kind);
+        let node = DataTree::new_node(&full_path, data.to_vec(), stat, kind, acl);
         self.insert_node(full_path.clone(), node);
         undo.record(|| Undo::Created {
             path: full_path.clone(),
@@ -191,6 +238,11 @@ impl DataTree {
         validate(path)?;
         if path == "/" {
             return Err(bad_args("cannot delete /"));
+        }
+        // ZooKeeper's order: the parent's DELETE permission before the node's existence.
+        let (parent, _) = split(path);
+        if let Some(p) = self.nodes.get(parent) {
+            ctx.permit(&p.acl, Perms::DELETE, parent)?;
         }
         let node = self
             .nodes
@@ -247,6 +299,7 @@ impl DataTree {
             .nodes
             .get(path)
             .ok_or_else(|| TxnError::new(Code::NoNode, path))?;
+        ctx.permit(&node.acl, Perms::WRITE, path)?;
         check_version(path, version, node.stat.version)?;
         if let Some(old) = self.replace_data(path, data.to_vec()) {
             undo.record(|| Undo::Data {
@@ -270,13 +323,51 @@ impl DataTree {
         Ok(OpResult::SetData { stat })
     }
 
-    fn check(&self, path: &str, version: i32) -> Result<OpResult, TxnError> {
+    fn check(&self, ctx: Ctx, path: &str, version: i32) -> Result<OpResult, TxnError> {
         validate(path)?;
         let node = self
             .nodes
             .get(path)
             .ok_or_else(|| TxnError::new(Code::NoNode, path))?;
+        ctx.permit(&node.acl, Perms::READ, path)?;
         check_version(path, version, node.stat.version)?;
         Ok(OpResult::Check)
+    }
+
+    /// Replaces a node's ACL (ADMIN on the node; `version` against its aversion) and
+    /// bumps its aversion. Not allowed in a multi; fires no watch (as in ZooKeeper).
+    pub(crate) fn set_acl(
+        &mut self,
+        ctx: Ctx,
+        path: &str,
+        acl: &[Acl],
+        version: i32,
+    ) -> Result<Output, TxnError> {
+        validate(path)?;
+        let node = self
+            .nodes
+            .get(path)
+            .ok_or_else(|| TxnError::new(Code::NoNode, path))?;
+        ctx.permit(&node.acl, Perms::ADMIN, path)?;
+        if version != -1 && version != node.stat.aversion {
+            return Err(TxnError::new(
+                Code::BadVersion,
+                format!(
+                    "{path}: expected ACL version {version}, node has {}",
+                    node.stat.aversion
+                ),
+            ));
+        }
+        if acl.is_empty() {
+            return Err(TxnError::new(
+                Code::InvalidAcl,
+                format!("{path}: an ACL needs at least one entry"),
+            ));
+        }
+        let stored = stored_acl(path, acl, &node.acl)?;
+        self.replace_acl(path, stored);
+        self.update_stat(path, |s| s.aversion = s.aversion.wrapping_add(1));
+        let stat = self.nodes.get(path).map(|n| n.stat).unwrap_or_default();
+        Ok(Output::AclSet { stat })
     }
 }

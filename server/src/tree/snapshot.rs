@@ -1,18 +1,22 @@
 //! Snapshots: the whole tree as one checksummed byte string, and back.
 //!
-//! Format, version 2 (version 1, which kept at most one write per session with the same
-//! encoding, is read too). Integers little-endian; `bytes` = u64 length + that many bytes;
+//! Format, version 3 (versions 1 and 2, without ACLs, are read too: their nodes get the
+//! default open ACL; version 1 kept at most one write per session with the same
+//! encoding). Integers little-endian; `bytes` = u64 length + that many bytes;
 //! `stat` = czxid, mzxid, pzxid, ctime, mtime (i64), version, cversion, aversion (i32),
 //! ephemeral_owner (i64), data_length, num_children (i32).
 //!
 //! ```text
 //! magic         8 bytes  "PDKTREE\0"
-//! version       u32      2
+//! version       u32      3
 //! total_len     u64      length of the whole snapshot, checksum included
 //! applied_zxid  u64
+//! acl_count     u64      (version 3) the distinct ACLs, each stored once:
+//! acl_count x   { entries: u32, entries x { perms: u32, scheme: bytes, id: bytes } }
 //! node_count    u64
 //! node_count x  { path: bytes, kind: u8 (0 persistent, 1 ephemeral, 2 container, 3 ttl),
-//!                 ttl_ms: i64, stat, data: bytes }   sorted by path, so "/" first and
+//!                 ttl_ms: i64, stat, data: bytes, acl: u32 (version 3: index into the
+//!                 ACL table) }                       sorted by path, so "/" first and
 //!                                                    every parent before its children
 //! session_count u64
 //! session_count x { id: u64, password: bytes, timeout_ms: u32,
@@ -33,13 +37,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::codec::{get_stat, get_writes, put_stat, put_writes, Reader, Writer, STAT_LEN};
 use super::mutate::{len_i32, split};
-use super::node::{Node, NodeKind};
+use super::node::{open_acl, Node, NodeAcl, NodeKind};
 use super::session::{SessionInfo, RESULT_WINDOW};
 use super::{digest, DataTree};
+use paddock::acl::{Acl, Id, Perms};
 
 const MAGIC: &[u8; 8] = b"PDKTREE\0";
-/// Version 2 added the window of remembered writes; version 1 (at most one) still reads.
-const VERSION: u32 = 2;
+/// Version 3 added ACLs, version 2 the window of remembered writes; 1 and 2 still read.
+const VERSION: u32 = 3;
 /// magic + version + total_len.
 const HEADER_LEN: usize = 8 + 4 + 8;
 const CHECKSUM_LEN: usize = 4;
@@ -85,15 +90,56 @@ impl DataTree {
     /// Serialises the whole tree (nodes, sessions, applied zxid, digest) in the format
     /// described in this module's doc. Deterministic: equal trees give equal bytes.
     pub fn snapshot(&self) -> Vec<u8> {
+        self.snapshot_as(VERSION)
+    }
+
+    /// The snapshot in format `version` (tests write older formats with it; before 3,
+    /// ACLs are left out).
+    pub(crate) fn snapshot_as(&self, version: u32) -> Vec<u8> {
         let mut w = Writer::default();
         w.buf.extend_from_slice(MAGIC);
-        w.u32(VERSION);
+        w.u32(version);
         w.u64(0); // total_len, patched below
         w.u64(self.applied_zxid);
         let mut paths: Vec<&String> = self.nodes.keys().collect();
         paths.sort_unstable();
+        // The distinct ACLs in order of first use (by path), so equal trees give equal
+        // bytes; nodes sharing an allocation are found without comparing the lists.
+        let mut table: Vec<&[Acl]> = Vec::new();
+        let mut by_ptr: HashMap<*const Acl, u32> = HashMap::new();
+        let mut by_value: HashMap<&[Acl], u32> = HashMap::new();
+        let mut index = Vec::with_capacity(paths.len());
+        for path in &paths {
+            let Some(n) = self.nodes.get(*path) else {
+                continue;
+            };
+            let acl: &[Acl] = &n.acl;
+            let i = match by_ptr.get(&acl.as_ptr()) {
+                Some(i) => *i,
+                None => {
+                    let i = *by_value.entry(acl).or_insert_with(|| {
+                        table.push(acl);
+                        (table.len() - 1) as u32
+                    });
+                    by_ptr.insert(acl.as_ptr(), i);
+                    i
+                }
+            };
+            index.push(i);
+        }
+        if version >= 3 {
+            w.u64(table.len() as u64);
+            for acl in &table {
+                w.u32(acl.len() as u32);
+                for a in acl.iter() {
+                    w.u32(a.perms.bits());
+                    w.bytes(a.id.scheme.as_bytes());
+                    w.bytes(a.id.id.as_bytes());
+                }
+            }
+        }
         w.u64(paths.len() as u64);
-        for path in paths {
+        for (path, acl) in paths.into_iter().zip(index) {
             let Some(n) = self.nodes.get(path) else {
                 continue;
             };
@@ -102,6 +148,9 @@ impl DataTree {
             w.i64(n.kind.ttl_ms());
             put_stat(&mut w, &n.stat);
             w.bytes(&n.data);
+            if version >= 3 {
+                w.u32(acl);
+            }
         }
         w.u64(self.sessions.len() as u64);
         for (id, s) in &self.sessions {
@@ -135,7 +184,7 @@ impl DataTree {
         }
         let mut r = Reader::new(&bytes[MAGIC.len()..]);
         let version = r.u32()?;
-        if version != VERSION && version != 1 {
+        if !(1..=VERSION).contains(&version) {
             return Err(SnapshotError::UnsupportedVersion(version));
         }
         let total = r.u64()?;
@@ -166,8 +215,10 @@ impl DataTree {
     /// everything it checks. Never panics on any input.
     pub fn restore(bytes: &[u8]) -> Result<DataTree, SnapshotError> {
         let body = Self::check_snapshot(bytes)?;
+        // check_snapshot read the version at this offset.
+        let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
         let mut r = Reader::new(body);
-        let tree = decode(&mut r)?;
+        let tree = decode(&mut r, version)?;
         if r.remaining() != 0 {
             return Err(corrupt(format!(
                 "{} unread bytes before the checksum",
@@ -178,11 +229,45 @@ impl DataTree {
     }
 }
 
+/// Decodes the ACL table of a version 3 snapshot.
+fn decode_acls(r: &mut Reader<'_>) -> Result<Vec<NodeAcl>, SnapshotError> {
+    // An ACL takes at least its entry count.
+    let count = r.count(4)?;
+    let mut table = Vec::with_capacity(count);
+    for i in 0..count {
+        let n = r.u32()? as usize;
+        // An entry takes at least: perms, scheme length, id length.
+        if n > r.remaining() / (4 + 8 + 8) {
+            return Err(SnapshotError::Truncated);
+        }
+        let mut acl = Vec::with_capacity(n);
+        for _ in 0..n {
+            let perms = Perms::from_bits(r.u32()?);
+            let scheme = r.string()?;
+            let id = r.string()?;
+            acl.push(Acl::new(perms, Id::new(scheme, id)));
+        }
+        paddock::acl::validate(&acl).map_err(|e| corrupt(format!("ACL {i}: {e}")))?;
+        table.push(if digest::is_open(&acl) {
+            open_acl()
+        } else {
+            acl.into()
+        });
+    }
+    Ok(table)
+}
+
 /// Decodes everything between the header and the checksum.
-fn decode(r: &mut Reader<'_>) -> Result<DataTree, SnapshotError> {
+fn decode(r: &mut Reader<'_>, version: u32) -> Result<DataTree, SnapshotError> {
     let applied_zxid = r.u64()?;
-    // A node takes at least: path length, kind, ttl, stat, data length.
-    let node_count = r.count(8 + 1 + 8 + STAT_LEN + 8)?;
+    let acls = if version >= 3 {
+        decode_acls(r)?
+    } else {
+        Vec::new()
+    };
+    let acl_len = if version >= 3 { 4 } else { 0 };
+    // A node takes at least: path length, kind, ttl, stat, data length, ACL index.
+    let node_count = r.count(8 + 1 + 8 + STAT_LEN + 8 + acl_len)?;
     let mut nodes: HashMap<String, Node> = HashMap::with_capacity(node_count);
     let mut containers = BTreeSet::new();
     let mut ttls = BTreeSet::new();
@@ -196,6 +281,14 @@ fn decode(r: &mut Reader<'_>) -> Result<DataTree, SnapshotError> {
             .ok_or_else(|| corrupt(format!("{path}: bad kind {tag} with ttl {ttl}")))?;
         let stat = get_stat(r)?;
         let data = r.bytes()?.to_vec();
+        let acl = if version >= 3 {
+            let i = r.u32()? as usize;
+            acls.get(i)
+                .cloned()
+                .ok_or_else(|| corrupt(format!("{path}: ACL index {i} out of range")))?
+        } else {
+            open_acl()
+        };
         if i == 0 {
             if path != "/" || kind != NodeKind::Persistent {
                 return Err(corrupt("the first node is not a persistent /"));
@@ -234,7 +327,7 @@ fn decode(r: &mut Reader<'_>) -> Result<DataTree, SnapshotError> {
             NodeKind::Ephemeral => ephemerals.push((stat.ephemeral_owner, path.clone())),
             NodeKind::Persistent => {}
         }
-        let node = DataTree::new_node(&path, data, stat, kind);
+        let node = DataTree::new_node(&path, data, stat, kind, acl);
         prev = Some(path.clone());
         nodes.insert(path, node);
     }

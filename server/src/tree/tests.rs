@@ -1,4 +1,5 @@
 //! Unit tests: one or more per semantic rule of the tree (see the module docs).
+use paddock::acl::{Acl, Id, Perms};
 use paddock::{Code, CreateMode, OpResult, Stat};
 
 use super::*;
@@ -8,6 +9,8 @@ struct H {
     tree: DataTree,
     zxid: u64,
     xid: i64,
+    /// The identities the next writes carry.
+    who: Who,
 }
 
 impl H {
@@ -16,6 +19,7 @@ impl H {
             tree: DataTree::new(),
             zxid: 0,
             xid: 0,
+            who: Who::default(),
         }
     }
 
@@ -50,6 +54,7 @@ impl H {
             prev_xid,
             oldest_pending_xid,
             time_ms: self.zxid as i64 * 10,
+            who: self.who.clone(),
             op,
         };
         let applied = self.tree.apply(self.zxid, &txn);
@@ -105,6 +110,7 @@ fn create(path: &str, mode: CreateMode) -> TxnOp {
         data: b"d".to_vec(),
         mode,
         ttl_ms: 0,
+        acl: Vec::new(),
     }
 }
 
@@ -212,6 +218,7 @@ fn create_errors() {
         data: vec![],
         mode,
         ttl_ms,
+        acl: Vec::new(),
     };
     assert_eq!(
         h.err(0, ttl(CreateMode::PersistentWithTtl, 0)).code,
@@ -559,6 +566,7 @@ fn old_zxids_are_ignored() {
         prev_xid: 0,
         oldest_pending_xid: 0,
         time_ms: 0,
+        who: Default::default(),
         op: p("/a"),
     };
     assert!(t.apply(5, &txn).result.is_ok());
@@ -721,6 +729,7 @@ fn expired_ttl_nodes() {
         data: vec![],
         mode,
         ttl_ms: 100,
+        acl: Vec::new(),
     };
     h.ok(0, ttl("/t", CreateMode::PersistentWithTtl)); // mtime 10
     let s = created_path(h.ok(0, ttl("/s-", CreateMode::PersistentSequentialWithTtl))); // mtime 20
@@ -779,11 +788,19 @@ fn rich_tree() -> DataTree {
             data: vec![9; 300],
             mode: CreateMode::PersistentWithTtl,
             ttl_ms: 5,
+            acl: Vec::new(),
         },
     );
     h.ok(1, set("/a", b"data", -1));
     h.err(2, delete("/a", 7));
     h.ok(1, TxnOp::Multi(vec![p("/m"), check("/m", 0)]));
+    let bob = vec![
+        Acl::new(Perms::ALL, Id::digest("bob", "pw")),
+        Acl::new(Perms::READ, Id::new("ip", "10.0.0.0/8")),
+    ];
+    h.ok(0, create_acl("/s", bob.clone()));
+    h.ok(0, create_acl("/s/t", bob));
+    h.ok(0, set_acl("/m", Acl::read_only(), -1));
     h.tree
 }
 
@@ -828,11 +845,11 @@ fn snapshot_corruption_is_detected() {
         Err(SnapshotError::BadMagic)
     );
     assert_eq!(DataTree::restore(b"PDK"), Err(SnapshotError::Truncated));
-    let mut v3 = bytes.clone();
-    v3[8] = 3;
+    let mut v4 = bytes.clone();
+    v4[8] = 4;
     assert_eq!(
-        DataTree::restore(&v3),
-        Err(SnapshotError::UnsupportedVersion(3))
+        DataTree::restore(&v4),
+        Err(SnapshotError::UnsupportedVersion(4))
     );
 }
 
@@ -844,9 +861,23 @@ fn a_version_1_snapshot_still_restores() {
     h.run_chained(1, 1, 0, 1, p("/a"));
     h.run_chained(1, 2, 1, 2, p("/b"));
     assert_eq!(h.tree.session(1).map(|s| s.writes.len()), Some(1));
-    let mut v1 = h.tree.snapshot();
-    v1[8] = 1;
-    assert_eq!(DataTree::restore(&reseal(v1)), Ok(h.tree.clone()));
+    let v1 = h.tree.snapshot_as(1);
+    assert_eq!(DataTree::restore(&v1), Ok(h.tree.clone()));
+}
+
+#[test]
+fn a_version_2_snapshot_restores_with_open_acls() {
+    let mut h = H::new();
+    h.session(1);
+    h.ok(0, p("/a"));
+    h.ok(1, create("/a/e", CreateMode::Ephemeral));
+    let t = h.tree;
+    let restored = DataTree::restore(&t.snapshot_as(2)).expect("restore");
+    assert_eq!(restored, t);
+    assert!(restored
+        .nodes
+        .values()
+        .all(|n| n.acl() == Acl::open().as_slice()));
 }
 
 /// Re-seals a snapshot whose body was edited, so only the structural checks can catch it.
@@ -900,6 +931,7 @@ fn a_reap_decided_before_a_node_was_replaced_leaves_the_new_node_alone() {
         data: vec![],
         mode: CreateMode::PersistentWithTtl,
         ttl_ms: 1,
+        acl: Vec::new(),
     };
     h.ok(0, ttl.clone());
     let decided = h.tree.reap_candidates(i64::MAX);
@@ -913,6 +945,7 @@ fn a_reap_decided_before_a_node_was_replaced_leaves_the_new_node_alone() {
             data: b"new".to_vec(),
             mode: CreateMode::Persistent,
             ttl_ms: 0,
+            acl: Vec::new(),
         },
     );
     h.ok(0, delete("/t", -1));
@@ -940,4 +973,175 @@ fn a_reap_decided_before_a_node_was_replaced_leaves_the_new_node_alone() {
         },
     );
     assert_eq!(e.code, Code::BadArguments);
+}
+
+fn create_acl(path: &str, acl: Vec<Acl>) -> TxnOp {
+    TxnOp::Create {
+        path: path.into(),
+        data: b"d".to_vec(),
+        mode: CreateMode::Persistent,
+        ttl_ms: 0,
+        acl,
+    }
+}
+
+fn set_acl(path: &str, acl: Vec<Acl>, version: i32) -> TxnOp {
+    TxnOp::SetAcl {
+        path: path.into(),
+        acl,
+        version,
+    }
+}
+
+#[test]
+fn nodes_get_the_open_acl_unless_given_one() {
+    let mut h = H::new();
+    h.ok(0, p("/a"));
+    assert_eq!(
+        h.tree.node("/a").expect("node").acl(),
+        Acl::open().as_slice()
+    );
+    let alice = Id::digest("alice", "pw");
+    h.ok(
+        0,
+        create_acl("/b", vec![Acl::new(Perms::ALL, alice.clone())]),
+    );
+    assert_eq!(
+        h.tree.node("/b").expect("node").acl(),
+        [Acl::new(Perms::ALL, alice)].as_slice()
+    );
+    // Invalid ACLs, and auth entries the proposer should have expanded, are refused.
+    for bad in [
+        vec![Acl::new(Perms::READ, Id::new("world", "everyone"))],
+        vec![Acl::new(Perms::READ, Id::creator())],
+    ] {
+        assert_eq!(h.err(0, create_acl("/c", bad)).code, Code::InvalidAcl);
+    }
+    assert!(h.tree.node("/c").is_none());
+}
+
+#[test]
+fn writes_are_checked_against_the_acl_when_they_apply() {
+    let mut h = H::new();
+    h.session(1);
+    let alice = Id::digest("alice", "pw");
+    // /locked: alice may do everything, everyone may read.
+    h.ok(
+        0,
+        create_acl(
+            "/locked",
+            vec![
+                Acl::new(Perms::ALL, alice.clone()),
+                Acl::new(Perms::READ, Id::anyone()),
+            ],
+        ),
+    );
+    h.who = Who {
+        identities: vec![Id::new("ip", "10.0.0.1")],
+        superuser: false,
+    };
+    let no = |e: TxnError| e.code;
+    assert_eq!(
+        no(h.err(1, p("/locked/x"))),
+        Code::NoAuth,
+        "CREATE on the parent"
+    );
+    assert_eq!(
+        no(h.err(1, set("/locked", b"x", -1))),
+        Code::NoAuth,
+        "WRITE"
+    );
+    assert_eq!(
+        no(h.err(1, set_acl("/locked", Acl::open(), -1))),
+        Code::NoAuth,
+        "ADMIN"
+    );
+    // A multi fails at its first denied operation and changes nothing.
+    let e = h.err(1, TxnOp::Multi(vec![p("/free"), set("/locked", b"x", -1)]));
+    assert_eq!(e.code, Code::NoAuth);
+    assert!(h.tree.node("/free").is_none());
+    // READ is enough for a check.
+    h.ok(1, TxnOp::Multi(vec![check("/locked", 0)]));
+
+    h.who.identities.push(alice.clone());
+    h.ok(1, p("/locked/x"));
+    h.ok(1, set("/locked", b"x", -1));
+    // DELETE on the parent comes before the node's existence, as in ZooKeeper.
+    h.ok(
+        0,
+        set_acl("/locked", vec![Acl::new(Perms::READ, Id::anyone())], -1),
+    );
+    assert_eq!(no(h.err(1, delete("/locked/x", -1))), Code::NoAuth);
+    assert_eq!(no(h.err(1, delete("/locked/nope", -1))), Code::NoAuth);
+    // The ensemble's own transactions and a superuser pass every check.
+    h.who = Who {
+        identities: Vec::new(),
+        superuser: true,
+    };
+    h.ok(1, delete("/locked/x", -1));
+}
+
+#[test]
+fn set_acl_bumps_the_aversion_checks_it_and_fires_nothing() {
+    let mut h = H::new();
+    h.ok(0, p("/a"));
+    let before = h.stat("/a");
+    let ro = vec![Acl::new(Perms::READ, Id::anyone())];
+    let applied = h.run(0, set_acl("/a", ro.clone(), 0));
+    assert!(applied.changes.is_empty(), "setACL fires no watch");
+    let stat = match applied.result {
+        Ok(Output::AclSet { stat }) => stat,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(stat.aversion, 1);
+    assert_eq!((stat.version, stat.mzxid), (before.version, before.mzxid));
+    assert_eq!(h.tree.node("/a").expect("node").acl(), ro.as_slice());
+    assert_eq!(
+        h.err(0, set_acl("/a", Acl::open(), 0)).code,
+        Code::BadVersion
+    );
+    assert_eq!(
+        h.err(0, set_acl("/a", Vec::new(), -1)).code,
+        Code::InvalidAcl
+    );
+    assert_eq!(
+        h.err(0, set_acl("/nope", Acl::open(), -1)).code,
+        Code::NoNode
+    );
+    assert_eq!(
+        h.err(0, TxnOp::Multi(vec![set_acl("/a", Acl::open(), -1)]))
+            .code,
+        Code::BadArguments,
+        "not in a multi"
+    );
+    // The digest covers the ACL: equal stats and data, another ACL, another digest.
+    let (mut open, mut read_only) = (H::new(), H::new());
+    open.ok(0, create_acl("/a", Acl::open()));
+    read_only.ok(0, create_acl("/a", Acl::read_only()));
+    assert_eq!(open.stat("/a"), read_only.stat("/a"));
+    assert_ne!(open.tree.digest(), read_only.tree.digest());
+    // An explicit open ACL is the default one.
+    let mut default = H::new();
+    default.ok(0, p("/a"));
+    assert_eq!(default.tree.digest(), open.tree.digest());
+}
+
+#[test]
+fn acls_survive_a_snapshot_and_children_share_their_parents() {
+    let mut h = H::new();
+    let bob = vec![Acl::new(Perms::ALL, Id::digest("bob", "pw"))];
+    h.ok(0, create_acl("/b", bob.clone()));
+    h.ok(0, create_acl("/b/c", bob.clone()));
+    let (b, c) = (
+        h.tree.node("/b").expect("b").acl.clone(),
+        h.tree.node("/b/c").expect("c").acl.clone(),
+    );
+    assert!(
+        std::sync::Arc::ptr_eq(&b, &c),
+        "a child with its parent's ACL shares it"
+    );
+    let restored = DataTree::restore(&h.tree.snapshot()).expect("restore");
+    assert_eq!(restored, h.tree);
+    assert_eq!(restored.node("/b/c").expect("c").acl(), bob.as_slice());
+    assert_eq!(restored.digest(), h.tree.digest());
 }

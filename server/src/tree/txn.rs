@@ -9,6 +9,7 @@
 //!   produce equal `Applied` values.
 //! - A successful result never carries node data, so results stay small enough to be
 //!   remembered per session for at-most-once retries.
+use paddock::acl::{Acl, Id};
 use paddock::{Code, CreateMode, OpResult, Stat};
 
 /// One replicated write, as stamped by the member that proposed it.
@@ -28,8 +29,20 @@ pub struct Txn {
     pub oldest_pending_xid: i64,
     /// Proposer's wall clock (ms since epoch), used for ctime/mtime.
     pub time_ms: i64,
+    /// Who sent it: the identities of the sending connection, checked against the
+    /// nodes' ACLs as they are when the write applies.
+    pub who: Who,
     /// What to do.
     pub op: TxnOp,
+}
+
+/// The identities a session's write carries for the ACL checks at apply time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Who {
+    /// The connection's identities (`ip:ADDR`, `digest:user:hash`, `x509:subject`).
+    pub identities: Vec<Id>,
+    /// The connection authenticated as its member's superuser: no ACL applies.
+    pub superuser: bool,
 }
 
 /// The operation of a [`Txn`].
@@ -45,6 +58,9 @@ pub enum TxnOp {
         mode: CreateMode,
         /// TTL in ms: > 0 for TTL modes, 0 for all others.
         ttl_ms: i64,
+        /// The node's ACL, final (the proposer expanded `auth` entries); empty means
+        /// the default open ACL.
+        acl: Vec<Acl>,
     },
     /// Delete a childless node.
     Delete {
@@ -60,6 +76,15 @@ pub enum TxnOp {
         /// New data.
         data: Vec<u8>,
         /// Expected version, -1 for any.
+        version: i32,
+    },
+    /// Replace a node's ACL (not inside a multi).
+    SetAcl {
+        /// Path.
+        path: String,
+        /// The new ACL, final (the proposer expanded `auth` entries).
+        acl: Vec<Acl>,
+        /// Expected ACL version (aversion), -1 for any.
         version: i32,
     },
     /// Fail unless the node exists with this version (-1: any); meant for use in a multi.
@@ -126,6 +151,11 @@ pub enum Output {
     },
     /// The check passed.
     Checked,
+    /// The ACL was replaced; the node's new stat.
+    AclSet {
+        /// Stat after the change.
+        stat: Stat,
+    },
     /// Every operation of the multi succeeded, one result per operation, in order.
     Multi(Vec<OpResult>),
     /// The session was registered.
