@@ -69,6 +69,16 @@ pub struct Cli {
     )]
     pub tls_server_name: Option<String>,
 
+    /// An identity for the session, as zkCli's addauth: `digest:USER:PASSWORD`. May be
+    /// repeated.
+    #[arg(
+        long = "auth",
+        global = true,
+        env = "PADDOCK_AUTH",
+        value_name = "SCHEME:CREDENTIALS"
+    )]
+    pub auth: Vec<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -82,6 +92,23 @@ impl Cli {
     /// The requested session timeout.
     pub fn session_timeout(&self) -> Duration {
         Duration::from_millis(self.session_timeout)
+    }
+
+    /// The `--auth` identities as (scheme, credentials): `digest:alice:secret` is
+    /// ("digest", "alice:secret").
+    pub fn auths(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        self.auth
+            .iter()
+            .map(|a| match a.split_once(':') {
+                Some((scheme, creds)) if !scheme.is_empty() => {
+                    Ok((scheme.to_string(), creds.as_bytes().to_vec()))
+                }
+                _ => Err(crate::UsageError(format!(
+                    "--auth {a:?}: expected SCHEME:CREDENTIALS, e.g. digest:alice:secret"
+                ))
+                .into()),
+            })
+            .collect()
     }
 
     /// The TLS settings of `--tls-ca`, `--tls-cert`, `--tls-key` and
@@ -168,6 +195,28 @@ pub enum Command {
         /// Path of the node.
         path: String,
     },
+    /// Print a znode's ACL, one `scheme:id:perms` entry per line.
+    Getacl {
+        /// Path of the node.
+        path: String,
+    },
+    /// Replace a znode's ACL.
+    Setacl {
+        /// Path of the node.
+        path: String,
+        /// The new ACL: `scheme:id:perms` entries separated by commas, perms from
+        /// `crwda` (e.g. `world:anyone:r,digest:alice:HASH:cdrwa`, `auth::cdrwa`).
+        acl: String,
+        /// Only if the node's ACL version (aversion) is still N.
+        #[arg(long, value_name = "N")]
+        version: Option<i32>,
+    },
+    /// Print the digest identity of USER:PASSWORD (for ACLs and --super-digest); needs
+    /// no ensemble.
+    Digest {
+        /// `user:password`.
+        credentials: String,
+    },
     /// Wait until the connected member has caught up with the leader.
     Sync {
         /// Path (as in ZooKeeper; any existing path, usually `/`).
@@ -223,6 +272,10 @@ pub struct CreateArgs {
     /// Initial data.
     #[arg(default_value = "")]
     pub data: String,
+    /// The node's ACL: `scheme:id:perms` entries separated by commas, perms from
+    /// `crwda` (e.g. `world:anyone:r,auth::cdrwa`). [default: world:anyone:cdrwa]
+    #[arg(long, value_name = "ACL")]
+    pub acl: Option<String>,
 }
 
 impl CreateArgs {

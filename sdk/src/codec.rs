@@ -166,12 +166,13 @@ mod tests {
         fn multi_op_round_trip(path: String, data: Vec<u8>, version: Option<u16>, ttl: Option<u32>, which: u8) -> bool {
             let version = version.map(i32::from);
             let op = match which % 5 {
-                0 => Op::Create { path, data, mode: CreateMode::PersistentSequential, ttl: None },
+                0 => Op::Create { path, data, mode: CreateMode::PersistentSequential, ttl: None, acl: Vec::new() },
                 1 => Op::Create {
                     path,
                     data,
                     mode: CreateMode::PersistentWithTtl,
                     ttl: ttl.map(|ms| std::time::Duration::from_millis(u64::from(ms) + 1)),
+                    acl: crate::acl::Acl::read_only(),
                 },
                 2 => Op::Delete { path, version },
                 3 => Op::SetData { path, data, version },

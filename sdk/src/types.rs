@@ -4,6 +4,7 @@
 //! outside the codec never touches generated types.
 use std::time::Duration;
 
+use crate::acl::Acl;
 use crate::proto::paddock as pb;
 
 /// A zxid: the Raft log index of the entry that made a change. Every zxid in the SDK
@@ -194,6 +195,8 @@ pub enum Op {
         mode: CreateMode,
         /// Time to live, required for the TTL modes and refused otherwise.
         ttl: Option<Duration>,
+        /// The node's ACL (see [`crate::acl`]); empty: everybody may do everything.
+        acl: Vec<Acl>,
     },
     /// Delete a node.
     Delete {
@@ -228,6 +231,7 @@ impl Op {
             data: data.as_ref().to_vec(),
             mode: CreateMode::Persistent,
             ttl: None,
+            acl: Vec::new(),
         }
     }
 
@@ -268,6 +272,14 @@ impl Op {
     pub fn ttl(mut self, time_to_live: Duration) -> Op {
         if let Op::Create { ttl, .. } = &mut self {
             *ttl = Some(time_to_live);
+        }
+        self
+    }
+
+    /// The ACL of a create (see [`crate::acl`]); no effect on other operations.
+    pub fn acl(mut self, entries: Vec<Acl>) -> Op {
+        if let Op::Create { acl, .. } = &mut self {
+            *acl = entries;
         }
         self
     }
@@ -359,12 +371,14 @@ pub fn op_to_proto(op: &Op) -> pb::MultiOp {
             data,
             mode,
             ttl,
+            acl,
         } => {
             let mut c = pb::CreateRequest::new();
             c.path = path.clone();
             c.data = data.clone();
             c.mode = (*mode).into();
             c.ttl_ms = ttl_to_wire(*ttl);
+            c.acl = acl.iter().map(pb::Acl::from).collect();
             m.set_create(c);
         }
         Op::Delete { path, version } => {
@@ -404,6 +418,7 @@ pub fn op_from_proto(m: &pb::MultiOp) -> Option<Op> {
             data: c.data.clone(),
             mode: c.mode.into(),
             ttl: ttl_from_wire(c.ttl_ms),
+            acl: c.acl.iter().map(Acl::from).collect(),
         },
         O::delete(d) => Op::Delete {
             path: d.path.clone(),

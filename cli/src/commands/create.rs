@@ -1,5 +1,5 @@
 //! `paddock create`: creates one znode (any create mode) and prints the created path.
-use paddock::Client;
+use paddock::{Client, Op, OpResult};
 use serde_json::json;
 
 use super::Ctx;
@@ -10,9 +10,22 @@ use crate::output::{emit, stat_json};
 pub async fn run(ctx: &Ctx, client: &Client, args: &CreateArgs) -> anyhow::Result<()> {
     let (mode, ttl) = args.mode();
     let data = args.data.as_bytes();
-    let (path, stat) = match ttl {
-        Some(ttl) => client.create_ttl(&args.path, data, mode, ttl).await?,
-        None => client.create_with_stat(&args.path, data, mode).await?,
+    let (path, stat) = match (&args.acl, ttl) {
+        (Some(acl), _) => {
+            let acl = paddock::acl::parse_acl(acl)
+                .map_err(|e| crate::UsageError(format!("--acl: {e}")))?;
+            // One create with every option (mode, TTL, ACL) is a multi of one.
+            let mut op = Op::create(&args.path, data).mode(mode).acl(acl);
+            if let Some(ttl) = ttl {
+                op = op.ttl(ttl);
+            }
+            match client.multi(&[op]).await?.pop() {
+                Some(OpResult::Create { path, stat }) => (path, stat),
+                other => anyhow::bail!("unexpected answer to a create: {other:?}"),
+            }
+        }
+        (None, Some(ttl)) => client.create_ttl(&args.path, data, mode, ttl).await?,
+        (None, None) => client.create_with_stat(&args.path, data, mode).await?,
     };
     emit(
         ctx.output,

@@ -6,6 +6,7 @@
 //! until interrupted, or until their command ends).
 //! `cluster status`, `sessions` and `bench` manage their own sessions.
 //! Errors are returned, not printed: `main` prints them and picks the exit status.
+mod acl;
 mod admin;
 mod cluster;
 mod create;
@@ -38,6 +39,8 @@ pub struct Ctx {
     pub output: OutputFormat,
     /// TLS to the members and their HTTPS admin endpoints (`--tls-ca`, ...).
     pub tls: Option<paddock::tls::ClientTls>,
+    /// Identities added to every session (`--auth`), as (scheme, credentials).
+    pub auths: Vec<(String, Vec<u8>)>,
 }
 
 impl Ctx {
@@ -48,6 +51,7 @@ impl Ctx {
             session_timeout: cli.session_timeout(),
             output: cli.output,
             tls: cli.tls()?,
+            auths: cli.auths()?,
         })
     }
 
@@ -64,9 +68,16 @@ impl Ctx {
         )
     }
 
-    /// Opens a session with any member.
+    /// Opens a session with any member and adds the `--auth` identities to it.
     pub async fn connect(&self) -> paddock::Result<Client> {
-        Client::connect_with(self.config()).await
+        let client = Client::connect_with(self.config()).await?;
+        for (scheme, auth) in &self.auths {
+            if let Err(e) = client.add_auth(scheme, auth).await {
+                let _ = client.close().await;
+                return Err(e);
+            }
+        }
+        Ok(client)
     }
 }
 
@@ -90,6 +101,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sessions { admin } => return sessions::run(&ctx, admin.as_deref()).await,
         Command::Bench(args) => return crate::bench::run(&ctx, &args).await,
+        Command::Digest { credentials } => return acl::digest(&ctx, &credentials),
         other => other,
     };
     let client = ctx.connect().await?;
@@ -108,11 +120,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => delete::run(&ctx, &client, &path, version, recursive).await,
         Command::Ls { path, recursive } => ls::run(&ctx, &client, &path, recursive).await,
         Command::Stat { path } => stat::run(&ctx, &client, &path).await,
+        Command::Getacl { path } => acl::get(&ctx, &client, &path).await,
+        Command::Setacl { path, acl, version } => {
+            acl::set(&ctx, &client, &path, &acl, version).await
+        }
         Command::Sync { path } => sync::run(&ctx, &client, &path).await,
         Command::Watch(args) => watch::run(&ctx, &client, &args).await,
         Command::Lock(args) => lock::run(&client, &args).await,
         Command::Elect(args) => elect::run(&ctx, &client, &args).await,
-        Command::Cluster(_) | Command::Sessions { .. } | Command::Bench(_) => {
+        Command::Cluster(_)
+        | Command::Sessions { .. }
+        | Command::Bench(_)
+        | Command::Digest { .. } => {
             unreachable!("handled above")
         }
     };

@@ -88,6 +88,7 @@
 //! client.remove_watches("/services", WatcherKind::PersistentRecursive).await?;
 //! # Ok(()) }
 //! ```
+mod acl_calls;
 mod config;
 mod options;
 mod session;

@@ -105,6 +105,9 @@ pub(crate) struct Shared {
     pub writes: Mutex<WriteChain>,
     /// Signalled whenever a write's result arrives (room in the window).
     pub window: Notify,
+    /// Every `add_auth` (scheme, credentials), in call order: sent again first on every
+    /// new connection, since a member keeps identities per connection.
+    pub auths: Mutex<Vec<(String, Vec<u8>)>>,
 }
 
 impl Shared {
@@ -125,6 +128,7 @@ impl Shared {
             pending_adds: PendingAdds::default(),
             state: StateHub::new(State::Connecting),
             writes: Mutex::new(WriteChain::default()),
+            auths: Mutex::new(Vec::new()),
             window: Notify::new(),
         }
     }
@@ -524,9 +528,13 @@ async fn serve(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_write = Instant::now();
 
-    // Watches are re-registered before anything else is sent, then the writes that were
-    // in flight on the last connection go, in their order, before anything new.
-    let mut result = match rewatch(shared, &mut writer, &inflight_tx, next_xid).await {
+    // The connection's identities come first (so every later request carries them),
+    // then watches are re-registered, then the writes that were in flight on the last
+    // connection go, in their order, before anything new.
+    let mut result = match reauth(shared, &mut writer, &inflight_tx, next_xid)
+        .await
+        .and(rewatch(shared, &mut writer, &inflight_tx, next_xid).await)
+    {
         Err(e) => Some(Ended::Lost(e)),
         Ok(()) => resend_writes(&mut writer, &inflight_tx, resend)
             .await
@@ -724,6 +732,37 @@ async fn resend_writes(
 /// Re-registers every live watch on a fresh connection, relative to the last zxid
 /// seen, in chunks of at most [`SET_WATCHES_CHUNK_BYTES`] path bytes. The responses
 /// are handled by the reader (see [`Hook::Rewatch`]).
+/// Sends every `add_auth` of the session again, in call order (answers are not
+/// waited for: the member applies them before any request that follows).
+async fn reauth(
+    shared: &Shared,
+    writer: &mut Writer,
+    inflight: &mpsc::UnboundedSender<InFlight>,
+    next_xid: &mut i64,
+) -> std::result::Result<(), String> {
+    let auths = shared.auths.lock().clone();
+    for (scheme, auth) in auths {
+        let mut a = pb::AuthRequest::new();
+        a.scheme = scheme;
+        a.auth = auth;
+        let op = pb::Request_oneof_op::auth(a);
+        feed_request(
+            writer,
+            inflight,
+            shared,
+            next_xid,
+            op,
+            false,
+            None,
+            Hook::None,
+        )
+        .await?;
+    }
+    SinkExt::<bytes::Bytes>::flush(writer)
+        .await
+        .map_err(|e: std::io::Error| e.to_string())
+}
+
 async fn rewatch(
     shared: &Shared,
     writer: &mut Writer,

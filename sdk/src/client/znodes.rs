@@ -6,6 +6,7 @@ use std::time::Duration;
 use futures::future::join_all;
 
 use super::{unexpected, Client};
+use crate::acl::Acl;
 use crate::error::{Code, Error, Result};
 use crate::path::{join, parent};
 use crate::proto::paddock as pb;
@@ -35,7 +36,7 @@ impl Client {
                 "{path}: {mode:?} needs a time to live: use create_ttl"
             )));
         }
-        self.create_inner(path, data, mode, None).await
+        self.create_inner(path, data, mode, None, &[]).await
     }
 
     /// Creates a node in a TTL mode ([`CreateMode::PersistentWithTtl`] or
@@ -58,7 +59,7 @@ impl Client {
                 "{path}: the time to live must be positive"
             )));
         }
-        self.create_inner(path, data, mode, Some(ttl)).await
+        self.create_inner(path, data, mode, Some(ttl), &[]).await
     }
 
     /// Creates a node like [`Client::create`], first creating every missing ancestor
@@ -94,12 +95,14 @@ impl Client {
         self.create(path, data, mode).await
     }
 
-    async fn create_inner(
+    /// A create; an empty `acl` gives the node the default open ACL.
+    pub(super) async fn create_inner(
         &self,
         path: &str,
         data: &[u8],
         mode: CreateMode,
         ttl: Option<Duration>,
+        acl: &[Acl],
     ) -> Result<(String, Stat)> {
         let full = self.path_in(path, mode.is_sequential())?;
         let mut c = pb::CreateRequest::new();
@@ -107,6 +110,7 @@ impl Client {
         c.data = data.to_vec();
         c.mode = mode.into();
         c.ttl_ms = ttl_to_wire(ttl);
+        c.acl = acl.iter().map(pb::Acl::from).collect();
         let resp = self.call(pb::Request_oneof_op::create(c), false).await?;
         match resp.result {
             Some(pb::Response_oneof_result::create(c)) => {
