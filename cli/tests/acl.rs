@@ -71,7 +71,11 @@ async fn acl_commands_work_as_zkcli_users_expect() {
     );
     // Anyone reads; only alice writes.
     assert_eq!(ok(&paddock(&s, &["get", "/doc"]).await), "v1\n");
-    failed(&paddock(&s, &["set", "/doc", "x"]).await, 1, "not authorised");
+    failed(
+        &paddock(&s, &["set", "/doc", "x"]).await,
+        1,
+        "not authorised",
+    );
     let mut set = as_alice.to_vec();
     set.extend(["set", "/doc", "v2"]);
     ok(&paddock(&s, &set).await);

@@ -36,7 +36,7 @@ pub struct Stat {
     pub version: i32,
     /// Number of changes to the children.
     pub cversion: i32,
-    /// Number of changes to the ACL (always 0: Paddock has no ACLs yet).
+    /// Number of changes to the ACL (`set_acl` calls).
     pub aversion: i32,
     /// Session id of the owner for an ephemeral node, else 0.
     pub ephemeral_owner: SessionId,
