@@ -244,6 +244,9 @@ pub enum Command {
     /// Inspect the ensemble's members.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Backups: save the ensemble's tree to a file, or check a saved one.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Closed-loop load generator.
     Bench(BenchArgs),
 }
@@ -346,7 +349,24 @@ pub struct WatchArgs {
     pub count: Option<u64>,
 }
 
-/// `paddock cluster ...`.
+/// `paddock snapshot ...`.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Save a consistent snapshot of the whole tree, through any member, to FILE
+    /// (written to FILE.part, fsynced, then renamed). With a superuser configured on the
+    /// members, needs --auth of the superuser.
+    Save {
+        /// Where to write it.
+        file: std::path::PathBuf,
+    },
+    /// Check a saved snapshot (checksum, structure, digest) and print what it holds.
+    Status {
+        /// The file.
+        file: std::path::PathBuf,
+    },
+}
+
+/// `paddock cluster` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// One row per member from its admin endpoint's `GET /status`.

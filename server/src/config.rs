@@ -87,14 +87,17 @@ pub const DEFAULT_SESSION_TICK_MS: u64 = 2000;
 #[derive(clap::Parser, Debug, Clone, Default, PartialEq)]
 #[command(name = "paddockd", version, about = "A member of a Paddock ensemble")]
 pub struct Args {
+    /// What to do instead of running a member (none: run it).
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// TOML config file; its keys are these flags' names in snake_case. Flags override it.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// This member's id (> 0), one of the ids in --peers. [default: 1]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", global = true)]
     pub id: Option<u64>,
     /// Directory for the Raft log and snapshots. [default: ./paddock-data]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Address the client listener binds. [default: 127.0.0.1:7181]
     #[arg(long, value_name = "ADDR")]
@@ -108,7 +111,7 @@ pub struct Args {
     pub admin_addr: Option<String>,
     /// Peer addresses of all voters, this member's included: 1=HOST:PORT,2=HOST:PORT,...
     /// [default: this member alone]
-    #[arg(long, value_name = "ID=HOST:PORT,...")]
+    #[arg(long, value_name = "ID=HOST:PORT,...", global = true)]
     pub peers: Option<String>,
     /// Log output format. [default: text]
     #[arg(long, value_enum)]
@@ -205,6 +208,24 @@ pub struct Args {
     /// passes every ACL. [default: no superuser]
     #[arg(long, value_name = "USER:HASH")]
     pub super_digest: Option<String>,
+    /// Quorum-loss recovery: start this member as a one-member ensemble with everything
+    /// in its log committed (its --peers must list only itself). Acknowledged writes it
+    /// never received are lost. Flag only (never in the config file); see
+    /// docs/operations.md before using it.
+    #[arg(long)]
+    pub force_new_ensemble: bool,
+}
+
+/// `paddockd`'s subcommands.
+#[derive(clap::Subcommand, Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Seed an empty data directory from a backup (`paddock snapshot save`) as member
+    /// --id of the ensemble --peers, then exit; start the member as usual afterwards.
+    Restore {
+        /// The backup file.
+        #[arg(long, value_name = "FILE")]
+        snapshot: PathBuf,
+    },
 }
 
 /// The config file: the same settings as [`Args`] (minus `config`), snake_case, unknown keys
@@ -390,6 +411,9 @@ pub struct Config {
     pub tls: TlsConfig,
     /// The superuser's digest identity (`user:hash`), if any.
     pub super_digest: Option<String>,
+    /// Start as a one-member ensemble with everything in the log committed (quorum-loss
+    /// recovery); `peers` is then this member alone.
+    pub force_new_ensemble: bool,
 }
 
 impl Config {
@@ -444,6 +468,7 @@ impl Config {
             max_session_timeout: session_tick * 20,
             tls: TlsConfig::default(),
             super_digest: None,
+            force_new_ensemble: false,
         }
     }
 
@@ -656,6 +681,14 @@ impl Config {
             )?,
         };
 
+        if args.force_new_ensemble && peers.keys().ne([id].iter()) {
+            return Err(ConfigError::Peers {
+                value: format!("{:?}", peers.keys().collect::<Vec<_>>()),
+                reason: "--force-new-ensemble makes a one-member ensemble: --peers must list \
+                         only this member"
+                    .into(),
+            });
+        }
         let super_digest = args.super_digest.or(file.super_digest);
         if let Some(d) = &super_digest {
             if !d
@@ -694,6 +727,7 @@ impl Config {
             max_session_timeout: Duration::from_millis(max_ms),
             tls,
             super_digest,
+            force_new_ensemble: args.force_new_ensemble,
         })
     }
 }

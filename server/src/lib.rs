@@ -22,6 +22,7 @@
 //! - [`watch`]: watches per member, fired from the apply path's change events.
 //! - [`sessions`]: session liveness, the leader's expiry queue, container/TTL timers.
 //! - [`node`]: wires a member together, starts and stops it.
+//! - [`restore`]: seeds a new member's data directory from a backup snapshot.
 //!
 //! Operator-facing pieces:
 //! - [`config`]: flags + TOML file + defaults -> one validated `Config`.
@@ -38,6 +39,7 @@ pub mod logging;
 pub mod metrics;
 pub mod node;
 pub mod peer;
+pub mod restore;
 pub mod sessions;
 #[cfg(test)]
 mod test_seed;

@@ -1,8 +1,10 @@
 //! `paddockd`: parses flags and the config file, starts one member and runs it until
 //! SIGTERM or SIGINT (graceful stop) or a fatal storage error (exit status 1).
+//! `paddockd restore --snapshot FILE` instead seeds an empty data directory from a
+//! backup and exits (status 0, or 1 with the reason).
 use anyhow::Context;
 use clap::Parser;
-use paddock_server::config::{Args, Config};
+use paddock_server::config::{Args, Command, Config};
 use paddock_server::logging::root_logger;
 use paddock_server::node::Node;
 use slog::{crit, info};
@@ -12,6 +14,7 @@ fn main() {
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
     let args = Args::parse();
+    let command = args.command.clone();
     let config = match Config::load(args) {
         Ok(c) => c,
         Err(e) => {
@@ -19,6 +22,27 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(Command::Restore { snapshot }) = command {
+        match paddock_server::restore::restore(&config, &snapshot) {
+            Ok(r) => {
+                println!(
+                    "restored member {} into {}: zxid {} ({:#x}), {} znodes, {} sessions, digest {:016x}",
+                    config.id,
+                    config.data_dir.display(),
+                    r.zxid,
+                    r.zxid,
+                    r.nodes,
+                    r.sessions,
+                    r.digest
+                );
+                return;
+            }
+            Err(e) => {
+                eprintln!("paddockd restore: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     if let Err(e) = run(config) {
         eprintln!("paddockd: {e:#}");
         std::process::exit(1);

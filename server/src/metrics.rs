@@ -45,6 +45,7 @@ pub const OPS: &[&str] = &[
     "get_acl",
     "set_acl",
     "auth",
+    "snapshot",
     "remove_watches",
     "add_watch",
     "get_ephemerals",

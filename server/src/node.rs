@@ -313,6 +313,11 @@ impl Node {
         };
         info!(log, "data directory"; "incarnation" => format!("{:016x}", incarnations.own()),
               "new" => incarnations.fresh());
+        if config.force_new_ensemble {
+            warn!(log, "FORCING A NEW ONE-MEMBER ENSEMBLE from this member's log: every entry it holds is now committed, and writes the old majority acknowledged beyond it are lost";
+                  "was_voters" => ?storage.voters(), "commit_was" => storage.hard_state().commit);
+            storage.force_new_ensemble(config.id)?;
+        }
         let mut stored = storage.voters();
         stored.sort_unstable();
         if stored != config.voters() {

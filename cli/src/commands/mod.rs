@@ -8,6 +8,7 @@
 //! Errors are returned, not printed: `main` prints them and picks the exit status.
 mod acl;
 mod admin;
+mod backup;
 mod cluster;
 mod create;
 mod delete;
@@ -26,7 +27,7 @@ use std::time::Duration;
 
 use paddock::{Client, ClientConfig};
 
-use crate::args::{Cli, ClusterCommand, Command, OutputFormat};
+use crate::args::{Cli, ClusterCommand, Command, OutputFormat, SnapshotCommand};
 
 /// What every command needs from the global flags.
 #[derive(Debug, Clone)]
@@ -102,6 +103,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sessions { admin } => return sessions::run(&ctx, admin.as_deref()).await,
         Command::Bench(args) => return crate::bench::run(&ctx, &args).await,
         Command::Digest { credentials } => return acl::digest(&ctx, &credentials),
+        Command::Snapshot(SnapshotCommand::Status { file }) => return backup::status(&ctx, &file),
+        Command::Snapshot(SnapshotCommand::Save { file }) => {
+            return backup::save(&ctx, &file).await
+        }
         other => other,
     };
     let client = ctx.connect().await?;
@@ -131,7 +136,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster(_)
         | Command::Sessions { .. }
         | Command::Bench(_)
-        | Command::Digest { .. } => {
+        | Command::Digest { .. }
+        | Command::Snapshot(_) => {
             unreachable!("handled above")
         }
     };

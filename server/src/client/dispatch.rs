@@ -24,6 +24,7 @@ use paddock::proto::replication as rpb;
 use paddock::Code;
 use tokio::sync::oneshot;
 
+use super::backup::Backups;
 use super::handshake::now_ms;
 use super::reads::{read_now, Reader};
 use super::{auth, respond, validate, ClientContext};
@@ -67,6 +68,8 @@ pub struct Pipe {
     pub closing: bool,
     /// The connection's identities for the ACLs (see [`super::auth`]).
     pub who: Who,
+    /// The connection's backup stream, if one is being fetched.
+    backups: Backups,
     ops: Arc<OpTable>,
 }
 
@@ -79,6 +82,7 @@ impl Pipe {
             last_barrier: None,
             closing: false,
             who,
+            backups: Backups::default(),
             ops,
         }
     }
@@ -106,6 +110,7 @@ fn op_name(op: &pb::Request_oneof_op) -> &'static str {
         O::get_acl(_) => "get_acl",
         O::set_acl(_) => "set_acl",
         O::auth(_) => "auth",
+        O::snapshot(_) => "snapshot",
     }
 }
 
@@ -246,7 +251,7 @@ fn route(
             Code::BadArguments,
             "check is only valid inside a multi".into(),
         )),
-        O::ping(_) | O::close_session(_) | O::auth(_) => Ok(()),
+        O::ping(_) | O::close_session(_) | O::auth(_) | O::snapshot(_) => Ok(()),
     };
     if let Err(rejection) = checked {
         if paddock::types::is_ordered_write(&op) {
@@ -276,6 +281,7 @@ fn route(
                 Err((code, message)) => respond::error(xid, zxid, code, message),
             });
         }
+        O::snapshot(s) => return pipe.backups.serve(ctx, &pipe.who, xid, s),
         O::close_session(_) => {
             let mut cs = rpb::CloseSession::new();
             cs.session_id = pipe.session_id;

@@ -4,7 +4,8 @@
 //! Files: [`handshake`] (connect, create or resume a session), [`connection`] (the
 //! per-connection pipeline: many requests in flight, answered in order),
 //! [`dispatch`] (one request: validate, then read or propose through Raft),
-//! [`reads`] (serving a read from the local tree), [`auth`] (the connection's
+//! [`reads`] (serving a read from the local tree), [`backup`] (online snapshots in
+//! chunks), [`auth`] (the connection's
 //! identities and the ACL checks of reads), [`validate`] (limits and path rules),
 //! [`respond`] (wire responses).
 //!
@@ -14,6 +15,7 @@
 //! arrive), a handshake must arrive within 5 s, and each connection has at most
 //! [`MAX_IN_FLIGHT`] requests in flight (beyond that the member stops reading from it).
 pub mod auth;
+pub mod backup;
 pub mod connection;
 pub mod dispatch;
 pub mod handshake;

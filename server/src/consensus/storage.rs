@@ -356,6 +356,36 @@ impl DiskStorage {
         Ok(())
     }
 
+    /// Quorum-loss recovery (`--force-new-ensemble`): makes `me` the only voter and
+    /// everything this log holds committed, durably. What the old majority committed
+    /// beyond this log is lost, and entries here that it never committed become
+    /// committed: the operator accepts both by asking for it.
+    pub fn force_new_ensemble(&mut self, me: u64) -> Result<(), StorageFailure> {
+        let cs = ConfState {
+            voters: vec![me],
+            ..Default::default()
+        };
+        let mut hs = self.hard_state.clone();
+        hs.commit = hs.commit.max(self.last()).max(self.snapshot.index);
+        // A vote cast in the old ensemble must not stop this member electing itself.
+        hs.term += 1;
+        hs.vote = me;
+        let mut batch = LogBatch::default();
+        batch.put_message(META, KEY_CONF_STATE.to_vec(), &cs)?;
+        batch.put_message(META, KEY_HARD_STATE.to_vec(), &hs)?;
+        if self.snapshot.index > 0 {
+            let mut snap = self.snapshot.clone();
+            snap.set_conf_state(cs.clone());
+            batch.put_message(META, KEY_SNAPSHOT.to_vec(), &snap)?;
+            self.snapshot = snap;
+        }
+        self.persist_now()?;
+        self.engine.write(&mut batch, true)?;
+        self.conf_state = cs;
+        self.hard_state = hs;
+        Ok(())
+    }
+
     /// Metadata of the newest durable snapshot (index 0 when there is none).
     pub fn snapshot_metadata(&self) -> &SnapshotMetadata {
         &self.snapshot

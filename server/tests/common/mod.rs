@@ -52,6 +52,16 @@ impl Ensemble {
     /// Starts `n` members with extra flags, plus `each(member)`'s flags for each member
     /// (certificates that name the member's own address, say).
     pub fn start_each(n: usize, extra: &[&str], each: impl Fn(&Member) -> Vec<String>) -> Ensemble {
+        let mut e = Self::layout(n, extra, each);
+        for i in 0..n {
+            e.spawn(i);
+        }
+        e
+    }
+
+    /// Lays out `n` members (addresses, data directories, flags) without starting
+    /// any: start them with [`Ensemble::spawn`].
+    pub fn layout(n: usize, extra: &[&str], each: impl Fn(&Member) -> Vec<String>) -> Ensemble {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut members = Vec::new();
         let k = ENSEMBLES.fetch_add(1, Ordering::Relaxed);
@@ -75,16 +85,17 @@ impl Ensemble {
             .map(|m| format!("{}={}", m.id, m.peer))
             .collect::<Vec<_>>()
             .join(",");
-        let mut e = Ensemble {
+        Ensemble {
             members,
             peers,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             _tmp: tmp,
-        };
-        for i in 0..n {
-            e.spawn(i);
         }
-        e
+    }
+
+    /// `--peers` of this ensemble.
+    pub fn peers(&self) -> &str {
+        &self.peers
     }
 
     /// Starts member `i` (0-based) again with the same settings and data.
@@ -94,6 +105,12 @@ impl Ensemble {
 
     /// Starts member `i` with the same settings and data, plus `more` flags.
     pub fn spawn_with(&mut self, i: usize, more: &[&str]) {
+        let peers = self.peers.clone();
+        self.spawn_with_peers(i, &peers, more);
+    }
+
+    /// Starts member `i` with `peers` as its `--peers`, plus `more` flags.
+    pub fn spawn_with_peers(&mut self, i: usize, peers: &str, more: &[&str]) {
         let m = &mut self.members[i];
         std::fs::create_dir_all(&m.dir).expect("member dir");
         let log = std::fs::OpenOptions::new()
@@ -112,7 +129,7 @@ impl Ensemble {
                 "--admin-addr",
                 &m.admin,
             ])
-            .args(["--peers", &self.peers])
+            .args(["--peers", peers])
             .args(&self.extra)
             .args(&m.args)
             .args(more)

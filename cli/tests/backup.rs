@@ -1,0 +1,74 @@
+//! `paddock snapshot save` and `paddock snapshot status` against an in-process member.
+mod support;
+
+use std::process::Output;
+
+use support::Ensemble;
+
+async fn paddock(servers: &str, args: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"));
+    cmd.env_remove("PADDOCK_SERVERS")
+        .env_remove("PADDOCK_AUTH")
+        .env("RUST_BACKTRACE", "0")
+        .arg("--servers")
+        .arg(servers)
+        .args(args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("run paddock"))
+        .await
+        .expect("join")
+}
+
+#[track_caller]
+fn ok(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_save_writes_a_backup_that_status_checks() {
+    let e = Ensemble::start(3).await;
+    let s = e.servers();
+    ok(&paddock(&s, &["create", "/a", "1"]).await);
+    ok(&paddock(&s, &["create", "/a/b", "2"]).await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("backup.snap");
+    let f = file.display().to_string();
+
+    let saved = ok(&paddock(&s, &["snapshot", "save", &f]).await);
+    assert!(saved.starts_with(&format!("saved {f}: zxid ")), "{saved}");
+    assert!(
+        !dir.path().join("backup.snap.part").exists(),
+        "no leftover part file"
+    );
+    let status = ok(&paddock(&s, &["--output", "json", "snapshot", "status", &f]).await);
+    let v: serde_json::Value = serde_json::from_str(&status).expect("json");
+    assert_eq!(v["valid"], true);
+    // "/", "/a" and "/a/b".
+    assert_eq!(v["znodes"], 3, "{v}");
+    assert!(v["zxid"].as_u64().unwrap_or(0) > 0, "{v}");
+    let text = ok(&paddock(&s, &["snapshot", "status", &f]).await);
+    assert!(
+        text.contains("valid (checksum, structure and digest verified)"),
+        "{text}"
+    );
+
+    // A damaged file is refused (exit 1) with the reason.
+    let mut bytes = std::fs::read(&file).expect("read");
+    let n = bytes.len();
+    bytes[n / 2] ^= 1;
+    std::fs::write(&file, &bytes).expect("write");
+    let bad = paddock(&s, &["snapshot", "status", &f]).await;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("not a valid snapshot"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    e.shutdown().await;
+}
