@@ -247,6 +247,9 @@ pub enum Command {
     /// Backups: save the ensemble's tree to a file, or check a saved one.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Leadership: move it to another member.
+    #[command(subcommand)]
+    Leader(LeaderCommand),
     /// Closed-loop load generator.
     Bench(BenchArgs),
 }
@@ -347,6 +350,18 @@ pub struct WatchArgs {
     /// Exit (status 0) after N events; without it, run until SIGINT/SIGTERM.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
+}
+
+/// `paddock leader ...`.
+#[derive(Debug, Subcommand)]
+pub enum LeaderCommand {
+    /// Move leadership to member ID (a voter) and wait until it leads (for a planned
+    /// restart of the leader). With a superuser configured on the members, needs --auth
+    /// of the superuser.
+    Transfer {
+        /// The member to lead.
+        id: u64,
+    },
 }
 
 /// `paddock snapshot ...`.

@@ -1,4 +1,5 @@
-//! `paddock snapshot save` and `paddock snapshot status` against an in-process member.
+//! `paddock snapshot save`, `paddock snapshot status` and `paddock leader transfer`
+//! against in-process members.
 mod support;
 
 use std::process::Output;
@@ -57,6 +58,15 @@ async fn snapshot_save_writes_a_backup_that_status_checks() {
         text.contains("valid (checksum, structure and digest verified)"),
         "{text}"
     );
+
+    // `leader transfer`: the named member leads afterwards.
+    let target = e.members[2].id.to_string();
+    assert_eq!(
+        ok(&paddock(&s, &["leader", "transfer", &target]).await),
+        format!("member {target} leads\n")
+    );
+    let bad = paddock(&s, &["leader", "transfer", "42"]).await;
+    assert_eq!(bad.status.code(), Some(1));
 
     // A damaged file is refused (exit 1) with the reason.
     let mut bytes = std::fs::read(&file).expect("read");

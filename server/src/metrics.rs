@@ -46,6 +46,7 @@ pub const OPS: &[&str] = &[
     "set_acl",
     "auth",
     "snapshot",
+    "transfer_leader",
     "remove_watches",
     "add_watch",
     "get_ephemerals",

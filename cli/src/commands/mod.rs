@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use paddock::{Client, ClientConfig};
 
-use crate::args::{Cli, ClusterCommand, Command, OutputFormat, SnapshotCommand};
+use crate::args::{Cli, ClusterCommand, Command, LeaderCommand, OutputFormat, SnapshotCommand};
 
 /// What every command needs from the global flags.
 #[derive(Debug, Clone)]
@@ -126,6 +126,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ls { path, recursive } => ls::run(&ctx, &client, &path, recursive).await,
         Command::Stat { path } => stat::run(&ctx, &client, &path).await,
         Command::Getacl { path } => acl::get(&ctx, &client, &path).await,
+        Command::Leader(LeaderCommand::Transfer { id }) => client
+            .transfer_leader(id)
+            .await
+            .map_err(Into::into)
+            .map(|()| {
+                crate::output::emit(
+                    ctx.output,
+                    || format!("member {id} leads"),
+                    || serde_json::json!({ "leader": id }),
+                )
+            }),
         Command::Setacl { path, acl, version } => {
             acl::set(&ctx, &client, &path, &acl, version).await
         }

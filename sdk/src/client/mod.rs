@@ -89,7 +89,7 @@
 //! # Ok(()) }
 //! ```
 mod acl_calls;
-mod backup_calls;
+mod admin_calls;
 mod config;
 mod options;
 mod session;
@@ -101,7 +101,7 @@ mod watches;
 mod write_chain;
 mod znodes;
 
-pub use backup_calls::SnapshotInfo;
+pub use admin_calls::SnapshotInfo;
 pub use config::ClientConfig;
 pub use options::RetryPolicy;
 pub use state::{State, StateStream, STATE_BUFFER};

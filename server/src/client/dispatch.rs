@@ -111,6 +111,7 @@ fn op_name(op: &pb::Request_oneof_op) -> &'static str {
         O::set_acl(_) => "set_acl",
         O::auth(_) => "auth",
         O::snapshot(_) => "snapshot",
+        O::transfer_leader(_) => "transfer_leader",
     }
 }
 
@@ -251,6 +252,20 @@ fn route(
             Code::BadArguments,
             "check is only valid inside a multi".into(),
         )),
+        O::transfer_leader(t) => {
+            if ctx.config.peers.contains_key(&t.to) {
+                Ok(())
+            } else {
+                Err((
+                    Code::BadArguments,
+                    format!(
+                        "member {} is not a voter (voters: {:?})",
+                        t.to,
+                        ctx.config.voters()
+                    ),
+                ))
+            }
+        }
         O::ping(_) | O::close_session(_) | O::auth(_) | O::snapshot(_) => Ok(()),
     };
     if let Err(rejection) = checked {
@@ -282,6 +297,7 @@ fn route(
             });
         }
         O::snapshot(s) => return pipe.backups.serve(ctx, &pipe.who, xid, s),
+        O::transfer_leader(t) => return transfer_leader(ctx, &pipe.who, xid, t.to),
         O::close_session(_) => {
             let mut cs = rpb::CloseSession::new();
             cs.session_id = pipe.session_id;
@@ -308,6 +324,37 @@ fn route(
         read => return read_request(ctx, pipe, xid, linearizable, read),
     }
     write_request(ctx, pipe, xid, txn)
+}
+
+/// Moves leadership to voter `to` (an administrative request: only the superuser when
+/// the member has one).
+fn transfer_leader(ctx: &Arc<ClientContext>, who: &Who, xid: i64, to: u64) -> Reply {
+    if ctx.config.super_digest.is_some() && !who.superuser {
+        return ready(respond::error(
+            xid,
+            ctx.raft.applied(),
+            Code::NoAuth,
+            "only the superuser may move leadership",
+        ));
+    }
+    let ctx = ctx.clone();
+    // Bounded well below a session timeout: this answer holds up the connection's
+    // later answers (pings included) until it is ready.
+    let election = ctx.config.tick * ctx.config.election_ticks as u32;
+    Box::pin(async move {
+        match ctx.raft.transfer_leader(to, election * 3, election).await {
+            Ok(()) => {
+                let mut r = pb::TransferLeaderResponse::new();
+                r.leader = to;
+                respond::ok(
+                    xid,
+                    ctx.raft.applied(),
+                    pb::Response_oneof_result::transfer_leader(r),
+                )
+            }
+            Err(e) => propose_error(xid, ctx.raft.applied(), e),
+        }
+    })
 }
 
 fn write_request(ctx: &Arc<ClientContext>, pipe: &mut Pipe, xid: i64, txn: rpb::Txn) -> Reply {

@@ -334,6 +334,11 @@ impl RaftLoop {
                 info!(self.log, "snapshot taken"; "index" => index, "term" => term);
             }
             Input::SnapshotWriteFailed(reason) => return Err(StorageFailure::Snapshot(reason)),
+            Input::TransferLeader(to) => {
+                info!(self.log, "leadership transfer asked"; "to" => to,
+                      "leader" => self.node.raft.leader_id);
+                self.node.transfer_leader(to);
+            }
             Input::Stop => {}
         }
         Ok(())

@@ -130,6 +130,8 @@ pub enum Input {
     SnapshotSaved(u64, u64),
     /// Writing a snapshot file failed: fatal for the member.
     SnapshotWriteFailed(String),
+    /// Hand leadership to this voter (on a follower, raft-rs passes it to the leader).
+    TransferLeader(u64),
     /// Stop the loop.
     Stop,
 }
@@ -300,6 +302,38 @@ impl RaftHandle {
     /// Tells the loop that a peer link failed.
     pub fn report(&self, input: Input) {
         let _ = self.inputs.send(input);
+    }
+
+    /// Asks for leadership to move to voter `to` and waits, up to `wait`, until this
+    /// member sees `to` lead. `Timeout` if it did not (the leader may have refused: `to`
+    /// unreachable or too far behind). The request is repeated every `retry`: a
+    /// transfer the leader dropped (another was under way, the target was catching up)
+    /// gets another chance.
+    pub async fn transfer_leader(
+        &self,
+        to: u64,
+        wait: Duration,
+        retry: Duration,
+    ) -> Result<(), ProposeError> {
+        if self.inputs.send(Input::TransferLeader(to)).is_err() {
+            return Err(ProposeError::Stopped);
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut again = tokio::time::Instant::now() + retry;
+        loop {
+            if self.status().leader_id == to {
+                return Ok(());
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(ProposeError::Timeout);
+            }
+            if now >= again {
+                let _ = self.inputs.send(Input::TransferLeader(to));
+                again = now + retry;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Asks the loop to stop.

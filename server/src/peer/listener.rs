@@ -189,8 +189,9 @@ async fn hello(
 
 /// Whether a Raft message that arrived on the link from `link_peer` may be stepped here: it
 /// must be addressed to this member and come from the link's peer, except that raft-rs
-/// forwards proposals and ReadIndex requests (a follower passes them on to the leader it
-/// knows) with the original sender in `from`, which must then be another voter.
+/// forwards proposals, ReadIndex requests and leadership transfers (a follower passes
+/// them on to the leader it knows) with the original sender (for a transfer: the
+/// transferee) in `from`, which must then be another voter.
 fn check_addressed(
     m: &Message,
     link_peer: u64,
@@ -199,7 +200,7 @@ fn check_addressed(
 ) -> Result<(), String> {
     let forwardable = matches!(
         m.get_msg_type(),
-        MessageType::MsgPropose | MessageType::MsgReadIndex
+        MessageType::MsgPropose | MessageType::MsgReadIndex | MessageType::MsgTransferLeader
     );
     let sender_ok =
         m.from == link_peer || (forwardable && m.from != my_id && voters.contains(&m.from));
@@ -264,6 +265,8 @@ mod tests {
         // 1 proposed to 2, which had learned that 3 leads and passed it on.
         assert!(check_addressed(&msg(MessageType::MsgPropose, 1, 3), 2, 3, &voters).is_ok());
         assert!(check_addressed(&msg(MessageType::MsgReadIndex, 1, 3), 2, 3, &voters).is_ok());
+        // 2 was asked to move leadership to 1 and passed it on to the leader, 3.
+        assert!(check_addressed(&msg(MessageType::MsgTransferLeader, 1, 3), 2, 3, &voters).is_ok());
         assert!(check_addressed(&msg(MessageType::MsgAppend, 2, 3), 2, 3, &voters).is_ok());
     }
 

@@ -1,5 +1,6 @@
-//! Online backups: [`Client::save_snapshot`] fetches the ensemble's whole tree, as one
-//! snapshot consistent at one zxid, from the connected member.
+//! Administrative calls: [`Client::save_snapshot`] fetches the ensemble's whole tree,
+//! as one snapshot consistent at one zxid, from the connected member;
+//! [`Client::transfer_leader`] moves leadership.
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{unexpected, Client};
@@ -61,5 +62,20 @@ impl Client {
                 )));
             }
         }
+    }
+}
+
+impl Client {
+    /// Asks the ensemble to move leadership to voter `to` (before a planned restart of
+    /// the leader, say) and waits until the connected member sees `to` lead.
+    /// `OperationTimeout` when it did not within three election timeouts (`to` down or
+    /// far behind); `BadArguments` for a member that is not a voter; `NoAuth`
+    /// unless the superuser when the ensemble has one.
+    pub async fn transfer_leader(&self, to: u64) -> Result<()> {
+        let mut t = pb::TransferLeaderRequest::new();
+        t.to = to;
+        self.call(pb::Request_oneof_op::transfer_leader(t), false)
+            .await
+            .map(drop)
     }
 }
