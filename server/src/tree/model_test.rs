@@ -5,10 +5,17 @@
 //! away on failure. After every step the results (full outputs; codes and multi codes for
 //! errors) and the change lists must agree, a twin tree applying the same txns must return
 //! the same, and the digest must equal a from-scratch recomputation. `SnapshotRestore`
-//! replaces the tree by `restore(snapshot())`. At the end every node, stat, child list and
-//! session must agree, and the twin must equal the tree.
+//! replaces the tree by `restore(snapshot())`. At the end every node, stat, child list,
+//! ACL and session must agree, and the twin must equal the tree.
+//!
+//! ACLs: creates pick an ACL from a small table (the default, digest identities of
+//! `alice` and `bob`, read-only, and two invalid ones), setACL writes are sent alone
+//! and inside multis (where they are refused), and every write is sent as one of: no
+//! identity, alice, bob or the superuser. The model checks permissions with its own
+//! few lines (world:anyone or an equal identity), independent of `paddock::acl`.
 use std::collections::BTreeMap;
 
+use paddock::acl::{Acl, Id, Perms};
 use paddock::{Code, CreateMode, OpResult, Stat};
 use quickcheck::{Arbitrary, Gen, QuickCheck};
 
@@ -41,6 +48,46 @@ const MODES: &[CreateMode] = &[
     CreateMode::PersistentSequentialWithTtl,
 ];
 const VERSIONS: &[i32] = &[-1, -1, 0, 1, 2];
+
+/// The ACLs creates and setACLs choose from, by index.
+fn acls(i: u8) -> Vec<Acl> {
+    let alice = Id::digest("alice", "a");
+    let bob = Id::digest("bob", "b");
+    match i % 8 {
+        0 | 1 => Vec::new(),
+        2 => vec![Acl::new(Perms::ALL, alice)],
+        3 => vec![
+            Acl::new(Perms::READ, Id::anyone()),
+            Acl::new(Perms::ALL, alice),
+        ],
+        4 => Acl::read_only(),
+        5 => vec![
+            Acl::new(Perms::CREATE | Perms::DELETE, bob),
+            Acl::new(Perms::READ | Perms::WRITE, Id::anyone()),
+        ],
+        6 => vec![Acl::new(Perms::READ, Id::new("world", "everyone"))],
+        _ => Acl::creator_all(),
+    }
+}
+
+/// Who sends a write, by index: nobody in particular, alice, bob, the superuser.
+fn who(i: u8) -> Who {
+    match i % 6 {
+        0 | 1 => Who::default(),
+        2 | 3 => Who {
+            identities: vec![Id::new("ip", "10.0.0.1"), Id::digest("alice", "a")],
+            superuser: false,
+        },
+        4 => Who {
+            identities: vec![Id::digest("bob", "b")],
+            superuser: false,
+        },
+        _ => Who {
+            identities: Vec::new(),
+            superuser: true,
+        },
+    }
+}
 const TTL_MS: i64 = 50;
 
 fn pick<T: Copy>(g: &mut Gen, items: &[T]) -> T {
@@ -54,6 +101,7 @@ enum SubOp {
         data: u8,
         mode: CreateMode,
         ttl_ok: bool,
+        acl: u8,
     },
     Delete {
         path: &'static str,
@@ -66,6 +114,11 @@ enum SubOp {
     },
     Check {
         path: &'static str,
+        version: i32,
+    },
+    SetAcl {
+        path: &'static str,
+        acl: u8,
         version: i32,
     },
 }
@@ -87,12 +140,18 @@ impl Arbitrary for SubOp {
                     data: u8::arbitrary(g),
                     mode,
                     ttl_ok: u8::arbitrary(g) % 8 != 0,
+                    acl: u8::arbitrary(g),
                 }
             }
             4 | 5 => SubOp::Delete { path, version },
             6 => SubOp::SetData {
                 path,
                 data: u8::arbitrary(g),
+                version,
+            },
+            7 if u8::arbitrary(g) % 4 == 0 => SubOp::SetAcl {
+                path,
+                acl: u8::arbitrary(g),
                 version,
             },
             _ => SubOp::Check { path, version },
@@ -109,6 +168,7 @@ impl SubOp {
                 data: d,
                 mode,
                 ttl_ok,
+                acl,
             } => {
                 let ttl_ms = match (mode.is_ttl(), ttl_ok) {
                     (true, true) | (false, false) => TTL_MS,
@@ -120,7 +180,7 @@ impl SubOp {
                     data: data(d),
                     mode,
                     ttl_ms,
-                    acl: Vec::new(),
+                    acl: acls(acl),
                 }
             }
             SubOp::Delete { path, version } => TxnOp::Delete {
@@ -140,20 +200,28 @@ impl SubOp {
                 path: path.into(),
                 version,
             },
+            SubOp::SetAcl { path, acl, version } => TxnOp::SetAcl {
+                path: path.into(),
+                acl: acls(acl),
+                version,
+            },
         }
     }
 }
 
 #[derive(Clone, Debug)]
 enum Op {
-    /// A single write from a session (0 = the ensemble, 4 = never created).
+    /// A single write from a session (0 = the ensemble, 4 = never created), sent as
+    /// `who(as_who)`.
     Write {
         session: u64,
         op: SubOp,
+        as_who: u8,
     },
     Multi {
         session: u64,
         ops: Vec<SubOp>,
+        as_who: u8,
     },
     CreateSession(u64),
     CloseSession(u64),
@@ -183,12 +251,14 @@ impl Arbitrary for Op {
             0..=8 => Op::Write {
                 session,
                 op: SubOp::arbitrary(g),
+                as_who: u8::arbitrary(g),
             },
             9..=11 => {
                 let n = 1 + usize::from(u8::arbitrary(g) % 4);
                 Op::Multi {
                     session,
                     ops: (0..n).map(|_| SubOp::arbitrary(g)).collect(),
+                    as_who: u8::arbitrary(g),
                 }
             }
             12 | 13 => Op::CreateSession(pick(g, &[1, 2, 3])),
@@ -215,6 +285,37 @@ struct MNode {
     /// num_children and data_length are computed on demand, not kept.
     stat: Stat,
     kind: NodeKind,
+    /// As stored: never empty.
+    acl: Vec<Acl>,
+}
+
+/// The model's permission check: some entry grants one of `needed` to everybody
+/// (world:anyone) or to one of the sender's identities; session 0 and the superuser
+/// pass.
+fn permitted(acl: &[Acl], needed: Perms, txn: &Txn) -> bool {
+    txn.session_id == 0
+        || txn.who.superuser
+        || acl.iter().any(|a| {
+            a.perms.bits() & needed.bits() != 0
+                && (a.id == Id::anyone() || txn.who.identities.contains(&a.id))
+        })
+}
+
+/// What a create or setACL stores: the default for empty, else the ACL if valid.
+fn stored(acl: &[Acl]) -> Result<Vec<Acl>, Code> {
+    if acl.is_empty() {
+        return Ok(Acl::open());
+    }
+    let valid = acl.iter().all(|a| match a.id.scheme.as_str() {
+        "world" => a.id.id == "anyone",
+        "digest" => a.id.id.contains(':'),
+        _ => false,
+    });
+    if valid {
+        Ok(acl.to_vec())
+    } else {
+        Err(Code::InvalidAcl)
+    }
 }
 
 /// The reference: a flat map of paths, sessions with the (xid, result) of their
@@ -245,6 +346,7 @@ impl Model {
             data: vec![],
             stat: Stat::default(),
             kind: NodeKind::Persistent,
+            acl: Acl::open(),
         };
         Model {
             nodes: BTreeMap::from([("/".to_string(), root)]),
@@ -289,7 +391,7 @@ impl Model {
                 data,
                 mode,
                 ttl_ms,
-                ..
+                acl,
             } => {
                 if mode.is_ttl() != (*ttl_ms > 0) || *ttl_ms < 0 {
                     return Err(Code::BadArguments);
@@ -312,6 +414,10 @@ impl Model {
                 let Some(p) = self.nodes.get(&parent) else {
                     return Err(Code::NoNode);
                 };
+                if !permitted(&p.acl, Perms::CREATE, txn) {
+                    return Err(Code::NoAuth);
+                }
+                let acl = stored(acl)?;
                 let full = if mode.is_sequential() {
                     format!("{path}{:010}", p.stat.cversion)
                 } else {
@@ -352,6 +458,7 @@ impl Model {
                         data: data.clone(),
                         stat,
                         kind,
+                        acl,
                     },
                 );
                 ch.push(change(ChangeKind::NodeCreated, &full));
@@ -364,6 +471,11 @@ impl Model {
             TxnOp::Delete { path, version } => {
                 if paddock::path::validate(path).is_err() || path == "/" {
                     return Err(Code::BadArguments);
+                }
+                if let Some(p) = self.nodes.get(&parent_of(path)) {
+                    if !permitted(&p.acl, Perms::DELETE, txn) {
+                        return Err(Code::NoAuth);
+                    }
                 }
                 let Some(n) = self.nodes.get(path) else {
                     return Err(Code::NoNode);
@@ -388,6 +500,9 @@ impl Model {
                 let Some(n) = self.nodes.get_mut(path) else {
                     return Err(Code::NoNode);
                 };
+                if !permitted(&n.acl, Perms::WRITE, txn) {
+                    return Err(Code::NoAuth);
+                }
                 if !version_ok(*version, n) {
                     return Err(Code::BadVersion);
                 }
@@ -407,6 +522,9 @@ impl Model {
                 let Some(n) = self.nodes.get(path) else {
                     return Err(Code::NoNode);
                 };
+                if !permitted(&n.acl, Perms::READ, txn) {
+                    return Err(Code::NoAuth);
+                }
                 if !version_ok(*version, n) {
                     return Err(Code::BadVersion);
                 }
@@ -414,6 +532,31 @@ impl Model {
             }
             _ => Err(Code::BadArguments),
         }
+    }
+
+    fn set_acl(&mut self, txn: &Txn, path: &str, acl: &[Acl], version: i32) -> MResult {
+        if paddock::path::validate(path).is_err() {
+            return Err((Code::BadArguments, None));
+        }
+        let Some(n) = self.nodes.get(path) else {
+            return Err((Code::NoNode, None));
+        };
+        if !permitted(&n.acl, Perms::ADMIN, txn) {
+            return Err((Code::NoAuth, None));
+        }
+        if version != -1 && version != n.stat.aversion {
+            return Err((Code::BadVersion, None));
+        }
+        if acl.is_empty() {
+            return Err((Code::InvalidAcl, None));
+        }
+        let acl = stored(acl).map_err(|c| (c, None))?;
+        let n = self.nodes.get_mut(path).ok_or((Code::NoNode, None))?;
+        n.acl = acl;
+        n.stat.aversion += 1;
+        Ok(Output::AclSet {
+            stat: self.stat(path).unwrap_or_default(),
+        })
     }
 
     fn delete(&mut self, zxid: u64, path: &str, ch: &mut Vec<Change>) {
@@ -486,6 +629,7 @@ impl Model {
         }
         let result = match &txn.op {
             TxnOp::Refused { code, .. } => Err((*code, None)),
+            TxnOp::SetAcl { path, acl, version } => self.set_acl(txn, path, acl, *version),
             TxnOp::Multi(ops) => {
                 let saved = self.clone();
                 let mut results = Vec::new();
@@ -590,6 +734,10 @@ impl Harness {
     }
 
     fn txn(&mut self, session_id: u64, op: TxnOp) -> Txn {
+        self.txn_as(session_id, op, Who::default())
+    }
+
+    fn txn_as(&mut self, session_id: u64, op: TxnOp, who: Who) -> Txn {
         self.xid += 1;
         let prev_xid = match session_id {
             0 => 0,
@@ -607,7 +755,7 @@ impl Harness {
             prev_xid,
             oldest_pending_xid,
             time_ms: (self.zxid as i64 + 1) * 10,
-            who: Default::default(),
+            who,
             op,
         }
     }
@@ -623,14 +771,23 @@ impl Harness {
 
     fn step(&mut self, op: &Op) {
         match op {
-            Op::Write { session, op } => {
-                let txn = self.txn(*session, op.txn_op());
+            Op::Write {
+                session,
+                op,
+                as_who,
+            } => {
+                let txn = self.txn_as(*session, op.txn_op(), who(*as_who));
                 self.send_write(txn);
             }
-            Op::Multi { session, ops } => {
-                let txn = self.txn(
+            Op::Multi {
+                session,
+                ops,
+                as_who,
+            } => {
+                let txn = self.txn_as(
                     *session,
                     TxnOp::Multi(ops.iter().map(SubOp::txn_op).collect()),
+                    who(*as_who),
                 );
                 self.send_write(txn);
             }
@@ -714,6 +871,11 @@ impl Harness {
                 self.tree.node(path).map(|n| n.kind()),
                 Some(n.kind),
                 "{path}"
+            );
+            assert_eq!(
+                self.tree.node(path).map(|n| n.acl().to_vec()),
+                Some(n.acl.clone()),
+                "ACL of {path}"
             );
             let (children, _) = self.tree.children(path).expect("children");
             assert_eq!(children, self.model.children(path), "{path}");
