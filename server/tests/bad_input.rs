@@ -303,8 +303,52 @@ async fn random_valid_requests_are_answered_and_change_nothing() {
         };
         create.ttl_ms = rng.gen_range(-1..2);
         use pb::Request_oneof_op as O;
-        let op = match rng.gen_range(0..12) {
+        // ACL entries: valid, unknown schemes, malformed ids, perms beyond the five bits.
+        let mut acl = protobuf::RepeatedField::new();
+        for _ in 0..rng.gen_range(0..3) {
+            let mut a = pb::Acl::new();
+            a.perms = rng.gen_range(0..64);
+            a.scheme = ["world", "digest", "ip", "x509", "auth", "kerberos", ""]
+                [rng.gen_range(0..7)]
+            .into();
+            a.id =
+                ["anyone", "u:h", "10.0.0.0/33", "", "CN=x", "\u{0}"][rng.gen_range(0..6)].into();
+            acl.push(a);
+        }
+        create.acl = acl.clone();
+        let op = match rng.gen_range(0..17) {
             0 => O::create(create),
+            12 => {
+                let mut a = pb::SetAclRequest::new();
+                a.path = path.clone();
+                a.acl = acl;
+                a.version = version;
+                O::set_acl(a)
+            }
+            13 => {
+                let mut g = pb::GetAclRequest::new();
+                g.path = path.clone();
+                O::get_acl(g)
+            }
+            14 => {
+                let mut a = pb::AuthRequest::new();
+                a.scheme = ["digest", "sasl", "", "ip"][rng.gen_range(0..4)].into();
+                a.auth = data.clone();
+                O::auth(a)
+            }
+            15 => {
+                // Streams that do not exist, offsets past the end.
+                let mut r = pb::SnapshotRequest::new();
+                r.stream_id = rng.gen_range(0..3);
+                r.offset = rng.gen_range(0..3) << 40;
+                O::snapshot(r)
+            }
+            16 => {
+                // Members that are not voters.
+                let mut t = pb::TransferLeaderRequest::new();
+                t.to = [0, 9, u64::MAX][rng.gen_range(0..3)];
+                O::transfer_leader(t)
+            }
             1 => {
                 let mut d = pb::DeleteRequest::new();
                 d.path = path.clone();
@@ -314,7 +358,7 @@ async fn random_valid_requests_are_answered_and_change_nothing() {
             2 => {
                 let mut s = pb::SetDataRequest::new();
                 s.path = path.clone();
-                s.data = data;
+                s.data = data.clone();
                 s.version = version;
                 O::set_data(s)
             }
