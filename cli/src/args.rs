@@ -94,6 +94,29 @@ impl Cli {
         Duration::from_millis(self.session_timeout)
     }
 
+    /// The TLS and `--auth` flags as given, for the `paddock` processes a command starts
+    /// (the election benchmark's candidates) to connect the same way.
+    pub fn connection_flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        let paths = [
+            ("--tls-ca", &self.tls_ca),
+            ("--tls-cert", &self.tls_cert),
+            ("--tls-key", &self.tls_key),
+        ];
+        for (flag, value) in paths {
+            if let Some(p) = value {
+                flags.extend([flag.to_string(), p.display().to_string()]);
+            }
+        }
+        if let Some(name) = &self.tls_server_name {
+            flags.extend(["--tls-server-name".to_string(), name.clone()]);
+        }
+        for a in &self.auth {
+            flags.extend(["--auth".to_string(), a.clone()]);
+        }
+        flags
+    }
+
     /// The `--auth` identities as (scheme, credentials): `digest:alice:secret` is
     /// ("digest", "alice:secret").
     pub fn auths(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {

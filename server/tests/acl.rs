@@ -150,7 +150,13 @@ async fn an_identity_is_sent_again_after_the_session_moves() {
     e.kill(first);
     let deadline = Instant::now() + T;
     loop {
-        match c.set("/bob", b"2", None).await {
+        // Bounded: a write the SDK keeps resending must fail the test, not hang it (it
+        // once did: a write given its place in the order after the connection's reader
+        // had stopped was dropped, and the next write named it forever).
+        let set = tokio::time::timeout(T, c.set("/bob", b"2", None))
+            .await
+            .expect("a set is answered within 30 s");
+        match set {
             Ok(_) => break,
             Err(err) => {
                 assert_ne!(err.code(), Code::NoAuth, "the identity was not sent again");

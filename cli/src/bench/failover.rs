@@ -107,6 +107,8 @@ async fn rounds(
 struct Candidates {
     exe: std::path::PathBuf,
     servers: String,
+    /// TLS and `--auth` flags, passed on so candidates connect as this process does.
+    connection_flags: Vec<String>,
     timeout_ms: u128,
     path: String,
     want: usize,
@@ -119,6 +121,7 @@ impl Candidates {
         Candidates {
             exe: std::env::current_exe().unwrap_or_else(|_| "paddock".into()),
             servers: ctx.servers.join(","),
+            connection_flags: ctx.connection_flags.clone(),
             timeout_ms: ctx.session_timeout.as_millis(),
             path: path.to_string(),
             want,
@@ -134,6 +137,7 @@ impl Candidates {
             self.next += 1;
             let child = Command::new(&self.exe)
                 .args(["--servers", &self.servers])
+                .args(&self.connection_flags)
                 .args(["--session-timeout", &self.timeout_ms.to_string()])
                 .args(["elect", &self.path, &value])
                 .stdin(Stdio::null())

@@ -42,6 +42,8 @@ pub struct Ctx {
     pub tls: Option<paddock::tls::ClientTls>,
     /// Identities added to every session (`--auth`), as (scheme, credentials).
     pub auths: Vec<(String, Vec<u8>)>,
+    /// The TLS and `--auth` flags as given, for child `paddock` processes.
+    pub connection_flags: Vec<String>,
 }
 
 impl Ctx {
@@ -53,6 +55,7 @@ impl Ctx {
             output: cli.output,
             tls: cli.tls()?,
             auths: cli.auths()?,
+            connection_flags: cli.connection_flags(),
         })
     }
 

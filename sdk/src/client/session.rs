@@ -542,6 +542,9 @@ async fn serve(
             .map(Ended::Lost),
     };
     let mut reader_done = None;
+    // Writes that got their place in the order after the reader stopped (see
+    // `feed_request`): resent after the ones the reader still had.
+    let mut orphans: Vec<InFlight> = Vec::new();
     while result.is_none() {
         // Room for a whole batch of writes in the window the ensemble remembers.
         let room = shared.writes.lock().in_flight() + BATCH <= MAX_PENDING_WRITES;
@@ -549,8 +552,16 @@ async fn serve(
             // Requests queued while we were disconnected go next, in order.
             let n = waiting.len().min(BATCH);
             let batch: Vec<Command> = waiting.drain(..n).collect();
-            if let Err(e) =
-                write_batch(&mut writer, &inflight_tx, shared, batch, waiting, next_xid).await
+            if let Err(e) = write_batch(
+                &mut writer,
+                &inflight_tx,
+                shared,
+                batch,
+                waiting,
+                next_xid,
+                &mut orphans,
+            )
+            .await
             {
                 result = Some(Ended::Lost(e));
             }
@@ -568,7 +579,7 @@ async fn serve(
                             Err(_) => break,
                         }
                     }
-                    if let Err(e) = write_batch(&mut writer, &inflight_tx, shared, batch, waiting, next_xid).await {
+                    if let Err(e) = write_batch(&mut writer, &inflight_tx, shared, batch, waiting, next_xid, &mut orphans).await {
                         result = Some(Ended::Lost(e));
                     }
                     last_write = Instant::now();
@@ -616,6 +627,7 @@ async fn serve(
     let (reader_ended, unanswered) =
         done.unwrap_or_else(|e| (Ended::Lost(format!("reader task failed: {e}")), Vec::new()));
     resend.extend(unanswered);
+    resend.extend(orphans);
     // Why the writer stopped, if it did; otherwise why the reader did.
     result.unwrap_or(reader_ended)
 }
@@ -623,7 +635,8 @@ async fn serve(
 type Writer = FramedWrite<WriteHalf<Stream>, crate::codec::FrameCodec>;
 
 /// Queues one request (with the next xid) for writing and announces it to the reader.
-/// A write gets its place in the session's order here.
+/// A write gets its place in the session's order here; if the reader has already
+/// stopped, the write goes into `orphans` (to be resent) instead of being lost.
 #[allow(clippy::too_many_arguments)]
 async fn feed_request(
     writer: &mut Writer,
@@ -634,6 +647,7 @@ async fn feed_request(
     linearizable: bool,
     reply: Option<oneshot::Sender<Result<pb::Response>>>,
     hook: Hook,
+    orphans: &mut Vec<InFlight>,
 ) -> std::result::Result<(), String> {
     let close = matches!(op, pb::Request_oneof_op::close_session(_));
     let write = crate::types::is_ordered_write(&op);
@@ -651,7 +665,7 @@ async fn feed_request(
     let mut frame = pb::ClientFrame::new();
     frame.set_request(req);
     let bytes = codec::encode(&frame);
-    let _ = inflight.send(InFlight {
+    let announced = inflight.send(InFlight {
         xid,
         resend: write.then(|| bytes.clone()),
         sent: Instant::now(),
@@ -659,11 +673,21 @@ async fn feed_request(
         close,
         hook,
     });
+    if let Err(mpsc::error::SendError(f)) = announced {
+        // The reader has stopped: the connection is lost. A write already has its place
+        // in the session's order (the next write names it), so it must not be dropped:
+        // it goes out unchanged on the next connection, after the writes in flight here.
+        if f.resend.is_some() {
+            orphans.push(f);
+        }
+        return Err("the connection was lost".into());
+    }
     writer.feed(bytes).await.map_err(|e| e.to_string())
 }
 
 /// Writes a batch of requests (assigning xids in order) and flushes once. On a write
 /// error, the commands not yet handed to the reader go back to the front of `waiting`.
+#[allow(clippy::too_many_arguments)]
 async fn write_batch(
     writer: &mut Writer,
     inflight: &mpsc::UnboundedSender<InFlight>,
@@ -671,6 +695,7 @@ async fn write_batch(
     batch: Vec<Command>,
     waiting: &mut VecDeque<Command>,
     next_xid: &mut i64,
+    orphans: &mut Vec<InFlight>,
 ) -> std::result::Result<(), String> {
     let mut batch = batch.into_iter();
     while let Some(cmd) = batch.next() {
@@ -683,6 +708,7 @@ async fn write_batch(
             cmd.linearizable,
             Some(cmd.reply),
             cmd.hook,
+            orphans,
         )
         .await;
         if let Err(e) = fed {
@@ -746,6 +772,8 @@ async fn reauth(
         a.scheme = scheme;
         a.auth = auth;
         let op = pb::Request_oneof_op::auth(a);
+        // Not a write: nothing to keep if the connection is lost meanwhile.
+        let mut none = Vec::new();
         feed_request(
             writer,
             inflight,
@@ -755,6 +783,7 @@ async fn reauth(
             false,
             None,
             Hook::None,
+            &mut none,
         )
         .await?;
     }
@@ -786,6 +815,8 @@ async fn rewatch(
                 false,
                 None,
                 Hook::Rewatch(chunk),
+                // Not a write: nothing to keep if the connection is lost meanwhile.
+                &mut Vec::new(),
             )
             .await?;
         }
