@@ -7,28 +7,12 @@ use std::process::Output;
 use support::Ensemble;
 
 async fn paddock(servers: &str, args: &[&str]) -> Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"));
-    cmd.env_remove("PADDOCK_SERVERS")
-        .env_remove("PADDOCK_AUTH")
-        .env("RUST_BACKTRACE", "0")
-        .arg("--servers")
-        .arg(servers)
-        .args(args);
-    tokio::task::spawn_blocking(move || cmd.output().expect("run paddock"))
-        .await
-        .expect("join")
+    support::paddock_env(servers, &[], args).await
 }
 
 #[track_caller]
 fn ok(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    support::succeeded(o)
 }
 
 #[track_caller]

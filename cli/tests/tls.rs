@@ -13,36 +13,12 @@ use certs::{Ca, Identity};
 use support::Ensemble;
 
 async fn paddock(servers: &str, env: &[(&str, &Path)], args: &[&str]) -> Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"));
-    for var in [
-        "PADDOCK_SERVERS",
-        "PADDOCK_TLS_CA",
-        "PADDOCK_TLS_CERT",
-        "PADDOCK_TLS_KEY",
-        "PADDOCK_TLS_SERVER_NAME",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("RUST_BACKTRACE", "0")
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .arg("--servers")
-        .arg(servers)
-        .args(args);
-    tokio::task::spawn_blocking(move || cmd.output().expect("run paddock"))
-        .await
-        .expect("join")
+    support::paddock_env(servers, env, args).await
 }
 
 #[track_caller]
 fn ok(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    support::succeeded(o)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -311,3 +311,44 @@ impl Drop for Proc {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `paddock --servers SERVERS ARGS...` with `env` set and every other `PADDOCK_*`
+/// variable of the test's own environment removed, so only the test decides.
+pub async fn paddock_env(
+    servers: &str,
+    env: &[(&str, &std::path::Path)],
+    args: &[&str],
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"));
+    for var in [
+        "PADDOCK_SERVERS",
+        "PADDOCK_AUTH",
+        "PADDOCK_TLS_CA",
+        "PADDOCK_TLS_CERT",
+        "PADDOCK_TLS_KEY",
+        "PADDOCK_TLS_SERVER_NAME",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("RUST_BACKTRACE", "0")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .arg("--servers")
+        .arg(servers)
+        .args(args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("run paddock"))
+        .await
+        .expect("join")
+}
+
+/// The command's stdout, after checking that it exited 0 (both streams shown if not).
+#[track_caller]
+pub fn succeeded(o: &std::process::Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
