@@ -320,11 +320,17 @@ impl Cluster {
     }
 
     /// SIGSTOP of member `id`.
+    ///
+    /// Returns once every thread of the process is stopped (or after 2 s): `kill`
+    /// only marks the signal pending, and on a busy machine a member's threads can
+    /// go on answering for a moment after it returns.
     pub fn pause(&self, id: u64) {
         let mut p = self.member(id).process.lock();
         if let Some(c) = &p.child {
+            let pid = c.id();
             signal(c, libc::SIGSTOP);
             p.paused = true;
+            wait_stopped(pid, Duration::from_secs(2));
         }
     }
 
@@ -495,11 +501,68 @@ impl Drop for Cluster {
     }
 }
 
+/// Waits until every thread of process `pid` is stopped (state `T` or `t` in
+/// `/proc/PID/task/*/stat`), the process is gone, or `limit` has passed. Returns
+/// whether it saw the process stopped or gone.
+pub fn wait_stopped(pid: u32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if all_threads_stopped(pid) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Whether no thread of `pid` can run: each is stopped, traced, a zombie or gone.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(|t| {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            return true;
+        };
+        // The state follows the command name, which is in parentheses and may
+        // itself hold spaces or parentheses.
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].trim_start().chars().next());
+        matches!(state, None | Some('T' | 't' | 'Z' | 'X' | 'x'))
+    })
+}
+
 fn signal(child: &Child, sig: libc::c_int) {
     if let Ok(pid) = libc::pid_t::try_from(child.id()) {
         // SAFETY: sending a signal to our own child process.
         unsafe {
             libc::kill(pid, sig);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_stopped_sees_a_stopped_process_and_not_a_running_one() {
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        assert!(
+            !wait_stopped(child.id(), Duration::from_millis(50)),
+            "a sleeping process is not stopped"
+        );
+        signal(&child, libc::SIGSTOP);
+        assert!(wait_stopped(child.id(), Duration::from_secs(10)));
+        signal(&child, libc::SIGCONT);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(wait_stopped(child.id(), Duration::from_millis(50)), "gone");
     }
 }

@@ -184,10 +184,12 @@ impl Ensemble {
     }
 
     /// SIGSTOP of member `i`: the process stays, frozen, with its sockets open (the
-    /// Drop's kill -9 ends a paused member too).
+    /// Drop's kill -9 ends a paused member too). Returns once every thread of it
+    /// is stopped (or after 2 s), not merely when the signal is sent.
     pub fn pause(&mut self, i: usize) {
         if let Some(c) = self.members[i].child.as_ref() {
             signal(c.id(), "-STOP");
+            paddock_jepsen::cluster::wait_stopped(c.id(), Duration::from_secs(2));
         }
     }
 
