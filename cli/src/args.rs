@@ -273,6 +273,9 @@ pub enum Command {
     /// Leadership: move it to another member.
     #[command(subcommand)]
     Leader(LeaderCommand),
+    /// Membership: list the members, add one, promote a learner, remove one.
+    #[command(subcommand)]
+    Member(MemberCommand),
     /// Closed-loop load generator.
     Bench(BenchArgs),
 }
@@ -383,6 +386,46 @@ pub enum LeaderCommand {
     /// of the superuser.
     Transfer {
         /// The member to lead.
+        id: u64,
+    },
+}
+
+/// `paddock member ...`. Changes need --auth of the superuser when the members have one.
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// List the members: id, role (voter, learner; `*` marks the leader), peer and client
+    /// addresses.
+    List,
+    /// Add member ID, reached by the other members at PEER_ADDR (HOST:PORT); then start
+    /// it with `paddockd --id ID --join HOST:PORT` (any member's client address). Add it
+    /// as a learner and promote it once it has caught up, or the quorum counts it while
+    /// it is still empty.
+    Add {
+        /// The new member's id (not used by any member).
+        id: u64,
+        /// Its peer address, as the other members dial it.
+        peer_addr: String,
+        /// Its client address, if known now (the member announces it itself).
+        #[arg(long, value_name = "HOST:PORT")]
+        client_addr: Option<String>,
+        /// Add it as a learner: it receives the log but does not vote.
+        #[arg(long)]
+        learner: bool,
+    },
+    /// Make learner ID a voter (refused until it has caught up with the leader). With
+    /// --replace OLD, voter OLD leaves in the same joint-consensus change (to replace a
+    /// dead member without changing the number of voters).
+    Promote {
+        /// The learner.
+        id: u64,
+        /// A voter to remove in the same change.
+        #[arg(long, value_name = "OLD")]
+        replace: Option<u64>,
+    },
+    /// Remove member ID (the leader hands leadership on first if it is the one); stop
+    /// its process afterwards.
+    Remove {
+        /// The member to remove.
         id: u64,
     },
 }

@@ -110,9 +110,12 @@ pub struct Cluster {
 
 static RUNS: AtomicU32 = AtomicU32::new(0);
 
+/// `127.<p>.<r>`: `p` from the process id, `r` from 126 to 250 per run. The servers'
+/// test harness (`server/tests/common`) lays its ensembles out on `127.<p'>.1-125`, so
+/// the two never meet in one test process even when `p` and `p'` are equal.
 fn base_ip() -> String {
     let p = 10 + std::process::id() % 200;
-    let r = RUNS.fetch_add(1, Ordering::Relaxed) % 250 + 1;
+    let r = RUNS.fetch_add(1, Ordering::Relaxed) % 125 + 126;
     format!("127.{p}.{r}")
 }
 

@@ -34,8 +34,8 @@ pub mod tls;
 pub mod types;
 
 pub use client::{
-    Client, ClientConfig, EventKind, RetryPolicy, SnapshotInfo, State, StateStream, WatchFuture,
-    WatchStream, WatchedEvent, WatcherKind,
+    Client, ClientConfig, EventKind, Member, NewMember, RetryPolicy, SnapshotInfo, State,
+    StateStream, WatchFuture, WatchStream, WatchedEvent, WatcherKind,
 };
 pub use error::{Code, Error, Result};
 pub use types::{CreateMode, Op, OpResult, SessionId, Stat, Zxid};

@@ -166,6 +166,16 @@ pub struct Args {
     /// directory refuses to start. Only for a member whose data was lost.
     #[arg(long)]
     pub rejoin_after_data_loss: bool,
+    /// Join a running ensemble through this member's client address (HOST:PORT), after
+    /// `paddock member add ID PEER_ADDR`: a new member's data directory gets the
+    /// ensemble's member list from there, then the ensemble's snapshot from the leader.
+    /// Ignored once the data directory holds the ensemble's configuration.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub join: Option<String>,
+    /// CA certificate (PEM) to verify the --join member's client certificate with, when
+    /// the ensemble's client port uses TLS.
+    #[arg(long, value_name = "FILE")]
+    pub join_tls_ca: Option<PathBuf>,
     /// Smallest session timeout granted, in ms; must exceed the longest election timeout
     /// (2 x election ticks x tick). [default: 2 x session tick, raised to the longest
     /// election timeout + one tick if that is more]
@@ -255,6 +265,8 @@ struct FileConfig {
     container_check_ms: Option<u64>,
     session_tick_ms: Option<u64>,
     rejoin_after_data_loss: Option<bool>,
+    join: Option<String>,
+    join_tls_ca: Option<PathBuf>,
     min_session_timeout_ms: Option<u64>,
     max_session_timeout_ms: Option<u64>,
     tls_cert: Option<PathBuf>,
@@ -377,6 +389,11 @@ pub struct Config {
     pub log_level: LogLevel,
     /// This member rejoins after losing its data (see `consensus/incarnation.rs`).
     pub rejoin_after_data_loss: bool,
+    /// A running member's client address to join the ensemble through (a new data
+    /// directory only; see `membership`).
+    pub join: Option<String>,
+    /// CA to verify that member's client certificate with (its client port uses TLS).
+    pub join_tls_ca: Option<PathBuf>,
     /// Raft tick interval.
     pub tick: Duration,
     /// Election timeout in ticks (> heartbeat_ticks).
@@ -451,6 +468,8 @@ impl Config {
             log_format: LogFormat::default(),
             log_level: LogLevel::default(),
             rejoin_after_data_loss: false,
+            join: None,
+            join_tls_ca: None,
             tick: Duration::from_millis(DEFAULT_TICK_MS),
             election_ticks: DEFAULT_ELECTION_TICKS,
             heartbeat_ticks: DEFAULT_HEARTBEAT_TICKS,
@@ -681,6 +700,18 @@ impl Config {
             )?,
         };
 
+        let join = args.join.or(file.join);
+        if let Some(j) = &join {
+            if !j
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+            {
+                return Err(ConfigError::Peers {
+                    value: j.clone(),
+                    reason: "--join takes a member's client address, HOST:PORT".into(),
+                });
+            }
+        }
         if args.force_new_ensemble && peers.keys().ne([id].iter()) {
             return Err(ConfigError::Peers {
                 value: format!("{:?}", peers.keys().collect::<Vec<_>>()),
@@ -710,6 +741,8 @@ impl Config {
             log_level: args.log_level.or(file.log_level).unwrap_or_default(),
             rejoin_after_data_loss: args.rejoin_after_data_loss
                 || file.rejoin_after_data_loss.unwrap_or(false),
+            join,
+            join_tls_ca: args.join_tls_ca.or(file.join_tls_ca),
             tick: Duration::from_millis(tick_ms),
             election_ticks,
             heartbeat_ticks,

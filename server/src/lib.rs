@@ -18,6 +18,7 @@
 //! - [`txn_codec`]: Raft entry payload <-> tree transaction.
 //! - [`consensus`]: the Raft loop, its durable log and snapshot files.
 //! - [`peer`]: Raft messages between members.
+//! - [`membership`]: the member list and changes to it (learners, promote, remove).
 //! - [`client`]: the client listener and request pipeline.
 //! - [`watch`]: watches per member, fired from the apply path's change events.
 //! - [`sessions`]: session liveness, the leader's expiry queue, container/TTL timers.
@@ -36,6 +37,7 @@ pub mod client;
 pub mod config;
 pub mod consensus;
 pub mod logging;
+pub mod membership;
 pub mod metrics;
 pub mod node;
 pub mod peer;

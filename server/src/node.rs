@@ -5,8 +5,13 @@
 //! newest snapshot the log records), listeners bound (a taken port fails the start
 //! before anything runs), peer links, Raft loop thread, then the accept loops.
 //! Restart = newest snapshot + replay of the log entries after it (raft-rs hands the
-//! committed entries after `applied` to the loop again).
-use std::collections::BTreeSet;
+//! committed entries after `applied` to the loop again; membership changes among them
+//! are applied again on top of the configuration the snapshot recorded).
+//!
+//! Membership: a new data directory starts with the configured voters (`--peers`), or,
+//! with `--join`, with none and the member list fetched from a running member; after
+//! that the log's configuration is the ensemble's, whatever `--peers` says.
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,16 +26,18 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, AdminSource, SessionRow, Status};
 use crate::client::{self, dispatch::OpTable, validate::Limits, ClientContext};
 use crate::config::Config;
+use crate::consensus::conf_change;
 use crate::consensus::driver::{ApplyObserver, LoopConfig, RaftLoop, RejoinVotes};
 use crate::consensus::handle::{RaftHandle, RaftStatus, Role, Shared};
 use crate::consensus::incarnation::{self, Incarnations};
 use crate::consensus::snapshots::SnapshotDir;
 use crate::consensus::storage::{DiskStorage, StorageFailure};
+use crate::membership::{self, Membership, Roster, RosterView};
 use crate::metrics::Metrics;
 use crate::peer;
 use crate::sessions::{reaper, Sessions};
 use crate::tls::{MemberTls, PeerTls, Reloader};
-use crate::tree::{Change, DataTree};
+use crate::tree::{Change, DataTree, MemberAddrs};
 use crate::watch::Hub;
 
 /// Why a member could not start.
@@ -84,13 +91,14 @@ pub enum StartError {
         /// The incarnation that peer recorded.
         known: u64,
     },
-    /// The data directory belongs to an ensemble with other voters than configured.
-    #[error("the data directory was created for voters {stored:?}, but the configuration lists {configured:?}; membership is static: use the original --peers or a new data directory")]
-    Membership {
-        /// Voters recorded in the Raft log.
-        stored: Vec<u64>,
-        /// Voters in the configuration.
-        configured: Vec<u64>,
+    /// Joining the ensemble (`--join`) failed: the member list could not be fetched, or
+    /// does not hold this member.
+    #[error("joining through {via}: {reason}")]
+    Join {
+        /// The member asked.
+        via: String,
+        /// What went wrong.
+        reason: String,
     },
     /// A TLS certificate, key or CA could not be loaded.
     #[error("TLS: {0}")]
@@ -122,10 +130,15 @@ pub struct Node {
     log: Logger,
 }
 
-/// What the apply path tells the rest of the member: watch events, session changes.
+/// What the apply path tells the rest of the member: watch events, session changes,
+/// membership changes.
 struct Notifier {
     hub: Arc<Hub>,
     sessions: Arc<Sessions>,
+    roster: Arc<Roster>,
+    outbox: peer::PeerOutbox,
+    incarnations: Arc<Incarnations>,
+    log: Logger,
 }
 
 impl ApplyObserver for Notifier {
@@ -145,6 +158,60 @@ impl ApplyObserver for Notifier {
         self.sessions.closed(session);
         self.hub.session_ended(session);
     }
+    fn members_changed(&mut self, removed: &[u64]) {
+        self.outbox.set_links(&self.roster.links());
+        for id in removed {
+            // A member added again later with this id starts on a new data directory.
+            if let Err(e) = self.incarnations.forget(*id) {
+                warn!(self.log, "could not forget a removed member's data directory"; "member" => id, "error" => %e);
+            }
+        }
+    }
+}
+
+/// Fetches the member list from the member at `via` (the client address given with
+/// `--join`) and returns the peer addresses to start with. This member must be in it
+/// (`paddock member add` comes first).
+async fn join(
+    config: &Config,
+    via: &str,
+    log: &Logger,
+) -> Result<BTreeMap<u64, String>, StartError> {
+    let fail = |reason: String| StartError::Join {
+        via: via.to_string(),
+        reason,
+    };
+    let mut cc = paddock::ClientConfig::new([via.to_string()]);
+    cc.session_timeout = Duration::from_secs(10);
+    cc.request_timeout = Some(Duration::from_secs(10));
+    if let Some(ca) = &config.join_tls_ca {
+        let tls = paddock::tls::ClientTls::from_pem_files(ca, None)
+            .map_err(|e| fail(format!("--join-tls-ca: {e}")))?;
+        cc.tls = Some(tls);
+    }
+    let client = tokio::time::timeout(Duration::from_secs(15), paddock::Client::connect_with(cc))
+        .await
+        .map_err(|_| fail("no session within 15 s".into()))?
+        .map_err(|e| fail(e.to_string()))?;
+    let members = client.members().await;
+    let _ = client.close().await;
+    let members = members.map_err(|e| fail(e.to_string()))?;
+    let Some(me) = members.iter().find(|m| m.id == config.id) else {
+        return Err(fail(format!(
+            "member {} is not in the ensemble's member list ({:?}); add it first: \
+             paddock member add {} PEER_ADDR --learner",
+            config.id,
+            members.iter().map(|m| m.id).collect::<Vec<_>>(),
+            config.id
+        )));
+    };
+    info!(log, "joining the ensemble"; "via" => via, "members" => ?members.iter().map(|m| m.id).collect::<Vec<_>>(),
+          "as" => &me.peer_addr, "learner" => me.learner);
+    Ok(members
+        .into_iter()
+        .filter(|m| !m.peer_addr.is_empty())
+        .map(|m| (m.id, m.peer_addr))
+        .collect())
 }
 
 fn data_dir(path: &std::path::Path) -> Result<(), StartError> {
@@ -169,20 +236,19 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// data directory later refuses its links if it knew another one (see `incarnation.rs`).
 async fn check_not_lost(
     config: &Config,
+    peers: &BTreeMap<u64, String>,
     own: u64,
     rejoin: bool,
     tls: Option<&PeerTls>,
     log: &Logger,
 ) -> Result<Option<(u64, (u64, u64))>, StartError> {
-    let asks =
-        config
-            .peers
-            .iter()
-            .filter(|(id, _)| **id != config.id)
-            .map(|(id, addr)| async move {
-                let answer = peer::hello::probe(addr, config.id, own, tls, PROBE_TIMEOUT).await;
-                (*id, answer)
-            });
+    let asks = peers
+        .iter()
+        .filter(|(id, _)| **id != config.id)
+        .map(|(id, addr)| async move {
+            let answer = peer::hello::probe(addr, config.id, own, tls, PROBE_TIMEOUT).await;
+            (*id, answer)
+        });
     let mut highest = Some((0u64, (0u64, 0u64)));
     for (peer, answer) in futures::future::join_all(asks).await {
         match answer {
@@ -247,7 +313,27 @@ impl Node {
                     source,
                 })?,
             );
-        let mut storage = DiskStorage::open(&raft_dir, &config.voters(), snapshots.clone())?;
+        // A member that joins starts with no configuration: it gets the ensemble's with
+        // the leader's snapshot.
+        let voters = match config.join {
+            Some(_) => Vec::new(),
+            None => config.voters(),
+        };
+        let mut storage = DiskStorage::open(&raft_dir, &voters, snapshots.clone())?;
+        // Peer addresses to start with: --peers, or the member list --join fetched.
+        let peer_addrs = match &config.join {
+            Some(via) if conf_change::ids(storage.conf_state()).is_empty() => {
+                let mut list = join(&config, via, &log).await?;
+                // This member's own --peers entries win (see `Roster`).
+                list.extend(config.peers.clone());
+                list
+            }
+            Some(via) => {
+                info!(log, "this data directory holds the ensemble's configuration: --join is ignored"; "join" => via);
+                config.peers.clone()
+            }
+            None => config.peers.clone(),
+        };
         // A member on a new log asks its peers whether they knew it by another one. A
         // refusal is remembered (the log now exists), so every later start refuses too
         // until the member is told to rejoin. A member still rejoining (see below) asks
@@ -265,6 +351,7 @@ impl Node {
         if fresh || was_rejoining.is_some() {
             match check_not_lost(
                 &config,
+                &peer_addrs,
                 incarnations.own(),
                 rejoin,
                 tls.peer.as_deref(),
@@ -320,11 +407,10 @@ impl Node {
         }
         let mut stored = storage.voters();
         stored.sort_unstable();
-        if stored != config.voters() {
-            return Err(StartError::Membership {
-                stored,
-                configured: config.voters(),
-            });
+        if config.join.is_none() && !storage.created() && stored != config.voters() {
+            // The log's configuration is the ensemble's; --peers only starts one.
+            info!(log, "the log's voters differ from --peers (membership changed since): the log's are used";
+                  "log" => ?stored, "peers" => ?config.voters());
         }
         let snap_index = storage.snapshot_metadata().index;
         let tree = if snap_index == 0 {
@@ -402,29 +488,43 @@ impl Node {
             config.session_tick,
             config.tick * config.election_ticks as u32,
         ));
-        let others: Vec<(u64, String)> = config
-            .peers
-            .iter()
-            .filter(|(id, _)| **id != config.id)
-            .map(|(id, a)| (*id, a.clone()))
-            .collect();
+        let roster = Arc::new(Roster::new(
+            config.id,
+            RosterView::new(
+                storage.conf_state(),
+                shared.tree.read().members(),
+                &peer_addrs,
+            ),
+            peer_addrs.clone(),
+        ));
         let outbox = peer::PeerOutbox::start(
-            &tokio::runtime::Handle::current(),
-            peer::hello::Hello::Link {
-                from: config.id,
-                incarnation: incarnations.own(),
-                // Peers record the new incarnation when a link says it rejoins.
-                rejoin: rejoin || incarnation::rejoined(&storage.engine()),
+            peer::LinkSettings {
+                rt: tokio::runtime::Handle::current(),
+                hello: peer::hello::Hello::Link {
+                    from: config.id,
+                    incarnation: incarnations.own(),
+                    // Peers record the new incarnation when a link says it rejoins.
+                    rejoin: rejoin || incarnation::rejoined(&storage.engine()),
+                },
+                max_frame: config.max_peer_frame_bytes,
+                tls: tls.peer.clone(),
+                stop: stop.clone(),
+                log: log.clone(),
             },
-            &others,
-            config.max_peer_frame_bytes,
+            &roster.links(),
             raft.clone(),
             metrics.clone(),
-            tls.peer.clone(),
-            stop.clone(),
-            &log,
         );
         sessions.set_peers(outbox.clone());
+        let election = config.tick * config.election_ticks as u32;
+        let membership = Membership::new(
+            config.id,
+            raft.clone(),
+            roster.clone(),
+            outbox.clone(),
+            election,
+            log.new(slog::o!("component" => "membership")),
+        );
         let loop_cfg = LoopConfig {
             id: config.id,
             tick: config.tick,
@@ -442,13 +542,18 @@ impl Node {
             storage,
             rx,
             tx,
-            Box::new(outbox),
+            Box::new(outbox.clone()),
             Box::new(Notifier {
                 hub: hub.clone(),
                 sessions: sessions.clone(),
+                roster: roster.clone(),
+                outbox,
+                incarnations: incarnations.clone(),
+                log: log.new(slog::o!("component" => "membership")),
             }),
             shared.clone(),
             snapshots,
+            roster.clone(),
             metrics.clone(),
             &log,
         )?;
@@ -465,15 +570,15 @@ impl Node {
                 source,
             })?;
 
-        let voters: BTreeSet<u64> = config.peers.keys().copied().collect();
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(peer::listen(
             peer_listener,
             config.id,
-            voters,
+            roster.clone(),
             config.max_peer_frame_bytes,
             raft.clone(),
             sessions.clone(),
+            Arc::new(membership.clone()),
             incarnations.clone(),
             tls.peer.clone(),
             stop.clone(),
@@ -495,6 +600,7 @@ impl Node {
             ops: Arc::new(OpTable::new(&metrics)),
             hub: hub.clone(),
             sessions: sessions.clone(),
+            membership: membership.clone(),
             metrics: metrics.clone(),
             log: log.new(slog::o!("component" => "client")),
         });
@@ -529,6 +635,21 @@ impl Node {
             })
             .await;
         }));
+        // Others dial what `member add` or --peers told them; clients are told where
+        // this member listens.
+        let own = MemberAddrs {
+            peer: peer_addrs
+                .get(&config.id)
+                .cloned()
+                .unwrap_or_else(|| addrs.peer.to_string()),
+            client: addrs.client.to_string(),
+        };
+        tasks.push(tokio::spawn(membership::announce(
+            membership,
+            own,
+            stop.clone(),
+            log.new(slog::o!("component" => "membership")),
+        )));
         tasks.push(tokio::spawn(Reloader::run(
             tls,
             stop.clone(),

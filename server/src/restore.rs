@@ -82,10 +82,14 @@ pub fn restore(config: &Config, snapshot: &Path) -> Result<Restored, RestoreErro
         path: snapshot.to_path_buf(),
         source,
     })?;
-    let tree = DataTree::restore(&bytes).map_err(|e| RestoreError::Invalid {
+    let mut tree = DataTree::restore(&bytes).map_err(|e| RestoreError::Invalid {
         path: snapshot.to_path_buf(),
         reason: e.to_string(),
     })?;
+    // The new ensemble's members are the configured ones, at the configured addresses
+    // (they announce themselves once they run), not the backed-up ensemble's.
+    tree.clear_members();
+    let bytes = tree.snapshot();
     let zxid = tree.applied_zxid();
     if zxid == 0 {
         return Err(RestoreError::Invalid {

@@ -65,6 +65,13 @@ pub fn to_tree(txn: &mut rpb::Txn) -> Result<Txn, TxnDecodeError> {
             acl: s.acl.iter().map(Acl::from).collect(),
             version: s.version,
         },
+        O::record_member(m) => TxnOp::RecordMember {
+            id: m.id,
+            addrs: crate::tree::MemberAddrs {
+                peer: m.peer_addr,
+                client: m.client_addr,
+            },
+        },
     };
     Ok(Txn {
         session_id: txn.session_id,

@@ -16,6 +16,7 @@ mod elect;
 mod get;
 mod lock;
 mod ls;
+mod member;
 mod sessions;
 mod set;
 mod stat;
@@ -140,6 +141,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     || serde_json::json!({ "leader": id }),
                 )
             }),
+        Command::Member(cmd) => member::run(&ctx, &client, cmd).await,
         Command::Setacl { path, acl, version } => {
             acl::set(&ctx, &client, &path, &acl, version).await
         }

@@ -101,7 +101,7 @@ mod watches;
 mod write_chain;
 mod znodes;
 
-pub use admin_calls::SnapshotInfo;
+pub use admin_calls::{Member, NewMember, SnapshotInfo};
 pub use config::ClientConfig;
 pub use options::RetryPolicy;
 pub use state::{State, StateStream, STATE_BUFFER};

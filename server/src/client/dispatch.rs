@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 use super::backup::Backups;
 use super::handshake::now_ms;
 use super::reads::{read_now, Reader};
-use super::{auth, respond, validate, ClientContext};
+use super::{admin_ops, auth, respond, validate, ClientContext};
 use crate::consensus::handle::ProposeError;
 use crate::metrics::OpMetrics;
 use crate::tree::Who;
@@ -112,6 +112,8 @@ fn op_name(op: &pb::Request_oneof_op) -> &'static str {
         O::auth(_) => "auth",
         O::snapshot(_) => "snapshot",
         O::transfer_leader(_) => "transfer_leader",
+        O::member_list(_) => "member_list",
+        O::member_change(_) => "member_change",
     }
 }
 
@@ -124,7 +126,7 @@ pub fn outcome_unknown(r: &pb::Response) -> bool {
     )
 }
 
-fn propose_error(xid: i64, zxid: u64, e: ProposeError) -> pb::Response {
+pub(super) fn propose_error(xid: i64, zxid: u64, e: ProposeError) -> pb::Response {
     let code = match e {
         ProposeError::NoLeader => Code::NotReady,
         ProposeError::Dropped => Code::ConnectionLoss,
@@ -137,7 +139,7 @@ fn propose_error(xid: i64, zxid: u64, e: ProposeError) -> pb::Response {
     respond::error(xid, zxid, code, e.to_string())
 }
 
-fn ready(r: pb::Response) -> Reply {
+pub(super) fn ready(r: pb::Response) -> Reply {
     Box::pin(std::future::ready(r))
 }
 
@@ -252,21 +254,13 @@ fn route(
             Code::BadArguments,
             "check is only valid inside a multi".into(),
         )),
-        O::transfer_leader(t) => {
-            if ctx.config.peers.contains_key(&t.to) {
-                Ok(())
-            } else {
-                Err((
-                    Code::BadArguments,
-                    format!(
-                        "member {} is not a voter (voters: {:?})",
-                        t.to,
-                        ctx.config.voters()
-                    ),
-                ))
-            }
-        }
-        O::ping(_) | O::close_session(_) | O::auth(_) | O::snapshot(_) => Ok(()),
+        O::transfer_leader(t) => admin_ops::check_transfer(ctx, t.to),
+        O::ping(_)
+        | O::close_session(_)
+        | O::auth(_)
+        | O::snapshot(_)
+        | O::member_list(_)
+        | O::member_change(_) => Ok(()),
     };
     if let Err(rejection) = checked {
         if paddock::types::is_ordered_write(&op) {
@@ -297,7 +291,9 @@ fn route(
             });
         }
         O::snapshot(s) => return pipe.backups.serve(ctx, &pipe.who, xid, s),
-        O::transfer_leader(t) => return transfer_leader(ctx, &pipe.who, xid, t.to),
+        O::transfer_leader(t) => return admin_ops::transfer_leader(ctx, &pipe.who, xid, t.to),
+        O::member_list(_) => return admin_ops::member_list(ctx, xid),
+        O::member_change(c) => return admin_ops::member_change(ctx, &pipe.who, xid, c),
         O::close_session(_) => {
             let mut cs = rpb::CloseSession::new();
             cs.session_id = pipe.session_id;
@@ -324,37 +320,6 @@ fn route(
         read => return read_request(ctx, pipe, xid, linearizable, read),
     }
     write_request(ctx, pipe, xid, txn)
-}
-
-/// Moves leadership to voter `to` (an administrative request: only the superuser when
-/// the member has one).
-fn transfer_leader(ctx: &Arc<ClientContext>, who: &Who, xid: i64, to: u64) -> Reply {
-    if ctx.config.super_digest.is_some() && !who.superuser {
-        return ready(respond::error(
-            xid,
-            ctx.raft.applied(),
-            Code::NoAuth,
-            "only the superuser may move leadership",
-        ));
-    }
-    let ctx = ctx.clone();
-    // Bounded well below a session timeout: this answer holds up the connection's
-    // later answers (pings included) until it is ready.
-    let election = ctx.config.tick * ctx.config.election_ticks as u32;
-    Box::pin(async move {
-        match ctx.raft.transfer_leader(to, election * 3, election).await {
-            Ok(()) => {
-                let mut r = pb::TransferLeaderResponse::new();
-                r.leader = to;
-                respond::ok(
-                    xid,
-                    ctx.raft.applied(),
-                    pb::Response_oneof_result::transfer_leader(r),
-                )
-            }
-            Err(e) => propose_error(xid, ctx.raft.applied(), e),
-        }
-    })
 }
 
 fn write_request(ctx: &Arc<ClientContext>, pipe: &mut Pipe, xid: i64, txn: rpb::Txn) -> Reply {

@@ -14,6 +14,7 @@
 //! the connection before it is read, and a frame's buffer grows only with the bytes that
 //! arrive), a handshake must arrive within 5 s, and each connection has at most
 //! [`MAX_IN_FLIGHT`] requests in flight (beyond that the member stops reading from it).
+pub mod admin_ops;
 pub mod auth;
 pub mod backup;
 pub mod connection;
@@ -60,6 +61,8 @@ pub struct ClientContext {
     pub hub: Arc<crate::watch::Hub>,
     /// Session liveness.
     pub sessions: Arc<crate::sessions::Sessions>,
+    /// The member list and changes to it.
+    pub membership: crate::membership::Membership,
     /// Logger.
     pub log: Logger,
 }

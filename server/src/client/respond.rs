@@ -67,6 +67,8 @@ pub fn write_result(xid: i64, zxid: u64, result: TxnResult) -> pb::Response {
         Ok(Output::SessionClosed) => {
             ok(xid, zxid, R::close_session(pb::CloseSessionResponse::new()))
         }
+        // Only the ensemble itself records members (session 0): no client waits for it.
+        Ok(Output::MemberRecorded) => ok(xid, zxid, R::ping(pb::PingResponse::new())),
         Err(e) => txn_error(xid, zxid, e),
     }
 }

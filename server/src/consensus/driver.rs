@@ -35,11 +35,13 @@ use raft::{RawNode, StateRole};
 use slog::{crit, debug, info, warn, Logger};
 use tokio::sync::oneshot;
 
+use super::conf_change;
 use super::handle::{Committed, Input, ProposeError, RaftStatus, Role, Shared};
 use super::snapshots::SnapshotDir;
 use super::storage::{DiskStorage, StorageFailure};
+use crate::membership::{plan, Refusal, Roster, RosterView, NOT_LEADER};
 use crate::metrics::Metrics;
-use crate::tree::{Change, DataTree, TxnError, TxnOp};
+use crate::tree::{Change, DataTree, MemberAddrs, TxnError, TxnOp};
 use crate::txn_codec;
 
 /// Where the loop sends messages for peers. Must not block.
@@ -60,7 +62,13 @@ pub trait ApplyObserver: Send {
     fn session_opened(&mut self, _session: u64, _timeout_ms: u32) {}
     /// Called when a session was closed (by its client or by expiry) through Raft.
     fn session_closed(&mut self, _session: u64) {}
+    /// Called when the configuration or the member list changed (the roster already
+    /// holds the new view); `removed` lists the members a change removed.
+    fn members_changed(&mut self, _removed: &[u64]) {}
 }
+
+/// A membership change of this member waiting to apply: (asked, reply).
+type PendingChange = (Instant, oneshot::Sender<Result<u64, Refusal>>);
 
 /// A ReadIndex request: (first asked, last asked, reply).
 type PendingRead = (Instant, Instant, oneshot::Sender<Result<u64, ProposeError>>);
@@ -149,6 +157,10 @@ pub struct RaftLoop {
     next_proposal: u64,
     /// Proposals of this member waiting to apply, by proposal id.
     pending: BTreeMap<u64, (Instant, oneshot::Sender<Result<Committed, ProposeError>>)>,
+    /// Membership changes this member proposed, waiting to apply, by proposal id.
+    changes: BTreeMap<u64, PendingChange>,
+    /// The membership view this loop keeps current.
+    roster: Arc<Roster>,
     /// Numbers ReadIndex requests and lease probes (with `boot` in its top half).
     next_read: u64,
     /// ReadIndex requests waiting for raft's answer, by number: (first asked, last
@@ -184,6 +196,7 @@ impl RaftLoop {
         observer: Box<dyn ApplyObserver>,
         shared: Arc<Shared>,
         snapshots: Arc<SnapshotDir>,
+        roster: Arc<Roster>,
         metrics: Arc<Metrics>,
         log: &Logger,
     ) -> raft::Result<RaftLoop> {
@@ -209,6 +222,8 @@ impl RaftLoop {
             rejoin: cfg.rejoin,
             next_proposal: 1,
             pending: BTreeMap::new(),
+            changes: BTreeMap::new(),
+            roster,
             next_read: 1,
             reads: HashMap::new(),
             probes: BTreeMap::new(),
@@ -243,6 +258,9 @@ impl RaftLoop {
         self.shared.status.lock().stopped = true;
         for (_, (_, reply)) in std::mem::take(&mut self.pending) {
             let _ = reply.send(Err(ProposeError::Stopped));
+        }
+        for (_, (_, reply)) in std::mem::take(&mut self.changes) {
+            let _ = reply.send(Err((paddock::Code::NotReady, "member is stopping".into())));
         }
         for (_, (_, _, reply)) in std::mem::take(&mut self.reads) {
             let _ = reply.send(Err(ProposeError::Stopped));
@@ -313,6 +331,15 @@ impl RaftLoop {
                         "candidate_log" => format!("{}/{}", m.log_term, m.index));
                     return Ok(());
                 }
+                if m.get_msg_type() == MessageType::MsgAppend
+                    && m.term >= self.node.raft.term
+                    && conf_change::joining(&self.node)
+                {
+                    debug!(self.log, "joining: asking the leader for a snapshot"; "leader" => m.from, "commit" => m.commit);
+                    self.outbox
+                        .send(vec![conf_change::ask_for_snapshot(&m, self.cfg.id)]);
+                    return Ok(());
+                }
                 self.check_leader_commit(&mut m)?;
                 if let Err(e) = self.node.step(m) {
                     debug!(self.log, "dropped a peer message"; "error" => %e);
@@ -323,10 +350,12 @@ impl RaftLoop {
                 self.node.report_snapshot(id, raft::SnapshotStatus::Failure)
             }
             Input::SnapshotSent(id) => self.node.report_snapshot(id, raft::SnapshotStatus::Finish),
-            Input::SnapshotSaved(index, term) => {
+            Input::SnapshotSaved(index, term, conf) => {
                 self.snapshot_in_flight = false;
                 let keep = self.cfg.keep_entries;
-                self.node.mut_store().snapshot_taken(index, term, keep)?;
+                self.node
+                    .mut_store()
+                    .snapshot_taken(index, term, keep, conf)?;
                 // Only files older than what the log now records durably may go.
                 let recorded = self.node.store().snapshot_metadata().index;
                 self.snapshots.prune_below(recorded);
@@ -339,6 +368,7 @@ impl RaftLoop {
                       "leader" => self.node.raft.leader_id);
                 self.node.transfer_leader(to);
             }
+            Input::ChangeMembers(req, reply) => self.propose_change(req, reply),
             Input::Stop => {}
         }
         Ok(())
@@ -382,6 +412,58 @@ impl RaftLoop {
         }
     }
 
+    /// Checks membership change `req` as the leader and proposes it (see
+    /// `membership::plan`); `reply` is answered when it applies here.
+    fn propose_change(
+        &mut self,
+        req: paddock::proto::paddock::MemberChangeRequest,
+        reply: oneshot::Sender<Result<u64, Refusal>>,
+    ) {
+        if self.node.raft.state != StateRole::Leader {
+            let _ = reply.send(Err((paddock::Code::NotReady, NOT_LEADER.into())));
+            return;
+        }
+        let view = self.roster.view();
+        let prs = self.node.raft.prs();
+        let progress = |id: u64| prs.get(id).map(|p| (p.matched, p.recent_active));
+        let planned = plan::plan(
+            &req,
+            &plan::LeaderView {
+                me: self.cfg.id,
+                roster: &view,
+                pending: self.node.raft.has_pending_conf(),
+                committed: self.node.raft.raft_log.committed,
+                progress: &progress,
+            },
+        );
+        let planned = match planned {
+            Ok(p) => p,
+            Err(refusal) => {
+                let _ = reply.send(Err(refusal));
+                return;
+            }
+        };
+        let id = self.boot | (self.next_proposal & 0xffff_ffff);
+        self.next_proposal += 1;
+        let mut ctx = rpb::MemberChange::new();
+        ctx.origin = self.cfg.id;
+        ctx.proposal_id = id;
+        ctx.added = planned.added.into();
+        info!(self.log, "proposing a membership change"; "kind" => ?req.kind, "id" => req.id,
+              "replace" => req.replace, "changes" => ?planned.cc.changes);
+        match self
+            .node
+            .propose_conf_change(paddock::codec::encode_vec(&ctx), planned.cc)
+        {
+            Ok(()) => {
+                self.changes.insert(id, (Instant::now(), reply));
+            }
+            Err(e) => {
+                let _ = reply.send(Err((paddock::Code::NotReady, e.to_string())));
+            }
+        }
+    }
+
     /// Fails requests that waited longer than the request timeout.
     fn expire(&mut self, now: Instant) {
         let limit = self.cfg.request_timeout;
@@ -394,6 +476,20 @@ impl RaftLoop {
         for id in old {
             if let Some((_, reply)) = self.pending.remove(&id) {
                 let _ = reply.send(Err(ProposeError::Timeout));
+            }
+        }
+        let old: Vec<u64> = self
+            .changes
+            .iter()
+            .filter(|(_, (t, _))| now.duration_since(*t) > limit)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in old {
+            if let Some((_, reply)) = self.changes.remove(&id) {
+                let _ = reply.send(Err((
+                    paddock::Code::OperationTimeout,
+                    "the change did not apply in time; it may still (see the member list)".into(),
+                )));
             }
         }
         let late: Vec<u64> = self
@@ -614,6 +710,7 @@ impl RaftLoop {
             })?;
         self.node.mut_store().install_snapshot(&meta)?;
         self.snapshots.prune_below(meta.index);
+        let members;
         {
             // Connections are told to close before the new tree can be read, so no
             // client sees the snapshot's changes without the events a reconnect brings.
@@ -623,6 +720,7 @@ impl RaftLoop {
                 .tree_index
                 .store(meta.index, std::sync::atomic::Ordering::Release);
             self.observer.restored(meta.index);
+            members = current.members().clone();
             self.applied = meta.index;
             self.applied_term = meta.term;
             self.last_snapshot = meta.index;
@@ -630,6 +728,8 @@ impl RaftLoop {
             // shows the new tree with the old indexes.
             self.publish();
         }
+        // raft-rs took the snapshot's configuration when it stepped the snapshot.
+        self.refresh_roster(&members, &[]);
         // Waiters (linearizable reads, sync, resumes, grants) watch this, and on an idle
         // ensemble no entry may follow the snapshot to move it.
         self.shared.applied.send_replace(self.applied);
@@ -642,6 +742,9 @@ impl RaftLoop {
             return;
         }
         let mut done: Vec<(u64, Result<Committed, ProposeError>)> = Vec::new();
+        let mut changed: Vec<(u64, Result<u64, Refusal>)> = Vec::new();
+        let mut members_changed = false;
+        let mut removed = Vec::new();
         {
             let mut tree = self.shared.tree.write();
             for entry in entries {
@@ -650,6 +753,29 @@ impl RaftLoop {
                 }
                 self.applied = entry.index;
                 self.applied_term = entry.term;
+                if entry.get_entry_type() == EntryType::EntryConfChangeV2 {
+                    let applied =
+                        conf_change::apply_entry(&mut self.node, &mut tree, &entry, self.cfg.id);
+                    match &applied.result {
+                        Ok(()) => {
+                            members_changed = true;
+                            removed.extend(applied.removed.iter().copied());
+                            info!(self.log, "membership changed"; "index" => entry.index,
+                                  "configuration" => ?conf_change::conf_state(&self.node));
+                        }
+                        Err(e) => {
+                            warn!(self.log, "a membership change was refused by raft"; "index" => entry.index, "error" => %e)
+                        }
+                    }
+                    if let Some(p) = applied.proposal {
+                        let result = applied
+                            .result
+                            .map(|()| entry.index)
+                            .map_err(|e| (paddock::Code::BadArguments, e));
+                        changed.push((p, result));
+                    }
+                    continue;
+                }
                 if entry.data.is_empty() || entry.get_entry_type() != EntryType::EntryNormal {
                     continue;
                 }
@@ -671,7 +797,20 @@ impl RaftLoop {
                     continue;
                 }
                 let result = match txn_codec::to_tree(&mut txn) {
-                    Ok(t) => {
+                    Ok(mut t) => {
+                        if let TxnOp::RecordMember { id, .. } = &t.op {
+                            // Only a member of the configuration at this entry is
+                            // recorded; every replica sees the same configuration here.
+                            let known = conf_change::ids(&conf_change::conf_state(&self.node));
+                            if known.contains(id) {
+                                members_changed = true;
+                            } else {
+                                t.op = TxnOp::Refused {
+                                    code: paddock::Code::BadArguments,
+                                    message: format!("member {id} is not in the configuration"),
+                                };
+                            }
+                        }
                         let applied = tree.apply(entry.index, &t);
                         if !applied.changes.is_empty() {
                             self.observer.applied(entry.index, &applied.changes);
@@ -707,10 +846,20 @@ impl RaftLoop {
                     ));
                 }
             }
+            let members = members_changed.then(|| tree.members().clone());
             self.shared
                 .tree_index
                 .store(self.applied, std::sync::atomic::Ordering::Release);
             self.publish();
+            drop(tree);
+            if let Some(members) = members {
+                self.refresh_roster(&members, &removed);
+            }
+        }
+        for (id, result) in changed {
+            if let Some((_, reply)) = self.changes.remove(&id) {
+                let _ = reply.send(result);
+            }
         }
         for (id, committed) in done {
             // Earlier proposals of this boot that never applied were dropped.
@@ -730,6 +879,26 @@ impl RaftLoop {
         self.shared.applied.send_replace(self.applied);
     }
 
+    /// Gives the roster the configuration raft-rs holds now and the tree's member list,
+    /// and tells the observer (peer links, listener). A leader that is no longer a
+    /// voter hands leadership to one.
+    fn refresh_roster(&mut self, members: &BTreeMap<u64, MemberAddrs>, removed: &[u64]) {
+        let cs = conf_change::conf_state(&self.node);
+        let view = RosterView::new(&cs, members, self.roster.fallback());
+        let me = self.cfg.id;
+        if !view.ids().contains(&me) && !view.ids().is_empty() {
+            warn!(self.log, "this member is no longer in the ensemble's configuration: stop it (its data directory is of no further use)");
+        }
+        if self.node.raft.state == StateRole::Leader && !view.is_voter(me) {
+            if let Some(to) = view.voters.iter().find(|v| **v != me) {
+                info!(self.log, "no longer a voter: handing leadership on"; "to" => to);
+                self.node.transfer_leader(*to);
+            }
+        }
+        self.roster.set(view);
+        self.observer.members_changed(removed);
+    }
+
     fn maybe_snapshot(&mut self) {
         if self.snapshot_in_flight {
             return;
@@ -740,10 +909,18 @@ impl RaftLoop {
         if damaged {
             warn!(self.log, "the snapshot file a follower needs is damaged; writing a fresh one"; "index" => self.last_snapshot);
         }
-        if !damaged && self.applied < self.last_snapshot + self.cfg.snapshot_entries {
+        // A follower (one that joins) asked for a snapshot newer than the newest one.
+        // (Asked again while one is being written: the one being written may do.)
+        let wanted = self.node.store().take_snapshot_wanted();
+        let wanted = wanted > self.last_snapshot && self.applied > self.last_snapshot;
+        if wanted {
+            info!(self.log, "a follower needs a newer snapshot; taking one"; "index" => self.applied);
+        }
+        if !damaged && !wanted && self.applied < self.last_snapshot + self.cfg.snapshot_entries {
             return;
         }
         let (index, term) = (self.applied, self.applied_term);
+        let conf = conf_change::conf_state(&self.node);
         let bytes = Arc::new(self.shared.tree.read().snapshot());
         self.metrics.snapshot_bytes.set(bytes.len() as i64);
         self.metrics.snapshots_total.inc();
@@ -753,7 +930,7 @@ impl RaftLoop {
         self.snapshot_in_flight = true;
         std::thread::spawn(move || match dir.save(index, bytes) {
             Ok(()) => {
-                let _ = inputs.send(Input::SnapshotSaved(index, term));
+                let _ = inputs.send(Input::SnapshotSaved(index, term, conf));
             }
             Err(e) => {
                 crit!(log, "could not write a snapshot"; "index" => index, "error" => %e);

@@ -126,12 +126,19 @@ pub enum Input {
     /// A snapshot was written to a peer's connection (it may still be lost: the peer
     /// is then probed again and gets a new one).
     SnapshotSent(u64),
-    /// A snapshot file finished writing (index, term).
-    SnapshotSaved(u64, u64),
+    /// A snapshot file finished writing (index, term, the configuration at index).
+    SnapshotSaved(u64, u64, raft::eraftpb::ConfState),
     /// Writing a snapshot file failed: fatal for the member.
     SnapshotWriteFailed(String),
     /// Hand leadership to this voter (on a follower, raft-rs passes it to the leader).
     TransferLeader(u64),
+    /// Check and propose a membership change (leader only: elsewhere it is refused with
+    /// [`crate::membership::NOT_LEADER`]); answered with the index of its entry once
+    /// it applied here.
+    ChangeMembers(
+        paddock::proto::paddock::MemberChangeRequest,
+        oneshot::Sender<Result<u64, crate::membership::Refusal>>,
+    ),
     /// Stop the loop.
     Stop,
 }
@@ -333,6 +340,27 @@ impl RaftHandle {
                 again = now + retry;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Has the loop check and propose membership change `req` (this member must lead)
+    /// and waits until it applied here, for at most the request timeout. Returns the
+    /// index of the change's entry.
+    pub async fn change_members(
+        &self,
+        req: paddock::proto::paddock::MemberChangeRequest,
+    ) -> Result<u64, crate::membership::Refusal> {
+        let (tx, rx) = oneshot::channel();
+        if self.inputs.send(Input::ChangeMembers(req, tx)).is_err() {
+            return Err((paddock::Code::NotReady, "member is stopping".into()));
+        }
+        match tokio::time::timeout(self.request_timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err((paddock::Code::NotReady, "member is stopping".into())),
+            Err(_) => Err((
+                paddock::Code::OperationTimeout,
+                "the change did not apply in time; it may still (see the member list)".into(),
+            )),
         }
     }
 

@@ -201,6 +201,25 @@ impl Incarnations {
     }
 }
 
+impl Incarnations {
+    /// Forgets the incarnation recorded for `peer`, durably: it was removed from the
+    /// ensemble, and if it is added again (with the same id, on a new data directory)
+    /// its first hello is recorded like a new member's.
+    pub fn forget(&self, peer: u64) -> Result<(), StorageFailure> {
+        let mut peers = self.peers.lock();
+        if !peers.contains_key(&peer) {
+            return Ok(());
+        }
+        let mut next = peers.clone();
+        next.remove(&peer);
+        let mut batch = LogBatch::default();
+        batch.put(META, KEY_PEERS.to_vec(), encode_peers(&next))?;
+        self.engine.write(&mut batch, true)?;
+        *peers = next;
+        Ok(())
+    }
+}
+
 /// A hello that cannot be admitted.
 #[derive(Debug, thiserror::Error)]
 pub enum AdmitError {

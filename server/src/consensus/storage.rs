@@ -92,13 +92,16 @@ pub struct DiskStorage {
     batch: LogBatch,
     snapshots: Arc<dyn SnapshotSource>,
     /// Writes the `storage::ack_before_durable` failpoint holds back (test builds only).
+    /// Set to the index raft-rs asked a snapshot to reach when none did.
+    snapshot_wanted: std::sync::atomic::AtomicU64,
     #[cfg(feature = "failpoints")]
     deferred: super::deferred::Deferred,
 }
 
 impl DiskStorage {
     /// Opens (or creates) the log under `dir`. A new log is initialised with `voters`
-    /// as its configuration; an existing one keeps its own.
+    /// as its configuration (none for a member that joins an ensemble: it receives the
+    /// configuration with the leader's snapshot); an existing one keeps its own.
     pub fn open(
         dir: &Path,
         voters: &[u64],
@@ -133,6 +136,7 @@ impl DiskStorage {
             snapshot,
             batch: LogBatch::default(),
             snapshots,
+            snapshot_wanted: Default::default(),
             #[cfg(feature = "failpoints")]
             deferred: Default::default(),
         };
@@ -303,13 +307,17 @@ impl DiskStorage {
         Ok(())
     }
 
-    /// Records a snapshot this member took at `index` (durable on disk already) and
-    /// compacts the log so that at most `keep` entries before `index` remain.
+    /// Records a snapshot this member took at `index` (durable on disk already), with
+    /// `conf`, the configuration as of `index`, and compacts the log so that at most
+    /// `keep` entries before `index` remain. The recorded configuration is the one a
+    /// restart begins with: the membership changes after `index` are applied again as
+    /// the log after the snapshot is replayed.
     pub fn snapshot_taken(
         &mut self,
         index: u64,
         term: u64,
         keep: u64,
+        conf: ConfState,
     ) -> Result<(), StorageFailure> {
         if index <= self.snapshot.index {
             return Ok(());
@@ -319,9 +327,10 @@ impl DiskStorage {
             term,
             ..Default::default()
         };
-        meta.set_conf_state(self.conf_state.clone());
+        meta.set_conf_state(conf.clone());
         let mut batch = LogBatch::default();
         batch.put_message(META, KEY_SNAPSHOT.to_vec(), &meta)?;
+        batch.put_message(META, KEY_CONF_STATE.to_vec(), &conf)?;
         // The snapshot holds applied (so committed) entries: a restart must never see a
         // commit index below it.
         if self.hard_state.commit < index {
@@ -343,6 +352,7 @@ impl DiskStorage {
         self.persist_now()?;
         self.engine.write(&mut batch, true)?;
         self.snapshot = meta;
+        self.conf_state = conf;
         self.truncated = truncated;
         // Reclaim files that hold only compacted entries, off the Raft loop: a purge
         // may rewrite live entries and take long enough to miss heartbeats.
@@ -386,6 +396,14 @@ impl DiskStorage {
         Ok(())
     }
 
+    /// The highest index raft-rs asked a snapshot to reach (for a follower that
+    /// requested one, such as a member that joins) when the newest one did not, since
+    /// the last call; 0 if none.
+    pub fn take_snapshot_wanted(&self) -> u64 {
+        self.snapshot_wanted
+            .swap(0, std::sync::atomic::Ordering::AcqRel)
+    }
+
     /// Metadata of the newest durable snapshot (index 0 when there is none).
     pub fn snapshot_metadata(&self) -> &SnapshotMetadata {
         &self.snapshot
@@ -399,6 +417,12 @@ impl DiskStorage {
     /// The engine, for the records that live beside the log (see `incarnation.rs`).
     pub fn engine(&self) -> Arc<Engine> {
         self.engine.clone()
+    }
+
+    /// The configuration the log starts from: the newest snapshot's (or the first one,
+    /// before any snapshot). Membership changes after it are in the log.
+    pub fn conf_state(&self) -> &ConfState {
+        &self.conf_state
     }
 
     /// The voters recorded in the log's configuration.
@@ -514,6 +538,9 @@ impl Storage for DiskStorage {
     fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
         let meta = &self.snapshot;
         if meta.index == 0 || meta.index < request_index {
+            // The loop takes one (see `take_snapshot_wanted`); raft-rs asks again.
+            self.snapshot_wanted
+                .fetch_max(request_index.max(1), std::sync::atomic::Ordering::AcqRel);
             return Err(raft::Error::Store(
                 StorageError::SnapshotTemporarilyUnavailable,
             ));

@@ -2,7 +2,7 @@
 //! connection per peer (a newer one replaces the older). A peer whose hello names
 //! another data directory than the one recorded for it is refused (see
 //! `consensus/incarnation.rs`), and probes are answered with the recorded one.
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
@@ -16,9 +16,12 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::hello::{Hello, ProbeAnswer};
-use super::{TouchSink, TAG_RAFT, TAG_TOUCH, TAG_TOUCH_ACK};
+use super::{
+    MemberSink, TouchSink, TAG_MEMBER_ANSWER, TAG_MEMBER_CHANGE, TAG_RAFT, TAG_TOUCH, TAG_TOUCH_ACK,
+};
 use crate::consensus::handle::RaftHandle;
 use crate::consensus::incarnation::{Admitted, Incarnations};
+use crate::membership::{Roster, MAX_MEMBERS};
 use crate::tls::PeerTls;
 use paddock::proto::replication as rpb;
 
@@ -57,19 +60,20 @@ impl Current {
 pub async fn serve(
     listener: TcpListener,
     my_id: u64,
-    voters: BTreeSet<u64>,
+    roster: Arc<Roster>,
     max_frame: usize,
     raft: RaftHandle,
     touches: Arc<dyn TouchSink>,
+    members: Arc<dyn MemberSink>,
     incarnations: Arc<Incarnations>,
     tls: Option<Arc<PeerTls>>,
     stop: CancellationToken,
     log: Logger,
 ) {
-    // Connections that have not said who they are yet: a few per voter (reconnects
-    // overlap briefly). Once identified, a connection gives its slot back and counts
-    // as its peer's one connection.
-    let unidentified = Arc::new(Semaphore::new(voters.len() * 4));
+    // Connections that have not said who they are yet: a few per possible member
+    // (reconnects overlap briefly). Once identified, a connection gives its slot back
+    // and counts as its peer's one connection.
+    let unidentified = Arc::new(Semaphore::new(MAX_MEMBERS * 4));
     let current = Arc::new(Mutex::new(Current::default()));
     loop {
         let (stream, addr) = tokio::select! {
@@ -89,11 +93,12 @@ pub async fn serve(
         };
         super::tune(&stream);
         let conn_log = log.new(slog::o!("from" => addr.to_string()));
-        let (raft, voters, stop, touches, current, incarnations, tls) = (
+        let (raft, roster, stop, touches, members, current, incarnations, tls) = (
             raft.clone(),
-            voters.clone(),
+            roster.clone(),
             stop.clone(),
             touches.clone(),
+            members.clone(),
             current.clone(),
             incarnations.clone(),
             tls.clone(),
@@ -110,7 +115,7 @@ pub async fn serve(
                 let mut framed = paddock::codec::framed(stream, max_frame);
                 let hello = tokio::select! {
                     _ = stop.cancelled() => return Ok(()),
-                    r = hello(&mut framed, my_id, &voters) => r?,
+                    r = hello(&mut framed, &roster) => r?,
                 };
                 let (from, incarnation, rejoin) = match hello {
                     Hello::Probe { from, .. } => {
@@ -155,7 +160,7 @@ pub async fn serve(
                 let r = tokio::select! {
                     _ = stop.cancelled() => Ok(()),
                     _ = replaced.cancelled() => Err(format!("member {from} connected again; closing its older connection")),
-                    r = read_peer(framed, from, my_id, &voters, &raft, touches.as_ref()) => r,
+                    r = read_peer(framed, from, my_id, &roster, &raft, touches.as_ref(), members.as_ref()) => r,
                 };
                 current.lock().ended(from, generation);
                 r
@@ -169,19 +174,15 @@ pub async fn serve(
 
 type PeerFramed = tokio_util::codec::Framed<Stream, paddock::codec::FrameCodec>;
 
-/// Reads the hello (within 5 s): a link or a probe from a voter other than this member.
-async fn hello(
-    framed: &mut PeerFramed,
-    my_id: u64,
-    voters: &BTreeSet<u64>,
-) -> Result<Hello, String> {
+/// Reads the hello (within 5 s): a link or a probe from another member the roster knows.
+async fn hello(framed: &mut PeerFramed, roster: &Roster) -> Result<Hello, String> {
     let frame = match tokio::time::timeout(std::time::Duration::from_secs(5), framed.next()).await {
         Ok(Some(Ok(h))) => h,
         _ => return Err("no hello".into()),
     };
     let hello = Hello::decode(&frame).ok_or("bad hello")?;
     let (Hello::Link { from, .. } | Hello::Probe { from, .. }) = hello;
-    if !voters.contains(&from) || from == my_id {
+    if !roster.knows(from) {
         return Err(format!("hello from unknown member {from}"));
     }
     Ok(hello)
@@ -191,19 +192,18 @@ async fn hello(
 /// must be addressed to this member and come from the link's peer, except that raft-rs
 /// forwards proposals, ReadIndex requests and leadership transfers (a follower passes
 /// them on to the leader it knows) with the original sender (for a transfer: the
-/// transferee) in `from`, which must then be another voter.
+/// transferee) in `from`, which must then be another member (`known`).
 fn check_addressed(
     m: &Message,
     link_peer: u64,
     my_id: u64,
-    voters: &BTreeSet<u64>,
+    known: impl Fn(u64) -> bool,
 ) -> Result<(), String> {
     let forwardable = matches!(
         m.get_msg_type(),
         MessageType::MsgPropose | MessageType::MsgReadIndex | MessageType::MsgTransferLeader
     );
-    let sender_ok =
-        m.from == link_peer || (forwardable && m.from != my_id && voters.contains(&m.from));
+    let sender_ok = m.from == link_peer || (forwardable && m.from != my_id && known(m.from));
     if m.to != my_id || !sender_ok {
         return Err(format!(
             "misaddressed {:?} {} -> {} on the link from {link_peer}",
@@ -219,16 +219,17 @@ async fn read_peer(
     mut framed: PeerFramed,
     from: u64,
     my_id: u64,
-    voters: &BTreeSet<u64>,
+    roster: &Roster,
     raft: &RaftHandle,
     touches: &dyn TouchSink,
+    members: &dyn MemberSink,
 ) -> Result<(), String> {
     while let Some(frame) = framed.next().await {
         let frame = frame.map_err(|e| e.to_string())?;
         match frame.first() {
             Some(&TAG_RAFT) => {
                 let m = Message::parse_from_bytes(&frame[1..]).map_err(|e| e.to_string())?;
-                check_addressed(&m, from, my_id, voters)?;
+                check_addressed(&m, from, my_id, |id| roster.knows(id))?;
                 // A full loop queue drops it; Raft sends it again.
                 let _ = raft.step(m);
             }
@@ -241,6 +242,16 @@ async fn read_peer(
                 let a = rpb::TouchAck::parse_from_bytes(&frame[1..]).map_err(|e| e.to_string())?;
                 touches.acked(from, &a);
             }
+            Some(&TAG_MEMBER_CHANGE) => {
+                let c = rpb::ForwardedMemberChange::parse_from_bytes(&frame[1..])
+                    .map_err(|e| e.to_string())?;
+                members.forwarded(from, c);
+            }
+            Some(&TAG_MEMBER_ANSWER) => {
+                let a = rpb::MemberChangeAnswer::parse_from_bytes(&frame[1..])
+                    .map_err(|e| e.to_string())?;
+                members.answered(from, a);
+            }
             _ => return Err("unknown frame tag".into()),
         }
     }
@@ -249,6 +260,8 @@ async fn read_peer(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn msg(t: MessageType, from: u64, to: u64) -> Message {
@@ -263,11 +276,28 @@ mod tests {
     fn a_proposal_forwarded_by_another_follower_is_accepted() {
         let voters: BTreeSet<u64> = [1, 2, 3].into();
         // 1 proposed to 2, which had learned that 3 leads and passed it on.
-        assert!(check_addressed(&msg(MessageType::MsgPropose, 1, 3), 2, 3, &voters).is_ok());
-        assert!(check_addressed(&msg(MessageType::MsgReadIndex, 1, 3), 2, 3, &voters).is_ok());
+        assert!(
+            check_addressed(&msg(MessageType::MsgPropose, 1, 3), 2, 3, |id| voters
+                .contains(&id))
+            .is_ok()
+        );
+        assert!(
+            check_addressed(&msg(MessageType::MsgReadIndex, 1, 3), 2, 3, |id| voters
+                .contains(&id))
+            .is_ok()
+        );
         // 2 was asked to move leadership to 1 and passed it on to the leader, 3.
-        assert!(check_addressed(&msg(MessageType::MsgTransferLeader, 1, 3), 2, 3, &voters).is_ok());
-        assert!(check_addressed(&msg(MessageType::MsgAppend, 2, 3), 2, 3, &voters).is_ok());
+        assert!(
+            check_addressed(&msg(MessageType::MsgTransferLeader, 1, 3), 2, 3, |id| {
+                voters.contains(&id)
+            })
+            .is_ok()
+        );
+        assert!(
+            check_addressed(&msg(MessageType::MsgAppend, 2, 3), 2, 3, |id| voters
+                .contains(&id))
+            .is_ok()
+        );
     }
 
     #[test]
@@ -288,12 +318,32 @@ mod tests {
     fn other_misaddressed_messages_are_refused() {
         let voters: BTreeSet<u64> = [1, 2, 3].into();
         // Not for this member.
-        assert!(check_addressed(&msg(MessageType::MsgPropose, 2, 1), 2, 3, &voters).is_err());
+        assert!(
+            check_addressed(&msg(MessageType::MsgPropose, 2, 1), 2, 3, |id| voters
+                .contains(&id))
+            .is_err()
+        );
         // Only forwardable messages may name someone else as the sender...
-        assert!(check_addressed(&msg(MessageType::MsgAppend, 1, 3), 2, 3, &voters).is_err());
-        assert!(check_addressed(&msg(MessageType::MsgRequestVote, 1, 3), 2, 3, &voters).is_err());
+        assert!(
+            check_addressed(&msg(MessageType::MsgAppend, 1, 3), 2, 3, |id| voters
+                .contains(&id))
+            .is_err()
+        );
+        assert!(
+            check_addressed(&msg(MessageType::MsgRequestVote, 1, 3), 2, 3, |id| voters
+                .contains(&id))
+            .is_err()
+        );
         // ...and only another voter.
-        assert!(check_addressed(&msg(MessageType::MsgPropose, 9, 3), 2, 3, &voters).is_err());
-        assert!(check_addressed(&msg(MessageType::MsgPropose, 3, 3), 2, 3, &voters).is_err());
+        assert!(
+            check_addressed(&msg(MessageType::MsgPropose, 9, 3), 2, 3, |id| voters
+                .contains(&id))
+            .is_err()
+        );
+        assert!(
+            check_addressed(&msg(MessageType::MsgPropose, 3, 3), 2, 3, |id| voters
+                .contains(&id))
+            .is_err()
+        );
     }
 }

@@ -1,14 +1,20 @@
 //! The peer link: Raft messages between members over TCP.
 //!
-//! Each member listens on its peer address; for every other voter it keeps one
+//! Each member listens on its peer address; for every other member it keeps one
 //! outgoing connection, owned by a sender task that reconnects with exponential
 //! backoff. A connection starts with a hello frame ([`hello`]: magic, the sender's id,
 //! its data directory's incarnation, and whether it rejoins after a data loss), then
 //! carries length-delimited frames, each a one-byte tag and a protobuf message:
 //! [`TAG_RAFT`] + `raft::eraftpb::Message`, [`TAG_TOUCH`] + `replication::SessionTouch`
 //! (a round of sessions whose clients this member heard from, for the leader's expiry
-//! queue), or [`TAG_TOUCH_ACK`] + `replication::TouchAck` (the leader's answer to a
-//! round, sent on the leader's own link to that member).
+//! queue), [`TAG_TOUCH_ACK`] + `replication::TouchAck` (the leader's answer to a
+//! round, sent on the leader's own link to that member), [`TAG_MEMBER_CHANGE`] +
+//! `replication::ForwardedMemberChange` (a membership change passed on to the leader)
+//! or [`TAG_MEMBER_ANSWER`] + `replication::MemberChangeAnswer` (the leader's answer).
+//!
+//! Links follow the membership: the Raft loop tells the outbox the members of each new
+//! configuration (`PeerOutbox::set_links`), and the listener admits the members the
+//! [`Roster`](crate::membership::Roster) knows.
 //!
 //! Guarantees and limits:
 //! - Sending never blocks the Raft loop: messages go into a bounded queue per peer
@@ -16,8 +22,8 @@
 //!   is told the peer is unreachable, and a failed snapshot is reported as such).
 //! - Frames on the peer link may be as large as a whole snapshot (`max_peer_frame_bytes`,
 //!   1 GiB by default); the client link has a much smaller limit.
-//! - Inbound messages are accepted only from configured voters, addressed to this
-//!   member. At most a few connections per voter may be waiting for their hello; once a
+//! - Inbound messages are accepted only from members of the configuration, addressed to
+//!   this member. At most a few connections per member may be waiting for their hello; once a
 //!   connection has said which member it comes from, it replaces any older connection of
 //!   that member (which is closed), so connections a peer left behind (killed while
 //!   partitioned, say) never use up the listener.
@@ -38,7 +44,16 @@ mod sender;
 use std::time::Duration;
 
 pub use listener::serve as listen;
-pub use sender::PeerOutbox;
+pub use sender::{LinkSettings, PeerOutbox};
+
+/// Receives membership changes other members pass on to this one (as leader), and the
+/// leader's answers to the ones this member passed on.
+pub trait MemberSink: Send + Sync {
+    /// Member `from` passes a change on to this member, believing it leads.
+    fn forwarded(&self, from: u64, change: paddock::proto::replication::ForwardedMemberChange);
+    /// The leader's answer to a change this member passed on.
+    fn answered(&self, from: u64, answer: paddock::proto::replication::MemberChangeAnswer);
+}
 
 /// Receives session liveness from other members, and the leader's answers to this
 /// member's rounds (the session tracker).
@@ -74,6 +89,10 @@ pub const TAG_RAFT: u8 = 0;
 pub const TAG_TOUCH: u8 = 1;
 /// Frame tag: a `TouchAck` follows.
 pub const TAG_TOUCH_ACK: u8 = 2;
+/// Frame tag: a `ForwardedMemberChange` follows (to the leader).
+pub const TAG_MEMBER_CHANGE: u8 = 3;
+/// Frame tag: a `MemberChangeAnswer` follows (from the leader).
+pub const TAG_MEMBER_ANSWER: u8 = 4;
 
 /// What travels to a peer.
 #[derive(Debug, Clone)]
@@ -89,4 +108,8 @@ pub enum PeerMsg {
     },
     /// The leader's answer to a round.
     TouchAck(paddock::proto::replication::TouchAck),
+    /// A membership change passed on to the leader.
+    MemberChange(paddock::proto::replication::ForwardedMemberChange),
+    /// The leader's answer to a membership change passed on to it.
+    MemberAnswer(paddock::proto::replication::MemberChangeAnswer),
 }

@@ -1,17 +1,18 @@
 //! Outgoing peer connections: one task per peer, fed by a bounded queue.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
+use parking_lot::RwLock;
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
 use slog::{debug, info, warn, Logger};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{PeerMsg, TAG_RAFT, TAG_TOUCH, TAG_TOUCH_ACK};
+use super::{PeerMsg, TAG_MEMBER_ANSWER, TAG_MEMBER_CHANGE, TAG_RAFT, TAG_TOUCH, TAG_TOUCH_ACK};
 use crate::consensus::driver::Outbox;
 use crate::consensus::handle::{Input, RaftHandle};
 use crate::metrics::Metrics;
@@ -21,50 +22,114 @@ use paddock::proto::replication as rpb;
 /// Messages queued per peer before new ones are dropped.
 const QUEUE: usize = 4096;
 
-/// The Raft loop's outbox: routes messages to the per-peer sender tasks.
+/// What every outgoing link is made with.
+#[derive(Clone)]
+pub struct LinkSettings {
+    /// The runtime the sender tasks run on.
+    pub rt: tokio::runtime::Handle,
+    /// This member's link hello, the first frame of every connection.
+    pub hello: super::hello::Hello,
+    /// Largest frame.
+    pub max_frame: usize,
+    /// Mutual TLS on the link (none: plain TCP).
+    pub tls: Option<Arc<PeerTls>>,
+    /// Ends every link.
+    pub stop: CancellationToken,
+    /// The members' logger.
+    pub log: Logger,
+}
+
+/// One running sender task: its address, queue and stop.
+struct LinkHandle {
+    addr: String,
+    tx: mpsc::Sender<PeerMsg>,
+    stop: CancellationToken,
+}
+
+/// The Raft loop's outbox: routes messages to the per-peer sender tasks. Clones share
+/// the links.
 #[derive(Clone)]
 pub struct PeerOutbox {
-    peers: HashMap<u64, mpsc::Sender<PeerMsg>>,
+    peers: Arc<RwLock<HashMap<u64, LinkHandle>>>,
+    settings: Arc<LinkSettings>,
     metrics: std::sync::Arc<Metrics>,
     /// Tells the loop about snapshots that never left (see [`Outbox::send`]).
     raft: RaftHandle,
 }
 
 impl PeerOutbox {
-    #[allow(clippy::too_many_arguments)]
-    /// Starts one sender task per peer (`peers` excludes this member) on the runtime;
-    /// each connection starts with `hello` (this member's link hello).
+    /// Starts one sender task per peer in `peers` (this member excluded).
     pub fn start(
-        rt: &tokio::runtime::Handle,
-        hello: super::hello::Hello,
-        peers: &[(u64, String)],
-        max_frame: usize,
+        settings: LinkSettings,
+        peers: &BTreeMap<u64, String>,
         raft: RaftHandle,
         metrics: std::sync::Arc<Metrics>,
-        tls: Option<Arc<PeerTls>>,
-        stop: CancellationToken,
-        log: &Logger,
     ) -> PeerOutbox {
-        let mut map = HashMap::new();
-        for (id, addr) in peers {
-            let (tx, rx) = mpsc::channel::<PeerMsg>(QUEUE);
-            map.insert(*id, tx);
-            let link = Link {
-                hello: hello.encode(),
-                peer: *id,
-                addr: addr.clone(),
-                max_frame,
-                raft: raft.clone(),
-                metrics: metrics.clone(),
-                tls: tls.clone(),
-                log: log.new(slog::o!("component" => "peer-link", "peer" => *id)),
-            };
-            rt.spawn(link.run(rx, stop.clone()));
-        }
-        PeerOutbox {
-            peers: map,
+        let outbox = PeerOutbox {
+            peers: Arc::default(),
+            settings: Arc::new(settings),
             metrics,
             raft,
+        };
+        outbox.set_links(peers);
+        outbox
+    }
+
+    /// Keeps exactly one link per member of `peers`, to its address: starts the missing
+    /// ones, stops the links of members no longer listed, and re-dials a member whose
+    /// address changed. What was queued for a stopped link is dropped.
+    pub fn set_links(&self, peers: &BTreeMap<u64, String>) {
+        let mut map = self.peers.write();
+        map.retain(|id, link| {
+            let keep = peers.get(id) == Some(&link.addr);
+            if !keep {
+                link.stop.cancel();
+            }
+            keep
+        });
+        let s = &self.settings;
+        for (id, addr) in peers {
+            if map.contains_key(id) {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel::<PeerMsg>(QUEUE);
+            let stop = s.stop.child_token();
+            let link = Link {
+                hello: s.hello.encode(),
+                peer: *id,
+                addr: addr.clone(),
+                max_frame: s.max_frame,
+                raft: self.raft.clone(),
+                metrics: self.metrics.clone(),
+                tls: s.tls.clone(),
+                log: s
+                    .log
+                    .new(slog::o!("component" => "peer-link", "peer" => *id)),
+            };
+            s.rt.spawn(link.run(rx, stop.clone()));
+            map.insert(
+                *id,
+                LinkHandle {
+                    addr: addr.clone(),
+                    tx,
+                    stop,
+                },
+            );
+        }
+    }
+
+    /// The members this outbox keeps links to.
+    pub fn linked(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.peers.read().keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Queues `m` for `to`; false if there is no link to it or its queue is full.
+    fn try_send(&self, to: u64, m: PeerMsg) -> bool {
+        match self.peers.read().get(&to) {
+            Some(link) => link.tx.try_send(m).is_ok(),
+            None => false,
         }
     }
 }
@@ -73,18 +138,25 @@ impl PeerOutbox {
     /// Queues a round of session liveness for member `to`; `false` if it could not be
     /// queued (unknown member, link saturated): the caller keeps it for its next round.
     pub fn send_touch(&self, to: u64, round: u64, sessions: Vec<u64>) -> bool {
-        match self.peers.get(&to) {
-            Some(tx) => tx.try_send(PeerMsg::Touch { round, sessions }).is_ok(),
-            None => false,
-        }
+        self.try_send(to, PeerMsg::Touch { round, sessions })
     }
 
     /// Queues the answer to a round for member `to` (dropped when the link is
     /// saturated: the round then goes unanswered, which only costs its vouches).
     pub fn send_touch_ack(&self, to: u64, ack: rpb::TouchAck) {
-        if let Some(tx) = self.peers.get(&to) {
-            let _ = tx.try_send(PeerMsg::TouchAck(ack));
-        }
+        let _ = self.try_send(to, PeerMsg::TouchAck(ack));
+    }
+
+    /// Queues a membership change for the leader `to`; `false` if it could not be
+    /// queued (no link to it, link saturated).
+    pub fn send_member_change(&self, to: u64, change: rpb::ForwardedMemberChange) -> bool {
+        self.try_send(to, PeerMsg::MemberChange(change))
+    }
+
+    /// Queues the answer to a membership change member `to` passed on (dropped when
+    /// the link is saturated: that member's request then times out).
+    pub fn send_member_answer(&self, to: u64, answer: rpb::MemberChangeAnswer) {
+        let _ = self.try_send(to, PeerMsg::MemberAnswer(answer));
     }
 }
 
@@ -93,26 +165,21 @@ impl Outbox for PeerOutbox {
     /// counted (Raft retransmits). A dropped snapshot is reported as `SnapshotFailed`, or
     /// raft-rs would wait for it forever and the follower would stay paused.
     fn send(&self, msgs: Vec<Message>) {
+        let peers = self.peers.read();
         for m in msgs {
             let to = m.to;
-            match self.peers.get(&to) {
-                Some(tx) => {
-                    let snapshot = m.get_msg_type() == MessageType::MsgSnapshot;
-                    if tx.try_send(PeerMsg::Raft(m)).is_err() {
-                        self.metrics
-                            .peer_messages_dropped_total
-                            .with_label_values(&[&to.to_string()])
-                            .inc();
-                        if snapshot {
-                            self.raft.report(Input::SnapshotFailed(to));
-                        }
-                    }
-                }
-                None => {
-                    self.metrics
-                        .peer_messages_dropped_total
-                        .with_label_values(&[&to.to_string()])
-                        .inc();
+            let snapshot = m.get_msg_type() == MessageType::MsgSnapshot;
+            let queued = match peers.get(&to) {
+                Some(link) => link.tx.try_send(PeerMsg::Raft(m)).is_ok(),
+                None => false,
+            };
+            if !queued {
+                self.metrics
+                    .peer_messages_dropped_total
+                    .with_label_values(&[&to.to_string()])
+                    .inc();
+                if snapshot {
+                    self.raft.report(Input::SnapshotFailed(to));
                 }
             }
         }
@@ -267,6 +334,14 @@ fn encode(m: &PeerMsg) -> Option<Bytes> {
             out.push(TAG_TOUCH_ACK);
             ack.write_to_vec(&mut out).ok()?;
         }
+        PeerMsg::MemberChange(c) => {
+            out.push(TAG_MEMBER_CHANGE);
+            c.write_to_vec(&mut out).ok()?;
+        }
+        PeerMsg::MemberAnswer(a) => {
+            out.push(TAG_MEMBER_ANSWER);
+            a.write_to_vec(&mut out).ok()?;
+        }
     }
     Some(Bytes::from(out))
 }
@@ -298,19 +373,21 @@ mod tests {
         let (raft, inputs) = handle();
         let stop = CancellationToken::new();
         let outbox = PeerOutbox::start(
-            idle.handle(),
-            super::super::hello::Hello::Link {
-                from: 1,
-                incarnation: 1,
-                rejoin: false,
+            LinkSettings {
+                rt: idle.handle().clone(),
+                hello: super::super::hello::Hello::Link {
+                    from: 1,
+                    incarnation: 1,
+                    rejoin: false,
+                },
+                max_frame: 1 << 20,
+                tls: None,
+                stop: stop.clone(),
+                log: slog::Logger::root(slog::Discard, slog::o!()),
             },
-            &[(2, "127.0.0.1:9".to_string())],
-            1 << 20,
+            &BTreeMap::from([(2, "127.0.0.1:9".to_string())]),
             raft,
             Arc::new(Metrics::new()),
-            None,
-            stop.clone(),
-            &slog::Logger::root(slog::Discard, slog::o!()),
         );
         outbox.send((0..QUEUE).map(|_| msg(MessageType::MsgAppend)).collect());
         assert!(inputs.try_recv().is_err(), "nothing failed yet");

@@ -68,6 +68,13 @@ impl DataTree {
             } => self.create_session(*session_id, password, *timeout_ms),
             TxnOp::CloseSession { session_id } => self.close_session(zxid, *session_id),
             TxnOp::Reap { path, czxid, mzxid } => self.reap(zxid, txn, path, *czxid, *mzxid),
+            TxnOp::RecordMember { id, addrs } => {
+                self.set_member(*id, addrs.clone());
+                Applied {
+                    result: Ok(Output::MemberRecorded),
+                    changes: Vec::new(),
+                }
+            }
             op => self.apply_write(zxid, txn, op),
         }
     }

@@ -222,6 +222,7 @@ pub(crate) fn put_result(w: &mut Writer, res: &TxnResult) {
                     w.u8(7);
                     put_stat(w, stat);
                 }
+                Output::MemberRecorded => w.u8(8),
             }
         }
         Err(e) => {
@@ -264,6 +265,7 @@ pub(crate) fn get_result(r: &mut Reader<'_>) -> Result<TxnResult, SnapshotError>
             5 => Output::SessionCreated,
             6 => Output::SessionClosed,
             7 => Output::AclSet { stat: get_stat(r)? },
+            8 => Output::MemberRecorded,
             t => return Err(SnapshotError::Corrupt(format!("unknown output tag {t}"))),
         })),
         1 => {

@@ -13,6 +13,7 @@
 //! - `ops`: the single operations (create, delete, set data, check).
 //! - `mutate`: the primitive changes every operation is built from, and their undo log.
 //! - `digest`: the incremental digest.
+//! - [`members`]: the replicated member list (addresses; not part of the digest).
 //! - `codec` / [`snapshot`]: the checksummed byte format.
 //!
 //! Invariants:
@@ -31,6 +32,7 @@ use paddock::{Code, Stat};
 mod apply;
 mod codec;
 mod digest;
+pub mod members;
 mod mutate;
 pub mod node;
 mod ops;
@@ -43,6 +45,7 @@ mod model_test;
 #[cfg(test)]
 mod tests;
 
+pub use members::MemberAddrs;
 pub use node::{open_acl, Node, NodeAcl, NodeKind};
 pub use session::{LastWrite, SessionInfo, RESULT_WINDOW};
 pub use snapshot::SnapshotError;
@@ -67,6 +70,8 @@ pub struct DataTree {
     applied_zxid: u64,
     /// Incremental digest, see `digest`.
     digest: u64,
+    /// The replicated member list (see [`members`]).
+    members: BTreeMap<u64, MemberAddrs>,
 }
 
 impl Default for DataTree {
@@ -93,6 +98,7 @@ impl DataTree {
             ttls: BTreeSet::new(),
             applied_zxid: 0,
             digest: 0,
+            members: BTreeMap::new(),
         };
         let root = DataTree::new_node(
             "/",

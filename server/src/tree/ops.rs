@@ -119,6 +119,7 @@ impl DataTree {
             | TxnOp::CreateSession { .. }
             | TxnOp::CloseSession { .. }
             | TxnOp::Reap { .. }
+            | TxnOp::RecordMember { .. }
             | TxnOp::Refused { .. } => Err(bad_args(
                 "only create, delete, setData and check may appear inside a multi",
             )),

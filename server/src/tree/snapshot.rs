@@ -1,14 +1,14 @@
 //! Snapshots: the whole tree as one checksummed byte string, and back.
 //!
-//! Format, version 3 (versions 1 and 2, without ACLs, are read too: their nodes get the
-//! default open ACL; version 1 kept at most one write per session with the same
-//! encoding). Integers little-endian; `bytes` = u64 length + that many bytes;
+//! Format, version 4 (version 3, without the member list, is read too; versions 1 and 2,
+//! without ACLs, as well: their nodes get the default open ACL; version 1 kept at most one
+//! write per session with the same encoding). Integers little-endian; `bytes` = u64 length + that many bytes;
 //! `stat` = czxid, mzxid, pzxid, ctime, mtime (i64), version, cversion, aversion (i32),
 //! ephemeral_owner (i64), data_length, num_children (i32).
 //!
 //! ```text
 //! magic         8 bytes  "PDKTREE\0"
-//! version       u32      3
+//! version       u32      4
 //! total_len     u64      length of the whole snapshot, checksum included
 //! applied_zxid  u64
 //! acl_count     u64      (version 3) the distinct ACLs, each stored once:
@@ -23,6 +23,8 @@
 //!                   writes: u8 flag 0 | 1 (xid: i64, result)
 //!                           | 2 (count: u32, count x (xid: i64, result)) }
 //!                   sorted by id; xids ascending, at most RESULT_WINDOW per session
+//! member_count  u64      (version 4) the replicated member list:
+//! member_count x { id: u64, peer: bytes, client: bytes }   ids strictly ascending
 //! digest        u64      the tree's digest at applied_zxid
 //! checksum      u32      crc32 of every byte before it
 //! ```
@@ -36,6 +38,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::codec::{get_stat, get_writes, put_stat, put_writes, Reader, Writer, STAT_LEN};
+use super::members::MemberAddrs;
 use super::mutate::{len_i32, split};
 use super::node::{open_acl, Node, NodeAcl, NodeKind};
 use super::session::{SessionInfo, RESULT_WINDOW};
@@ -44,7 +47,7 @@ use paddock::acl::{Acl, Id, Perms};
 
 const MAGIC: &[u8; 8] = b"PDKTREE\0";
 /// Version 3 added ACLs, version 2 the window of remembered writes; 1 and 2 still read.
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 /// magic + version + total_len.
 const HEADER_LEN: usize = 8 + 4 + 8;
 const CHECKSUM_LEN: usize = 4;
@@ -158,6 +161,14 @@ impl DataTree {
             w.bytes(&s.password);
             w.u32(s.timeout_ms);
             put_writes(&mut w, &s.writes);
+        }
+        if version >= 4 {
+            w.u64(self.members.len() as u64);
+            for (id, m) in &self.members {
+                w.u64(*id);
+                w.bytes(m.peer.as_bytes());
+                w.bytes(m.client.as_bytes());
+            }
         }
         w.u64(self.digest);
         let total = (w.len() + CHECKSUM_LEN) as u64;
@@ -371,6 +382,22 @@ fn decode(r: &mut Reader<'_>, version: u32) -> Result<DataTree, SnapshotError> {
             .ok_or_else(|| corrupt(format!("{path}: owner session {owner:#x} is not listed")))?;
         s.ephemerals.insert(path);
     }
+    let mut members = BTreeMap::new();
+    if version >= 4 {
+        // A member takes at least: id, two lengths.
+        let count = r.count(8 + 8 + 8)?;
+        let mut prev = 0u64;
+        for _ in 0..count {
+            let id = r.u64()?;
+            let peer = r.string()?;
+            let client = r.string()?;
+            if id == 0 || id <= prev {
+                return Err(corrupt(format!("member ids not ascending at {id}")));
+            }
+            prev = id;
+            members.insert(id, MemberAddrs { peer, client });
+        }
+    }
     let stored = r.u64()?;
     let mut tree = DataTree {
         nodes,
@@ -379,6 +406,7 @@ fn decode(r: &mut Reader<'_>, version: u32) -> Result<DataTree, SnapshotError> {
         ttls,
         applied_zxid,
         digest: 0,
+        members,
     };
     let computed = tree.recompute_digest();
     if computed != stored {

@@ -845,11 +845,11 @@ fn snapshot_corruption_is_detected() {
         Err(SnapshotError::BadMagic)
     );
     assert_eq!(DataTree::restore(b"PDK"), Err(SnapshotError::Truncated));
-    let mut v4 = bytes.clone();
-    v4[8] = 4;
+    let mut v5 = bytes.clone();
+    v5[8] = 5;
     assert_eq!(
-        DataTree::restore(&v4),
-        Err(SnapshotError::UnsupportedVersion(4))
+        DataTree::restore(&v5),
+        Err(SnapshotError::UnsupportedVersion(5))
     );
 }
 
@@ -878,6 +878,35 @@ fn a_version_2_snapshot_restores_with_open_acls() {
         .nodes
         .values()
         .all(|n| n.acl() == Acl::open().as_slice()));
+}
+
+#[test]
+fn the_member_list_travels_in_snapshots_and_a_version_3_one_has_none() {
+    let mut h = H::new();
+    h.ok(0, p("/a"));
+    let mut t = h.tree;
+    let addrs = |peer: &str, client: &str| crate::tree::MemberAddrs {
+        peer: peer.into(),
+        client: client.into(),
+    };
+    t.set_member(2, addrs("b:2", "b:1"));
+    t.set_member(1, addrs("a:2", ""));
+    let digest = t.digest();
+    let restored = DataTree::restore(&t.snapshot()).expect("restore");
+    assert_eq!(restored, t);
+    assert_eq!(restored.members().len(), 2);
+    assert_eq!(restored.members()[&2], addrs("b:2", "b:1"));
+    assert_eq!(
+        restored.digest(),
+        digest,
+        "addresses are not part of the digest"
+    );
+    let old = DataTree::restore(&t.snapshot_as(3)).expect("restore v3");
+    assert!(old.members().is_empty());
+    t.remove_member(2);
+    assert_eq!(t.members().keys().copied().collect::<Vec<_>>(), vec![1]);
+    t.clear_members();
+    assert!(t.members().is_empty());
 }
 
 /// Re-seals a snapshot whose body was edited, so only the structural checks can catch it.

@@ -130,6 +130,15 @@ pub enum TxnOp {
         /// The node's mzxid when the reaper looked: a node changed since differs.
         mzxid: u64,
     },
+    /// A member announces its own addresses for the replicated member list (session 0
+    /// only). The apply path passes it to the tree only while `id` is in the Raft
+    /// configuration at that entry, so a removed member's late announcement is ignored.
+    RecordMember {
+        /// The member.
+        id: u64,
+        /// Its addresses.
+        addrs: super::MemberAddrs,
+    },
 }
 
 /// The successful result of a transaction.
@@ -162,6 +171,8 @@ pub enum Output {
     SessionCreated,
     /// The session is gone (or never existed).
     SessionClosed,
+    /// A member's addresses were recorded (or ignored: not a member).
+    MemberRecorded,
 }
 
 /// A deterministic failure of a transaction: an applied result, returned to the client.
