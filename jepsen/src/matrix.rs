@@ -73,7 +73,12 @@ pub fn quick() -> Vec<Cell> {
             40,
         ),
         cell("register", "pause-leader,partition-ring,kill-one", 3, 35),
-        cell("set", "kill-all,kill-majority,disk-truncate", 3, 35),
+        cell(
+            "set",
+            "kill-all,kill-majority,disk-truncate,member-replace",
+            3,
+            35,
+        ),
         cell(
             "set",
             "partition-bridge,client-cut,disk-bitflip-log,disk-zero",
@@ -92,7 +97,7 @@ pub fn quick() -> Vec<Cell> {
         cell("session", "partition-one,kill-leader", 3, 35),
         cell(
             "register",
-            "partition-ring,partition-bridge,kill-majority",
+            "partition-ring,partition-bridge,kill-majority,member-replace",
             5,
             35,
         ),
@@ -123,7 +128,15 @@ pub fn floor_for(workload: &str, floor: f64) -> f64 {
 
 /// The full matrix: every workload against every nemesis group, on 3 and 5 members.
 pub fn full() -> Vec<Cell> {
-    let groups = ["kill", "pause", "partition", "client-cut", "disk", "all"];
+    let groups = [
+        "kill",
+        "pause",
+        "partition",
+        "client-cut",
+        "disk",
+        "member",
+        "all",
+    ];
     let mut v = Vec::new();
     for members in [3, 5] {
         for w in crate::workload::NAMES {
@@ -145,7 +158,7 @@ pub fn full() -> Vec<Cell> {
 
 /// Seconds of load for a full-matrix cell: 90, or 10 per nemesis kind when the group has
 /// more (a fault and the healthy gap before it take about 8 s on average, and the faults
-/// checker requires every requested kind to fire; "all" has 17 kinds).
+/// checker requires every requested kind to fire; "all" has 18 kinds).
 fn full_cell_time(group: &str) -> u64 {
     let kinds = crate::nemesis::parse(group).map_or(0, |k| k.len() as u64);
     (kinds * 10).max(90)

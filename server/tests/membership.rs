@@ -218,15 +218,19 @@ async fn a_member_whose_data_was_lost_is_replaced_and_the_list_survives_restarts
     }
     e.wait_converged(T);
 
-    // Member 3 loses its data directory: remove it, add it again (same id, same
+    // A follower loses its data directory: remove it, add it again (same id, same
     // address) as a learner, start it empty with --join, promote it.
-    let lost = 2;
+    let lost = (leader + 1) % 3;
+    let lost_id = e.members[lost].id;
     e.kill(lost);
     std::fs::remove_dir_all(&e.members[lost].dir).expect("wipe");
-    let alive = (0..3).find(|i| *i != lost).expect("a live member");
+    let alive = (0..3)
+        .find(|i| *i != lost && *i != leader)
+        .expect("a live follower");
     let admin = client_at(&e.members[alive].client, T).await;
-    let members = admin.remove_member(3).await.expect("remove 3");
-    assert_eq!(voters(&members), BTreeSet::from([1, 2]));
+    let members = admin.remove_member(lost_id).await.expect("remove");
+    let rest: BTreeSet<u64> = [1, 2, 3].into_iter().filter(|id| *id != lost_id).collect();
+    assert_eq!(voters(&members), rest);
     // Writes go on with two voters.
     c.create("/after-remove", b"v", CreateMode::Persistent)
         .await
@@ -247,12 +251,12 @@ async fn a_member_whose_data_was_lost_is_replaced_and_the_list_survives_restarts
     let _ = admin.close().await;
     let _ = c.close().await;
 
-    // A whole-ensemble restart keeps the list (member 3 restarts with its --join,
-    // which its data directory makes moot).
+    // A whole-ensemble restart keeps the list (the replaced member restarts with its
+    // --join, which its data directory makes moot).
     for i in 0..3 {
         e.kill(i);
     }
-    for i in 0..2 {
+    for i in (0..3).filter(|i| *i != lost) {
         e.spawn(i);
     }
     join(&mut e, lost, &via);

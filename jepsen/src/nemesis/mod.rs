@@ -10,6 +10,7 @@
 //! duration, so the same seed gives the same sequence of decisions (the cluster's own
 //! timing still varies from run to run).
 pub mod disk;
+pub mod membership;
 pub mod partition;
 
 use std::collections::BTreeSet;
@@ -63,10 +64,14 @@ pub enum Kind {
     DiskBitflipLog,
     /// After a kill, flip a bit in the newest snapshot.
     DiskBitflipSnapshot,
+    /// Replace one random member (the leader at times) through membership changes:
+    /// remove it, wipe its data, add it again as a learner, start it with `--join`,
+    /// promote it.
+    MemberReplace,
 }
 
 /// Every kind, in a fixed order.
-pub const ALL: [Kind; 17] = [
+pub const ALL: [Kind; 18] = [
     Kind::KillOne,
     Kind::KillLeader,
     Kind::KillMajority,
@@ -84,6 +89,7 @@ pub const ALL: [Kind; 17] = [
     Kind::DiskZero,
     Kind::DiskBitflipLog,
     Kind::DiskBitflipSnapshot,
+    Kind::MemberReplace,
 ];
 
 impl Kind {
@@ -107,6 +113,7 @@ impl Kind {
             Kind::DiskZero => "disk-zero",
             Kind::DiskBitflipLog => "disk-bitflip-log",
             Kind::DiskBitflipSnapshot => "disk-bitflip-snapshot",
+            Kind::MemberReplace => "member-replace",
         }
     }
 
@@ -127,7 +134,7 @@ impl Kind {
 }
 
 /// Parses a comma-separated list of kinds and groups (`none`, `kill`, `pause`,
-/// `partition`, `disk`, `all`).
+/// `partition`, `disk`, `member`, `all`).
 pub fn parse(list: &str) -> Result<Vec<Kind>, String> {
     let mut out = BTreeSet::new();
     for part in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -150,12 +157,13 @@ pub fn parse(list: &str) -> Result<Vec<Kind>, String> {
                 .filter(|k| k.name().starts_with("partition"))
                 .collect(),
             "disk" => ALL.iter().copied().filter(|k| k.is_disk()).collect(),
+            "member" => vec![Kind::MemberReplace],
             name => match ALL.iter().find(|k| k.name() == name) {
                 Some(k) => vec![*k],
                 None => {
                     let names: Vec<&str> = ALL.iter().map(|k| k.name()).collect();
                     return Err(format!(
-                        "unknown nemesis {name:?}; known: none, all, kill, pause, partition, disk, {}",
+                        "unknown nemesis {name:?}; known: none, all, kill, pause, partition, disk, member, {}",
                         names.join(", ")
                     ));
                 }
@@ -490,6 +498,41 @@ impl Nemesis {
                     _ => self.random_members(cluster, 1)[0],
                 };
                 self.disk_fault(cluster, rec, v, damage, &name).await;
+            }
+            Kind::MemberReplace => {
+                let v = self.random_members(cluster, 1)[0];
+                self.handling.lock().insert(v);
+                let id = record(&[v], String::new());
+                match membership::replace(cluster, v).await {
+                    Ok(done) => rec.observe(
+                        "nemesis",
+                        Some(v),
+                        Op::Note {
+                            what: format!("member-replace member={v}: {done}"),
+                        },
+                    ),
+                    Err(e) => {
+                        rec.observe(
+                            "nemesis",
+                            Some(v),
+                            Op::Note {
+                                what: format!("member-replace member={v} did not complete: {e}"),
+                            },
+                        );
+                        // Never leave it down: start it as it is.
+                        if !cluster.is_running(v) {
+                            let via = cluster
+                                .ids()
+                                .into_iter()
+                                .find(|id| *id != v)
+                                .map(|id| cluster.direct_client(id))
+                                .unwrap_or_default();
+                            let _ = cluster.start_member_with(v, &["--join", &via]);
+                        }
+                    }
+                }
+                self.handling.lock().clear();
+                heal(id, &[v]);
             }
         }
     }

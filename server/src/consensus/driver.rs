@@ -14,12 +14,9 @@
 //! 7. `advance`, then the light ready's commit index, messages and committed entries;
 //!    `advance_apply`.
 //!
-//! Applying an entry: the payload is a `replication::Txn`; the tree applies it at
-//! zxid = entry index. If this member proposed it (origin == id) the waiting client
-//! gets the result. Proposal ids grow per boot, and entries of one origin reach the
-//! log in proposal order, so when proposal `p` applies every earlier proposal of this
-//! boot that has not applied was dropped by a leader change: it fails at once with
-//! [`ProposeError::Dropped`] (outcome unknown, retry is safe).
+//! Applying entries, answering this member's proposals, installing a leader's snapshot
+//! and taking this member's own snapshots is the apply stage's work (`apply.rs`, with
+//! its contract); the loop calls it at steps 2, 3 and 7.
 //!
 //! Storage errors are fatal: the loop stops and marks itself stopped; the member then
 //! refuses requests and the binary exits non-zero. A member must never go on with a
@@ -30,19 +27,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use paddock::proto::replication as rpb;
-use raft::eraftpb::{Entry, EntryType, Message, MessageType, Snapshot};
+use raft::eraftpb::{Message, MessageType};
 use raft::{RawNode, StateRole};
-use slog::{crit, debug, info, warn, Logger};
+use slog::{crit, debug, info, Logger};
 use tokio::sync::oneshot;
 
+use super::apply::{Applier, ApplierParts};
 use super::conf_change;
 use super::handle::{Committed, Input, ProposeError, RaftStatus, Role, Shared};
 use super::snapshots::SnapshotDir;
 use super::storage::{DiskStorage, StorageFailure};
-use crate::membership::{plan, Refusal, Roster, RosterView, NOT_LEADER};
+use crate::membership::{plan, Refusal, Roster, NOT_LEADER};
 use crate::metrics::Metrics;
-use crate::tree::{Change, DataTree, MemberAddrs, TxnError, TxnOp};
-use crate::txn_codec;
+use crate::tree::Change;
 
 /// Where the loop sends messages for peers. Must not block.
 pub trait Outbox: Send {
@@ -66,9 +63,6 @@ pub trait ApplyObserver: Send {
     /// holds the new view); `removed` lists the members a change removed.
     fn members_changed(&mut self, _removed: &[u64]) {}
 }
-
-/// A membership change of this member waiting to apply: (asked, reply).
-type PendingChange = (Instant, oneshot::Sender<Result<u64, Refusal>>);
 
 /// A ReadIndex request: (first asked, last asked, reply).
 type PendingRead = (Instant, Instant, oneshot::Sender<Result<u64, ProposeError>>);
@@ -138,12 +132,10 @@ pub struct RaftLoop {
     cfg: LoopConfig,
     node: RawNode<DiskStorage>,
     inputs: Receiver<Input>,
-    /// For work finished off the loop (snapshot files) to report back.
-    feedback: Sender<Input>,
     outbox: Box<dyn Outbox>,
-    observer: Box<dyn ApplyObserver>,
+    /// Committed entries into the tree, answers to proposals, snapshots.
+    applier: Applier,
     shared: Arc<Shared>,
-    snapshots: Arc<SnapshotDir>,
     metrics: Arc<Metrics>,
     log: Logger,
     /// Random per boot: proposal ids of earlier boots never match ours.
@@ -155,11 +147,7 @@ pub struct RaftLoop {
     /// Which vote requests are dropped until caught up (see [`LoopConfig::rejoin`]).
     rejoin: RejoinVotes,
     next_proposal: u64,
-    /// Proposals of this member waiting to apply, by proposal id.
-    pending: BTreeMap<u64, (Instant, oneshot::Sender<Result<Committed, ProposeError>>)>,
-    /// Membership changes this member proposed, waiting to apply, by proposal id.
-    changes: BTreeMap<u64, PendingChange>,
-    /// The membership view this loop keeps current.
+    /// The membership view (kept current by the apply stage).
     roster: Arc<Roster>,
     /// Numbers ReadIndex requests and lease probes (with `boot` in its top half).
     next_read: u64,
@@ -175,10 +163,6 @@ pub struct RaftLoop {
     /// The send instant of the newest completed probe of this term (see
     /// [`RaftStatus::quorum_contact`]).
     quorum_contact: Option<Instant>,
-    applied: u64,
-    applied_term: u64,
-    last_snapshot: u64,
-    snapshot_in_flight: bool,
     role: StateRole,
     leader: u64,
 }
@@ -216,35 +200,46 @@ impl RaftLoop {
         let raft_log = log.new(slog::o!("component" => "raft"));
         let started_empty = storage.is_empty();
         let node = RawNode::new(&raft_cfg, storage, &raft_log)?;
+        let boot = u64::from(rand::random::<u32>()) << 32;
+        let log = log.new(slog::o!("component" => "raft-loop"));
+        let applier = Applier::new(
+            ApplierParts {
+                me: cfg.id,
+                boot,
+                shared: shared.clone(),
+                observer,
+                roster: roster.clone(),
+                snapshots,
+                feedback,
+                snapshot_entries: cfg.snapshot_entries,
+                keep_entries: cfg.keep_entries,
+                metrics: metrics.clone(),
+                log: log.clone(),
+            },
+            snap.index,
+            snap.term,
+        );
         Ok(RaftLoop {
-            boot: u64::from(rand::random::<u32>()) << 32,
+            boot,
             started_empty,
             rejoin: cfg.rejoin,
             next_proposal: 1,
-            pending: BTreeMap::new(),
-            changes: BTreeMap::new(),
             roster,
             next_read: 1,
             reads: HashMap::new(),
             probes: BTreeMap::new(),
             last_probe: Instant::now(),
             quorum_contact: None,
-            applied: snap.index,
-            applied_term: snap.term,
-            last_snapshot: snap.index,
-            snapshot_in_flight: false,
             role: StateRole::Follower,
             leader: 0,
             cfg,
             node,
             inputs,
-            feedback,
             outbox,
-            observer,
+            applier,
             shared,
-            snapshots,
             metrics,
-            log: log.new(slog::o!("component" => "raft-loop")),
+            log,
         })
     }
 
@@ -256,12 +251,7 @@ impl RaftLoop {
         }
         let result = self.run_inner();
         self.shared.status.lock().stopped = true;
-        for (_, (_, reply)) in std::mem::take(&mut self.pending) {
-            let _ = reply.send(Err(ProposeError::Stopped));
-        }
-        for (_, (_, reply)) in std::mem::take(&mut self.changes) {
-            let _ = reply.send(Err((paddock::Code::NotReady, "member is stopping".into())));
-        }
+        self.applier.stop();
         for (_, (_, _, reply)) in std::mem::take(&mut self.reads) {
             let _ = reply.send(Err(ProposeError::Stopped));
         }
@@ -351,16 +341,8 @@ impl RaftLoop {
             }
             Input::SnapshotSent(id) => self.node.report_snapshot(id, raft::SnapshotStatus::Finish),
             Input::SnapshotSaved(index, term, conf) => {
-                self.snapshot_in_flight = false;
-                let keep = self.cfg.keep_entries;
-                self.node
-                    .mut_store()
-                    .snapshot_taken(index, term, keep, conf)?;
-                // Only files older than what the log now records durably may go.
-                let recorded = self.node.store().snapshot_metadata().index;
-                self.snapshots.prune_below(recorded);
-                self.last_snapshot = index;
-                info!(self.log, "snapshot taken"; "index" => index, "term" => term);
+                self.applier
+                    .snapshot_saved(&mut self.node, index, term, conf)?;
             }
             Input::SnapshotWriteFailed(reason) => return Err(StorageFailure::Snapshot(reason)),
             Input::TransferLeader(to) => {
@@ -402,9 +384,7 @@ impl RaftLoop {
         }
         self.metrics.proposals_total.inc();
         match self.node.propose(Vec::new(), data) {
-            Ok(()) => {
-                self.pending.insert(id, (Instant::now(), reply));
-            }
+            Ok(()) => self.applier.track(id, reply),
             Err(_) => {
                 self.metrics.proposals_failed_total.inc();
                 let _ = reply.send(Err(ProposeError::NoLeader));
@@ -455,9 +435,7 @@ impl RaftLoop {
             .node
             .propose_conf_change(paddock::codec::encode_vec(&ctx), planned.cc)
         {
-            Ok(()) => {
-                self.changes.insert(id, (Instant::now(), reply));
-            }
+            Ok(()) => self.applier.track_change(id, reply),
             Err(e) => {
                 let _ = reply.send(Err((paddock::Code::NotReady, e.to_string())));
             }
@@ -467,31 +445,7 @@ impl RaftLoop {
     /// Fails requests that waited longer than the request timeout.
     fn expire(&mut self, now: Instant) {
         let limit = self.cfg.request_timeout;
-        let old: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, (t, _))| now.duration_since(*t) > limit)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in old {
-            if let Some((_, reply)) = self.pending.remove(&id) {
-                let _ = reply.send(Err(ProposeError::Timeout));
-            }
-        }
-        let old: Vec<u64> = self
-            .changes
-            .iter()
-            .filter(|(_, (t, _))| now.duration_since(*t) > limit)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in old {
-            if let Some((_, reply)) = self.changes.remove(&id) {
-                let _ = reply.send(Err((
-                    paddock::Code::OperationTimeout,
-                    "the change did not apply in time; it may still (see the member list)".into(),
-                )));
-            }
-        }
+        self.applier.expire(now, limit);
         let late: Vec<u64> = self
             .reads
             .iter()
@@ -567,10 +521,13 @@ impl RaftLoop {
             self.outbox.send(rd.take_messages());
         }
         if !rd.snapshot().is_empty() {
-            self.install_snapshot(rd.snapshot().clone())?;
+            let status = self.status();
+            self.applier
+                .install_snapshot(&mut self.node, rd.snapshot().clone(), status)?;
         }
         let committed = rd.take_committed_entries();
-        self.apply(committed);
+        let status = self.status();
+        self.applier.apply(&mut self.node, committed, status);
         if !rd.entries().is_empty() {
             self.metrics
                 .proposal_batch_size
@@ -612,20 +569,22 @@ impl RaftLoop {
             self.outbox.send(light.take_messages());
         }
         let committed = light.take_committed_entries();
-        self.apply(committed);
+        let status = self.status();
+        self.applier.apply(&mut self.node, committed, status);
         self.node.advance_apply();
         if self.rejoin != RejoinVotes::Any {
             let raft = &self.node.raft;
             let committed = raft.raft_log.committed;
-            if raft.leader_id != raft::INVALID_ID && committed > 0 && self.applied >= committed {
+            let applied = self.applier.applied();
+            if raft.leader_id != raft::INVALID_ID && committed > 0 && applied >= committed {
                 // Durably first: a restart after this point votes as usual.
                 super::incarnation::set_rejoining(&self.node.store().engine(), None)?;
                 self.rejoin = RejoinVotes::Any;
                 info!(self.log, "caught up after rejoining: votes again";
-                    "leader" => raft.leader_id, "term" => raft.term, "applied" => self.applied);
+                    "leader" => raft.leader_id, "term" => raft.term, "applied" => applied);
             }
         }
-        self.maybe_snapshot();
+        self.applier.maybe_snapshot(&self.node);
         self.publish();
         Ok(())
     }
@@ -692,258 +651,13 @@ impl RaftLoop {
         self.leader = leader;
     }
 
-    fn install_snapshot(&mut self, snap: Snapshot) -> Result<(), StorageFailure> {
-        let meta = snap.get_metadata().clone();
-        // raft-rs already considers the snapshot installed once this Ready is advanced,
-        // so a snapshot that cannot be restored or stored must stop the member rather
-        // than leave Raft's view and the tree apart.
-        let tree = DataTree::restore(&snap.data).map_err(|e| {
-            StorageFailure::Snapshot(format!(
-                "snapshot {} from the leader is unusable: {e}",
-                meta.index
-            ))
-        })?;
-        self.snapshots
-            .save(meta.index, Arc::new(snap.data.to_vec()))
-            .map_err(|e| {
-                StorageFailure::Snapshot(format!("writing snapshot {}: {e}", meta.index))
-            })?;
-        self.node.mut_store().install_snapshot(&meta)?;
-        self.snapshots.prune_below(meta.index);
-        let members;
-        {
-            // Connections are told to close before the new tree can be read, so no
-            // client sees the snapshot's changes without the events a reconnect brings.
-            let mut current = self.shared.tree.write();
-            *current = tree;
-            self.shared
-                .tree_index
-                .store(meta.index, std::sync::atomic::Ordering::Release);
-            self.observer.restored(meta.index);
-            members = current.members().clone();
-            self.applied = meta.index;
-            self.applied_term = meta.term;
-            self.last_snapshot = meta.index;
-            // Published under the tree's lock, so a status read beside the tree never
-            // shows the new tree with the old indexes.
-            self.publish();
-        }
-        // raft-rs took the snapshot's configuration when it stepped the snapshot.
-        self.refresh_roster(&members, &[]);
-        // Waiters (linearizable reads, sync, resumes, grants) watch this, and on an idle
-        // ensemble no entry may follow the snapshot to move it.
-        self.shared.applied.send_replace(self.applied);
-        info!(self.log, "installed a snapshot from the leader"; "index" => meta.index, "term" => meta.term);
-        Ok(())
-    }
-
-    fn apply(&mut self, entries: Vec<Entry>) {
-        if entries.is_empty() {
-            return;
-        }
-        let mut done: Vec<(u64, Result<Committed, ProposeError>)> = Vec::new();
-        let mut changed: Vec<(u64, Result<u64, Refusal>)> = Vec::new();
-        let mut members_changed = false;
-        let mut removed = Vec::new();
-        {
-            let mut tree = self.shared.tree.write();
-            for entry in entries {
-                if entry.index <= self.applied {
-                    continue;
-                }
-                self.applied = entry.index;
-                self.applied_term = entry.term;
-                if entry.get_entry_type() == EntryType::EntryConfChangeV2 {
-                    let applied =
-                        conf_change::apply_entry(&mut self.node, &mut tree, &entry, self.cfg.id);
-                    match &applied.result {
-                        Ok(()) => {
-                            members_changed = true;
-                            removed.extend(applied.removed.iter().copied());
-                            info!(self.log, "membership changed"; "index" => entry.index,
-                                  "configuration" => ?conf_change::conf_state(&self.node));
-                        }
-                        Err(e) => {
-                            warn!(self.log, "a membership change was refused by raft"; "index" => entry.index, "error" => %e)
-                        }
-                    }
-                    if let Some(p) = applied.proposal {
-                        let result = applied
-                            .result
-                            .map(|()| entry.index)
-                            .map_err(|e| (paddock::Code::BadArguments, e));
-                        changed.push((p, result));
-                    }
-                    continue;
-                }
-                if entry.data.is_empty() || entry.get_entry_type() != EntryType::EntryNormal {
-                    continue;
-                }
-                let mut txn = match txn_codec::decode(&entry.data) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        warn!(self.log, "skipped an undecodable entry"; "index" => entry.index, "error" => %e);
-                        continue;
-                    }
-                };
-                if txn.leader_term != 0 && txn.leader_term != entry.term {
-                    // Decided by the leader of another term: every replica sees the same
-                    // entry term, so every replica drops it alike.
-                    info!(self.log, "dropped a decision of a deposed leader";
-                        "index" => entry.index, "decided_in" => txn.leader_term, "appended_in" => entry.term);
-                    if txn.origin == self.cfg.id {
-                        done.push((txn.proposal_id, Err(ProposeError::Deposed(txn.leader_term))));
-                    }
-                    continue;
-                }
-                let result = match txn_codec::to_tree(&mut txn) {
-                    Ok(mut t) => {
-                        if let TxnOp::RecordMember { id, .. } = &t.op {
-                            // Only a member of the configuration at this entry is
-                            // recorded; every replica sees the same configuration here.
-                            let known = conf_change::ids(&conf_change::conf_state(&self.node));
-                            if known.contains(id) {
-                                members_changed = true;
-                            } else {
-                                t.op = TxnOp::Refused {
-                                    code: paddock::Code::BadArguments,
-                                    message: format!("member {id} is not in the configuration"),
-                                };
-                            }
-                        }
-                        let applied = tree.apply(entry.index, &t);
-                        if !applied.changes.is_empty() {
-                            self.observer.applied(entry.index, &applied.changes);
-                        }
-                        if applied.result.is_ok() {
-                            match &t.op {
-                                TxnOp::CreateSession {
-                                    session_id,
-                                    timeout_ms,
-                                    ..
-                                } => self.observer.session_opened(*session_id, *timeout_ms),
-                                TxnOp::CloseSession { session_id } => {
-                                    self.observer.session_closed(*session_id)
-                                }
-                                _ => {}
-                            }
-                        }
-                        applied.result
-                    }
-                    Err(e) => Err(TxnError {
-                        code: paddock::Code::MarshallingError,
-                        message: e.to_string(),
-                        multi: None,
-                    }),
-                };
-                if txn.origin == self.cfg.id {
-                    done.push((
-                        txn.proposal_id,
-                        Ok(Committed {
-                            zxid: entry.index,
-                            result,
-                        }),
-                    ));
-                }
-            }
-            let members = members_changed.then(|| tree.members().clone());
-            self.shared
-                .tree_index
-                .store(self.applied, std::sync::atomic::Ordering::Release);
-            self.publish();
-            drop(tree);
-            if let Some(members) = members {
-                self.refresh_roster(&members, &removed);
-            }
-        }
-        for (id, result) in changed {
-            if let Some((_, reply)) = self.changes.remove(&id) {
-                let _ = reply.send(result);
-            }
-        }
-        for (id, committed) in done {
-            // Earlier proposals of this boot that never applied were dropped.
-            if id & 0xffff_ffff_0000_0000 == self.boot {
-                let earlier: Vec<u64> =
-                    self.pending.range(self.boot..id).map(|(k, _)| *k).collect();
-                for k in earlier {
-                    if let Some((_, reply)) = self.pending.remove(&k) {
-                        let _ = reply.send(Err(ProposeError::Dropped));
-                    }
-                }
-            }
-            if let Some((_, reply)) = self.pending.remove(&id) {
-                let _ = reply.send(committed);
-            }
-        }
-        self.shared.applied.send_replace(self.applied);
-    }
-
-    /// Gives the roster the configuration raft-rs holds now and the tree's member list,
-    /// and tells the observer (peer links, listener). A leader that is no longer a
-    /// voter hands leadership to one.
-    fn refresh_roster(&mut self, members: &BTreeMap<u64, MemberAddrs>, removed: &[u64]) {
-        let cs = conf_change::conf_state(&self.node);
-        let view = RosterView::new(&cs, members, self.roster.fallback());
-        let me = self.cfg.id;
-        if !view.ids().contains(&me) && !view.ids().is_empty() {
-            warn!(self.log, "this member is no longer in the ensemble's configuration: stop it (its data directory is of no further use)");
-        }
-        if self.node.raft.state == StateRole::Leader && !view.is_voter(me) {
-            if let Some(to) = view.voters.iter().find(|v| **v != me) {
-                info!(self.log, "no longer a voter: handing leadership on"; "to" => to);
-                self.node.transfer_leader(*to);
-            }
-        }
-        self.roster.set(view);
-        self.observer.members_changed(removed);
-    }
-
-    fn maybe_snapshot(&mut self) {
-        if self.snapshot_in_flight {
-            return;
-        }
-        // A damaged file (found when a follower needed it) is replaced at once, from the
-        // tree in memory, whatever the number of entries since the last snapshot.
-        let damaged = self.snapshots.take_damaged();
-        if damaged {
-            warn!(self.log, "the snapshot file a follower needs is damaged; writing a fresh one"; "index" => self.last_snapshot);
-        }
-        // A follower (one that joins) asked for a snapshot newer than the newest one.
-        // (Asked again while one is being written: the one being written may do.)
-        let wanted = self.node.store().take_snapshot_wanted();
-        let wanted = wanted > self.last_snapshot && self.applied > self.last_snapshot;
-        if wanted {
-            info!(self.log, "a follower needs a newer snapshot; taking one"; "index" => self.applied);
-        }
-        if !damaged && !wanted && self.applied < self.last_snapshot + self.cfg.snapshot_entries {
-            return;
-        }
-        let (index, term) = (self.applied, self.applied_term);
-        let conf = conf_change::conf_state(&self.node);
-        let bytes = Arc::new(self.shared.tree.read().snapshot());
-        self.metrics.snapshot_bytes.set(bytes.len() as i64);
-        self.metrics.snapshots_total.inc();
-        let dir = self.snapshots.clone();
-        let inputs = self.feedback.clone();
-        let log = self.log.clone();
-        self.snapshot_in_flight = true;
-        std::thread::spawn(move || match dir.save(index, bytes) {
-            Ok(()) => {
-                let _ = inputs.send(Input::SnapshotSaved(index, term, conf));
-            }
-            Err(e) => {
-                crit!(log, "could not write a snapshot"; "index" => index, "error" => %e);
-                let _ = inputs.send(Input::SnapshotWriteFailed(format!(
-                    "writing snapshot {index}: {e}"
-                )));
-            }
-        });
-    }
-
-    /// Publishes the Raft status. Called under the tree's write lock wherever the tree
-    /// moves, so that readers holding the tree's read lock see a status that matches it.
+    /// Publishes the Raft status (the apply stage publishes it too, with the tree).
     fn publish(&self) {
+        *self.shared.status.lock() = self.status();
+    }
+
+    /// The Raft status now.
+    fn status(&self) -> RaftStatus {
         let raft = &self.node.raft;
         let role = match raft.state {
             StateRole::Follower => Role::Follower,
@@ -951,14 +665,14 @@ impl RaftLoop {
             StateRole::Candidate => Role::Candidate,
             StateRole::Leader => Role::Leader,
         };
-        *self.shared.status.lock() = RaftStatus {
+        RaftStatus {
             id: self.cfg.id,
             role,
             leader_id: raft.leader_id,
             term: raft.term,
             commit_index: raft.raft_log.committed,
-            applied_index: self.applied,
-            snapshot_index: self.last_snapshot,
+            applied_index: self.applier.applied(),
+            snapshot_index: self.applier.last_snapshot(),
             log_position: {
                 let own = (raft.raft_log.last_term(), raft.raft_log.last_index());
                 self.rejoin.position(own)
@@ -969,7 +683,7 @@ impl RaftLoop {
             } else {
                 None
             },
-        };
+        }
     }
 }
 
