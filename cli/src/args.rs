@@ -531,6 +531,10 @@ pub struct BenchArgs {
     /// Reads are linearizable (Raft ReadIndex) instead of served from the local tree.
     #[arg(long)]
     pub linearizable: bool,
+    /// Leave the run's nodes (under `/bench-<hex>`) in place instead of deleting them at
+    /// the end (to measure a loaded ensemble's footprint, say).
+    #[arg(long)]
+    pub keep: bool,
     /// Size of the preloaded key set (set, get, mixed).
     #[arg(long, value_name = "K", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]

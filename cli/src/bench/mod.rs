@@ -9,7 +9,8 @@
 //!    several in flight);
 //! 3. run every session's closed loop: warm-up, then the measured window;
 //! 4. merge the per-session histograms and print the report;
-//! 5. delete the prefix recursively (best effort) and close every session.
+//! 5. delete the prefix recursively (best effort; not with `--keep`) and close every
+//!    session.
 //!
 //! Modules: [`workload`] (layout, op mix, preload batches: pure), [`driver`] (the
 //! closed loop and timing), [`report`] (merging and printing), and [`failover`] (the
@@ -47,7 +48,9 @@ pub async fn run(ctx: &Ctx, args: &BenchArgs) -> anyhow::Result<()> {
     let layout = Arc::new(Layout::random());
     let clients = open_sessions(ctx, args.sessions as usize).await?;
     let result = measure(ctx, args, &clients, &layout).await;
-    if let Err(e) = cleanup(&clients, &layout).await {
+    if args.keep {
+        eprintln!("paddock bench: kept {}", layout.prefix);
+    } else if let Err(e) = cleanup(&clients, &layout).await {
         eprintln!(
             "paddock bench: cleanup of {} incomplete: {e:#}",
             layout.prefix

@@ -447,6 +447,15 @@ impl DiskStorage {
     }
 }
 
+/// A loaded snapshot file lent to a `Bytes` without copying it.
+struct SharedBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
 fn other(msg: String) -> raft::Error {
     raft::Error::Store(StorageError::Other(msg.into()))
 }
@@ -552,7 +561,8 @@ impl Storage for DiskStorage {
         };
         let mut snap = Snapshot::default();
         snap.set_metadata(meta.clone());
-        snap.data = data.as_ref().clone().into();
+        // The file's bytes as they are loaded (and cached), not a copy of them.
+        snap.data = bytes::Bytes::from_owner(SharedBytes(data));
         Ok(snap)
     }
 }
