@@ -69,7 +69,7 @@ until write_ok "$n"; do n=$((n + 1)); sleep 0.05; done
 t3=$(date +%s.%N)
 sleep 5
 rss_restarted=$(rss)
-present=$("$BIN/paddock" --servers "$SERVERS" --output json stat "$prefix/kv" | python3 -c 'import json,sys; print(json.load(sys.stdin)["numChildren"])')
+present=$("$BIN/paddock" --servers "$SERVERS" --output json stat "$prefix/kv" | python3 -c 'import json,sys; print(json.load(sys.stdin)["stat"]["numChildren"])')
 printf '{"keys":%s,"load_s":%.2f,"rss_empty_mib":[%s],"rss_loaded_mib":[%s],"data_mib_loaded":%s,"data_mib_stopped":%s,"restart_to_first_write_s":%.3f,"rss_restarted_mib":[%s],"keys_present":%s}\n' \
   "$KEYS" "$(echo "$t1 - $t0" | bc)" "$rss_empty" "$rss_loaded" "$du_loaded" "$du_stopped" \
   "$(echo "$t3 - $t2" | bc)" "$rss_restarted" "$present"
