@@ -4,7 +4,8 @@
 //! Rules (a refusal names the rule):
 //! - one change at a time: none while a proposed one has not applied, or while a joint
 //!   configuration has not been left (`NotReady`: retry once it has);
-//! - add: a new id, a peer address, and at most [`MAX_VOTERS`] voters;
+//! - add: a new id, a peer address, at most [`MAX_VOTERS`] voters and
+//!   [`MAX_MEMBERS`] members in all;
 //! - promote: a learner the leader heard from lately, whose log is within
 //!   [`PROMOTE_LAG`] entries of the leader's commit index; with `replace`, a voter other than the leader leaves in the same joint
 //!   change (the leader hands leadership on before it is replaced or removed);
@@ -15,6 +16,7 @@ use paddock::Code;
 use raft::prelude::{ConfChangeTransition, ConfChangeType, ConfChangeV2};
 
 use super::roster::RosterView;
+use super::MAX_MEMBERS;
 use crate::config::MAX_VOTERS;
 
 /// How far (in entries) behind the leader's commit index a learner may be and still be
@@ -102,6 +104,12 @@ pub fn plan(req: &MemberChangeRequest, at: &LeaderView<'_>) -> Result<Planned, R
                 return refuse(
                     Code::BadArguments,
                     format!("client address {:?} is not HOST:PORT", req.client_addr),
+                );
+            }
+            if roster.ids().len() >= MAX_MEMBERS {
+                return refuse(
+                    Code::BadArguments,
+                    format!("the ensemble has {MAX_MEMBERS} members already"),
                 );
             }
             if !req.learner && roster.voters.len() >= MAX_VOTERS {
@@ -319,6 +327,12 @@ mod tests {
             code(check(&req(Kind::PROMOTE, 8), &seven, 5000)),
             Code::BadArguments
         );
+        let full = roster(&[1, 2, 3], &(4..=14).collect::<Vec<u64>>());
+        let mut learner = req(Kind::ADD, 15);
+        learner.learner = true;
+        let (code, why) = check(&learner, &full, 0).map(|_| ()).unwrap_err();
+        assert_eq!(code, Code::BadArguments);
+        assert!(why.contains("14 members"), "{why}");
     }
 
     #[test]
