@@ -54,12 +54,13 @@ pub use txn::{Applied, Change, ChangeKind, Output, Txn, TxnError, TxnOp, TxnResu
 /// The replicated znode tree plus the replicated session table.
 ///
 /// Nodes live in a hash map keyed by full path (O(1) lookups for the hot read path, no
-/// path walking); each node keeps its children's names in a sorted set, so listings are
-/// sorted without sorting.
+/// path walking), each behind a pointer: a large table is partly empty buckets, which
+/// then cost a pointer each instead of a whole node. Each node keeps its children's names
+/// in a sorted set, so listings are sorted without sorting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataTree {
-    /// Every node by full path, "/" included.
-    nodes: HashMap<String, Node>,
+    /// Every node by full path, "/" included (boxed: see the type's doc).
+    nodes: HashMap<String, Box<Node>>,
     /// Live sessions by id; ordered so iteration is deterministic.
     sessions: BTreeMap<u64, SessionInfo>,
     /// Paths of container nodes, so `containers_to_delete` does not scan the tree.
@@ -108,7 +109,7 @@ impl DataTree {
             node::open_acl(),
         );
         tree.digest = root.hash;
-        tree.nodes.insert("/".to_string(), root);
+        tree.nodes.insert("/".to_string(), Box::new(root));
         tree
     }
 
@@ -119,7 +120,7 @@ impl DataTree {
 
     /// The node at `path`, if any.
     pub fn node(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
+        self.nodes.get(path).map(|n| &**n)
     }
 
     /// A node's data (borrowed, not copied) and stat. BadArguments for an invalid path,

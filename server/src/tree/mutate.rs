@@ -125,7 +125,7 @@ impl DataTree {
             NodeKind::Persistent => {}
         }
         self.digest = self.digest.wrapping_add(node.hash);
-        self.nodes.insert(path, node);
+        self.nodes.insert(path, Box::new(node));
     }
 
     /// Removes a childless node, unlinking it from its parent and the indexes and taking
@@ -154,7 +154,7 @@ impl DataTree {
             }
             NodeKind::Persistent => {}
         }
-        Some(node)
+        Some(*node)
     }
 
     /// Changes a node's stat through `f` and returns the old stat (`None`: no such node).

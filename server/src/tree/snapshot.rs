@@ -279,7 +279,7 @@ fn decode(r: &mut Reader<'_>, version: u32) -> Result<DataTree, SnapshotError> {
     let acl_len = if version >= 3 { 4 } else { 0 };
     // A node takes at least: path length, kind, ttl, stat, data length, ACL index.
     let node_count = r.count(8 + 1 + 8 + STAT_LEN + 8 + acl_len)?;
-    let mut nodes: HashMap<String, Node> = HashMap::with_capacity(node_count);
+    let mut nodes: HashMap<String, Box<Node>> = HashMap::with_capacity(node_count);
     let mut containers = BTreeSet::new();
     let mut ttls = BTreeSet::new();
     let mut ephemerals: Vec<(u64, String)> = Vec::new();
@@ -340,7 +340,7 @@ fn decode(r: &mut Reader<'_>, version: u32) -> Result<DataTree, SnapshotError> {
         }
         let node = DataTree::new_node(&path, data, stat, kind, acl);
         prev = Some(path.clone());
-        nodes.insert(path, node);
+        nodes.insert(path, Box::new(node));
     }
     if node_count == 0 {
         return Err(corrupt("no root node"));
