@@ -58,6 +58,15 @@ fn refused_with(e: &Error, text: &str) -> bool {
     matches!(e, Error::Server { code: Code::BadArguments, message } if message.contains(text))
 }
 
+/// The client address member `v` joins through: another member's, bypassing the proxies.
+pub fn join_address(cluster: &Cluster, v: u64) -> Option<String> {
+    cluster
+        .ids()
+        .into_iter()
+        .find(|id| *id != v)
+        .map(|id| cluster.direct_client(id))
+}
+
 /// Replaces member `v` (see the module doc). Returns what happened, for the history; an
 /// error names the step that did not complete (the member may then be left out of the
 /// ensemble, which the final checks see).
@@ -96,12 +105,7 @@ pub async fn replace(cluster: &Cluster, v: u64) -> Result<String, String> {
             |e| refused_with(e, "already a learner"),
         )
         .await?;
-        let via = cluster
-            .ids()
-            .into_iter()
-            .find(|id| *id != v)
-            .map(|id| cluster.direct_client(id))
-            .ok_or("no other member to join through")?;
+        let via = join_address(cluster, v).ok_or("no other member to join through")?;
         cluster
             .start_member_with(v, &["--join", &via])
             .map_err(|e| format!("starting it again: {e}"))?;

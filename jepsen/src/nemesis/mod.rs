@@ -521,12 +521,7 @@ impl Nemesis {
                         );
                         // Never leave it down: start it as it is.
                         if !cluster.is_running(v) {
-                            let via = cluster
-                                .ids()
-                                .into_iter()
-                                .find(|id| *id != v)
-                                .map(|id| cluster.direct_client(id))
-                                .unwrap_or_default();
+                            let via = membership::join_address(cluster, v).unwrap_or_default();
                             let _ = cluster.start_member_with(v, &["--join", &via]);
                         }
                     }

@@ -53,6 +53,22 @@ type PendingProposal = (Instant, oneshot::Sender<Result<Committed, ProposeError>
 /// A membership change of this member waiting to apply: (asked, reply).
 type PendingChange = (Instant, oneshot::Sender<Result<u64, Refusal>>);
 
+/// Removes and returns the replies of `waiting` entries older than `limit` at `now`.
+fn take_older<R>(
+    waiting: &mut BTreeMap<u64, (Instant, R)>,
+    now: Instant,
+    limit: Duration,
+) -> Vec<R> {
+    let old: Vec<u64> = waiting
+        .iter()
+        .filter(|(_, (t, _))| now.duration_since(*t) > limit)
+        .map(|(id, _)| *id)
+        .collect();
+    old.into_iter()
+        .filter_map(|id| waiting.remove(&id).map(|(_, reply)| reply))
+        .collect()
+}
+
 /// What the apply stage is built with.
 pub struct ApplierParts {
     /// This member's id.
@@ -129,30 +145,11 @@ impl Applier {
     /// Fails the proposals and changes that waited longer than `limit` (their outcome
     /// is unknown).
     pub fn expire(&mut self, now: Instant, limit: Duration) {
-        let old: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, (t, _))| now.duration_since(*t) > limit)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in old {
-            if let Some((_, reply)) = self.pending.remove(&id) {
-                let _ = reply.send(Err(ProposeError::Timeout));
-            }
+        for reply in take_older(&mut self.pending, now, limit) {
+            let _ = reply.send(Err(ProposeError::Timeout));
         }
-        let old: Vec<u64> = self
-            .changes
-            .iter()
-            .filter(|(_, (t, _))| now.duration_since(*t) > limit)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in old {
-            if let Some((_, reply)) = self.changes.remove(&id) {
-                let _ = reply.send(Err((
-                    paddock::Code::OperationTimeout,
-                    "the change did not apply in time; it may still (see the member list)".into(),
-                )));
-            }
+        for reply in take_older(&mut self.changes, now, limit) {
+            let _ = reply.send(Err(crate::membership::timed_out()));
         }
     }
 

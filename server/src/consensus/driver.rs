@@ -535,8 +535,10 @@ impl RaftLoop {
                 .install_snapshot(&mut self.node, rd.snapshot().clone(), status)?;
         }
         let committed = rd.take_committed_entries();
-        let status = self.status();
-        self.applier.apply(&mut self.node, committed, status);
+        if !committed.is_empty() {
+            let status = self.status();
+            self.applier.apply(&mut self.node, committed, status);
+        }
         if !rd.entries().is_empty() {
             self.metrics
                 .proposal_batch_size
@@ -578,8 +580,10 @@ impl RaftLoop {
             self.outbox.send(light.take_messages());
         }
         let committed = light.take_committed_entries();
-        let status = self.status();
-        self.applier.apply(&mut self.node, committed, status);
+        if !committed.is_empty() {
+            let status = self.status();
+            self.applier.apply(&mut self.node, committed, status);
+        }
         self.node.advance_apply();
         if self.rejoin != RejoinVotes::Any {
             let raft = &self.node.raft;

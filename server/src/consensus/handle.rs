@@ -357,10 +357,7 @@ impl RaftHandle {
         match tokio::time::timeout(self.request_timeout, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err((paddock::Code::NotReady, "member is stopping".into())),
-            Err(_) => Err((
-                paddock::Code::OperationTimeout,
-                "the change did not apply in time; it may still (see the member list)".into(),
-            )),
+            Err(_) => Err(crate::membership::timed_out()),
         }
     }
 

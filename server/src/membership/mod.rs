@@ -53,6 +53,14 @@ fn not_leader() -> Refusal {
     (Code::NotReady, NOT_LEADER.to_string())
 }
 
+/// The refusal of a change that did not apply in time (its outcome is unknown).
+pub fn timed_out() -> Refusal {
+    (
+        Code::OperationTimeout,
+        "the change did not apply in time; it may still (see the member list)".into(),
+    )
+}
+
 /// Changes the membership from any member (see the module doc). Clones share state.
 #[derive(Clone)]
 pub struct Membership {
@@ -138,11 +146,7 @@ impl Membership {
                 let here = self.inner.clone().change_here(req.clone());
                 match tokio::time::timeout_at(deadline, here).await {
                     Ok(r) => r,
-                    Err(_) => Err((
-                        Code::OperationTimeout,
-                        "the change did not apply in time; it may still (see the member list)"
-                            .into(),
-                    )),
+                    Err(_) => Err(timed_out()),
                 }
             } else {
                 self.forward(leader, req.clone(), deadline).await

@@ -122,11 +122,11 @@ impl Roster {
         if id == self.me || id == 0 {
             return false;
         }
-        let view = self.view();
-        if view.ids().is_empty() {
+        let ids = self.view().ids();
+        if ids.is_empty() {
             self.fallback.contains_key(&id)
         } else {
-            view.ids().contains(&id)
+            ids.contains(&id)
         }
     }
 
